@@ -1,1 +1,16 @@
-"""placeholder"""
+"""The PyTorch BitNet b1.58 golden model: the integer semantics the hardware must match.
+
+Public API: the quantizers, the exact integer ternary matmul, :class:`BitLinear`,
+the packing formats (:mod:`tritforge.golden.packing`), the BitNet b1.58 transformer
+(:class:`BitNetConfig`, :class:`BitNetModel`) and checkpoint loading.
+"""
+
+from . import packing
+from .bitlinear import BitLinear
+from .quant import (accumulator_bits, quantize_activations, quantize_weights, ternary_matmul,
+                    ternary_matmul_numpy)
+
+__all__ = [
+    "packing", "BitLinear", "accumulator_bits", "quantize_activations", "quantize_weights",
+    "ternary_matmul", "ternary_matmul_numpy",
+]
