@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["SIMULATORS", "MIN_VERILATOR", "Simulator", "SimulatorNotFound", "find_simulator",
-           "activate"]
+           "activate", "check_simulators"]
 
 SIMULATORS = ("icarus", "verilator")
 MIN_VERILATOR = (5, 36)
@@ -48,6 +48,18 @@ def find_simulator(name):
     if name == "verilator":
         return _find_verilator()
     raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {name!r}")
+
+
+def check_simulators():
+    """One ``(name, ok, detail)`` tuple per simulator, for ``tritforge doctor``; never raises."""
+    checks = []
+    for name in SIMULATORS:
+        try:
+            sim = find_simulator(name)
+            checks.append((name, True, f"{sim.version} ({sim.executable})"))
+        except SimulatorNotFound as error:
+            checks.append((name, False, str(error)))
+    return checks
 
 
 def activate(simulator):
