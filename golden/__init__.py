@@ -9,8 +9,14 @@ from . import packing
 from .bitlinear import BitLinear
 from .quant import (accumulator_bits, quantize_activations, quantize_weights, ternary_matmul,
                     ternary_matmul_numpy)
+from .config import PRESETS, BitNetConfig
+from .model import BitNetModel
+from .checkpoint import CheckpointError, checkpoint_layout, load_checkpoint, save_checkpoint
+from .train import TinyRecipe, complete_text, generate_greedy, tiny_model, train_tiny
 
 __all__ = [
     "packing", "BitLinear", "accumulator_bits", "quantize_activations", "quantize_weights",
     "ternary_matmul", "ternary_matmul_numpy",
+    "PRESETS", "BitNetConfig", "BitNetModel", "CheckpointError", "checkpoint_layout", "load_checkpoint",
+    "save_checkpoint", "TinyRecipe", "complete_text", "generate_greedy", "tiny_model", "train_tiny",
 ]

@@ -40,6 +40,9 @@ class BitLinear(nn.Module):
         The frozen ternary weights (only after :meth:`freeze` or loading a checkpoint).
     weight_scale : buffer, 0-d float
         The frozen ``s_w``, the divisor of the output (only when frozen).
+    matmul : callable or None
+        When set, ``matmul(x_q, w_t) -> int32 y_int`` replaces :func:`ternary_matmul` in
+        :meth:`integer_forward` (to run the integer product elsewhere, e.g. on the RTL).
     """
 
     def __init__(self, in_features, out_features, act_bits=8):
@@ -48,6 +51,7 @@ class BitLinear(nn.Module):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
         self.in_features, self.out_features, self.act_bits = in_features, out_features, act_bits
+        self.matmul = None
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.normal_(self.weight, std=in_features ** -0.5)
 
@@ -80,7 +84,7 @@ class BitLinear(nn.Module):
         ``y = y_int / (s_x * s_w)``."""
         x_q, s_x = quantize_activations(x.detach(), self.act_bits)
         w_t, s_w = self.quantized_weights()
-        return ternary_matmul(x_q, w_t), s_x, s_w
+        return (self.matmul or ternary_matmul)(x_q, w_t), s_x, s_w
 
     def forward(self, x):
         y_int, s_x, s_w = self.integer_forward(x)

@@ -1,0 +1,204 @@
+"""``BitNetConfig``: the shape of a BitNet b1.58 transformer, checked, with named presets.
+
+The field names are those of the transformers ``BitNetConfig`` (and the ``config.json`` of
+the public checkpoints), so a checkpoint's configuration reads across one to one.
+
+Presets (:data:`PRESETS`, :meth:`BitNetConfig.preset`):
+
+``"2b4t"``
+    BitNet b1.58 2B4T (microsoft/bitnet-b1.58-2B-4T): grouped-query attention with 5 KV
+    heads, squared-ReLU gated FFN, tied embeddings (the checkpoint has no ``lm_head.weight``).
+``"700M"``, ``"1.3B"``, ``"3B"``
+    The sizes of the BitNet b1.58 paper, with the numbers of the public 1bitLLM/bitnet_b1_58
+    ``config.json`` files (LLaMA tokenizer, 32002 tokens, multi-head attention, separate
+    ``lm_head``). Only the *shapes* follow those models: :class:`~tritforge.golden.BitNetModel`
+    always builds the 2B4T block (squared ReLU, sub-norms), which those checkpoints do not use.
+``"tiny"``
+    A byte-level model small enough to train on a CPU in seconds, for tests and demos.
+"""
+
+import dataclasses
+
+from .quant import accumulator_bits
+
+__all__ = ["BitNetConfig", "PRESETS"]
+
+_POSITIVE_INTS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                  "num_attention_heads", "num_key_value_heads", "max_position_embeddings")
+
+
+@dataclasses.dataclass(frozen=True)
+class BitNetConfig:
+    """Shape and numeric constants of a BitNet b1.58 decoder.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of token ids (rows of the embedding, outputs of ``lm_head``).
+    hidden_size : int
+        Width of the residual stream.
+    intermediate_size : int
+        Width of the FFN (outputs of ``gate_proj`` and ``up_proj``).
+    num_hidden_layers : int
+        Number of decoder layers.
+    num_attention_heads : int
+        Query heads; ``hidden_size / num_attention_heads`` is the head size, which must be
+        even (rotary embeddings rotate pairs of channels).
+    num_key_value_heads : int
+        Key/value heads (grouped-query attention); must divide ``num_attention_heads``.
+    max_position_embeddings : int
+        Longest sequence the model accepts.
+    rms_norm_eps : float
+        Epsilon inside every RMSNorm.
+    rope_theta : float
+        Base period of the rotary position embedding.
+    tie_word_embeddings : bool
+        Whether ``lm_head`` shares the embedding matrix (then a checkpoint has no
+        ``lm_head.weight``).
+    act_bits : int
+        Width of the quantized activations that feed every BitLinear (8 in BitNet b1.58).
+
+    Raises
+    ------
+    TypeError
+        When a field has the wrong kind (for example a float where an integer is needed).
+    ValueError
+        When a value breaks a rule; the message names the field, the rule and the value.
+    """
+
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    max_position_embeddings: int
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 500000.0
+    tie_word_embeddings: bool = False
+    act_bits: int = 8
+
+    def __post_init__(self):
+        for name in _POSITIVE_INTS:
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("act_bits", self.act_bits, minimum=2)
+        for name in ("rms_norm_eps", "rope_theta"):
+            _check_positive_float(name, getattr(self, name))
+        if not isinstance(self.tie_word_embeddings, bool):
+            raise TypeError(f"tie_word_embeddings must be a bool, not {self.tie_word_embeddings!r}")
+        self._check_heads()
+        self._check_accumulator()
+
+    def _check_heads(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size must be divisible by num_attention_heads: "
+                             f"{self.hidden_size} is not a multiple of {self.num_attention_heads}")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads must be divisible by num_key_value_heads: "
+                             f"{self.num_attention_heads} is not a multiple of {self.num_key_value_heads}")
+        if self.head_dim % 2:
+            raise ValueError(f"head size (hidden_size / num_attention_heads) must be even for rotary "
+                             f"embeddings, not {self.head_dim}")
+
+    def _check_accumulator(self):
+        # Every BitLinear accumulates in int32 (the golden matmul and the hardware both do).
+        widest_k = max(self.hidden_size, self.intermediate_size)
+        bits = accumulator_bits(widest_k, self.act_bits)
+        if bits > 32:
+            raise ValueError(f"act_bits {self.act_bits} with an inner dimension of {widest_k} needs a "
+                             f"{bits}-bit accumulator, more than the int32 the matmul uses")
+
+    @property
+    def head_dim(self):
+        """Channels per attention head."""
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def kv_size(self):
+        """Output width of ``k_proj`` and ``v_proj``."""
+        return self.num_key_value_heads * self.head_dim
+
+    @classmethod
+    def preset(cls, name):
+        """The named configuration from :data:`PRESETS` (frozen: use ``dataclasses.replace`` to vary it)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+        return PRESETS[name]
+
+    def to_dict(self):
+        """The fields as a plain dict (JSON-serializable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields):
+        """Build a config from :meth:`to_dict` output or a checkpoint's ``config.json``.
+
+        Keys that are not fields of this class (``model_type``, ``hidden_act``...) are ignored.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in fields.items() if key in known})
+
+    def layer_linear_shapes(self):
+        """``(name, out_features, in_features)`` of the seven BitLinears of one layer, in
+        execution order; names are relative to the layer (``self_attn.q_proj``...)."""
+        h, kv, ffn = self.hidden_size, self.kv_size, self.intermediate_size
+        return [
+            ("self_attn.q_proj", h, h),
+            ("self_attn.k_proj", kv, h),
+            ("self_attn.v_proj", kv, h),
+            ("self_attn.o_proj", h, h),
+            ("mlp.gate_proj", ffn, h),
+            ("mlp.up_proj", ffn, h),
+            ("mlp.down_proj", h, ffn),
+        ]
+
+    def linear_shapes(self):
+        """``(name, out_features, in_features)`` of every BitLinear of the model, in execution
+        order, named by module path (``model.layers.{i}.self_attn.q_proj``...).
+
+        ``lm_head`` is a float linear layer and is not listed.
+        """
+        return [(f"model.layers.{i}.{name}", out_features, in_features)
+                for i in range(self.num_hidden_layers)
+                for name, out_features, in_features in self.layer_linear_shapes()]
+
+    def ternary_weight_count(self):
+        """Number of ternary weights in the whole model."""
+        return sum(out_features * in_features for _, out_features, in_features in self.linear_shapes())
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value!r}")
+
+
+def _check_positive_float(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, not {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, not {value!r}")
+
+
+def _paper_size(hidden_size, intermediate_size, num_hidden_layers, num_attention_heads):
+    """A BitNet b1.58 paper model as the 1bitLLM/bitnet_b1_58 config.json files give it."""
+    return BitNetConfig(vocab_size=32002, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                        num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                        num_key_value_heads=num_attention_heads, max_position_embeddings=2048,
+                        rope_theta=10000.0, tie_word_embeddings=False)
+
+
+#: Named configurations; the config objects are frozen, so sharing them is safe.
+PRESETS = {
+    "2b4t": BitNetConfig(vocab_size=128256, hidden_size=2560, intermediate_size=6912, num_hidden_layers=30,
+                         num_attention_heads=20, num_key_value_heads=5, max_position_embeddings=4096,
+                         rope_theta=500000.0, tie_word_embeddings=True),
+    "700M": _paper_size(1536, 4096, 24, 16),
+    "1.3B": _paper_size(2048, 5460, 24, 32),
+    "3B": _paper_size(3200, 8640, 26, 32),
+    # FFN 172 = 64 * 8/3 rounded to a multiple of 4, the LLaMA sizing rule at toy scale.
+    "tiny": BitNetConfig(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         rope_theta=10000.0, tie_word_embeddings=True),
+}
