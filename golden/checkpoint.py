@@ -20,7 +20,8 @@ Checkpoints are read with safetensors only (no pickle). Any defect raises
 
 import json
 import os
-import tempfile
+import stat
+import uuid
 from pathlib import Path
 
 import torch
@@ -115,15 +116,20 @@ def load_checkpoint(path, config=None):
         raise TypeError(f"config must be a BitNetConfig, not {type(config).__name__}")
     layout = checkpoint_layout(config)
     _check_names(tensors, layout)
-    model = BitNetModel(config)
-    with torch.no_grad():
-        for name, out_features, _ in config.linear_shapes():
-            w_t = _unpacked_weights(tensors, f"{name}.weight", layout, out_features)
-            s_w = _weight_scale(tensors, f"{name}.weight_scale")
-            model.get_submodule(name).freeze(w_t, s_w)
-        for name, (kind, shape) in layout.items():
-            if kind == "float":
-                model.get_parameter(name).copy_(_float_tensor(tensors, name, shape))
+    # Placeholder tensors: building the latent float weights first would take 4 bytes per
+    # ternary weight (8 GB for 2B4T) only to throw them away.
+    with torch.device("meta"):
+        model = BitNetModel(config)
+    for name, out_features, _ in config.linear_shapes():
+        w_t = _unpacked_weights(tensors, f"{name}.weight", layout, out_features)
+        s_w = _weight_scale(tensors, f"{name}.weight_scale")
+        model.get_submodule(name).freeze(w_t, s_w)
+    for name, (kind, shape) in layout.items():
+        if kind == "float":
+            module_name, attribute = name.rsplit(".", 1)
+            setattr(model.get_submodule(module_name), attribute,
+                    torch.nn.Parameter(_float_tensor(tensors, name, shape)))
+    model.tie_weights()
     return model.eval()
 
 
@@ -142,15 +148,19 @@ def _model_tensors(model):
 
 def _write_atomically(tensors, metadata, path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    # A unique name in the same folder: os.replace must not cross file systems.
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        # safetensors writes its files private (0600); give ours the mode the umask grants.
+        with open(temporary, "xb"):
+            mode = stat.S_IMODE(temporary.stat().st_mode)
         save_file(tensors, temporary, metadata=metadata)
+        os.chmod(temporary, mode)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 

@@ -201,10 +201,14 @@ class BitNetModel(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         # The transformers initialization (initializer_range 0.02) for the float matrices.
         nn.init.normal_(self.model.embed_tokens.weight, std=0.02)
-        if config.tie_word_embeddings:
+        nn.init.normal_(self.lm_head.weight, std=0.02)
+        self.tie_weights()
+
+    def tie_weights(self):
+        """Make ``lm_head`` share the embedding matrix if the config says so (call again
+        after replacing ``model.embed_tokens.weight``)."""
+        if self.config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
-        else:
-            nn.init.normal_(self.lm_head.weight, std=0.02)
 
     def forward(self, input_ids):
         """Logits ``[B, T, vocab_size]`` (float32) of every position of ``input_ids`` ``[B, T]``.

@@ -157,7 +157,7 @@ def train_tiny(steps=TinyRecipe.steps, seed=0, recipe=None, config=None):
                          f"{recipe.seq_len}, not {config.vocab_size} and {config.max_position_embeddings}")
     train_tokens, validation_tokens = split_corpus(recipe.validation_fraction)
     started = time.perf_counter()
-    with _single_thread():
+    with _isolated():
         torch.manual_seed(recipe.seed)
         model = BitNetModel(config)
         losses = _optimize(model, train_tokens, recipe)
@@ -266,6 +266,7 @@ def tiny_model(cache_dir=None, recipe=None):
             return load_checkpoint(path, config)
         except CheckpointError as error:
             logger.warning("retraining: cached tiny model unusable: %s", error)
+    logger.info("training the tiny model (%s not cached yet)", path)
     model, report = train_tiny(recipe=recipe, config=config)
     save_checkpoint(model, path, metadata={"tritforge.train_report": json.dumps(report.to_dict())})
     return model
@@ -303,11 +304,13 @@ def complete_text(model, prompt, max_new_tokens=40):
 
 
 @contextlib.contextmanager
-def _single_thread():
-    """Run on one CPU thread (results then do not depend on the machine's core count)."""
+def _isolated():
+    """Run on one CPU thread (results then do not depend on the machine's core count) with
+    a private random state (seeding does not disturb the caller's)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with torch.random.fork_rng(devices=[]):
+            yield
     finally:
         torch.set_num_threads(previous)

@@ -2,7 +2,9 @@
 every kind of malformed file."""
 
 import json
+import os
 import re
+import stat
 
 import pytest
 import torch
@@ -47,6 +49,8 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path, tied):
     save_checkpoint(model, tmp_path / "model.safetensors")
     loaded = load_checkpoint(tmp_path / "model.safetensors", config)
     assert loaded.frozen and not loaded.training
+    assert not any(tensor.is_meta for tensor in [*loaded.parameters(), *loaded.buffers()])
+    assert (loaded.lm_head.weight is loaded.model.embed_tokens.weight) == tied
     assert torch.equal(logits_of(loaded, ids), logits_of(model, ids))
 
 
@@ -128,6 +132,15 @@ def test_checkpoint_failed_save_keeps_existing_file(tmp_path, monkeypatch):
         save_checkpoint(random_model(config, seed=9), path)
     assert [entry.name for entry in tmp_path.iterdir()] == ["model.safetensors"]
     assert torch.equal(logits_of(load_checkpoint(path), ids), logits_of(model, ids))
+
+
+def test_checkpoint_file_mode_follows_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        save_checkpoint(random_model(), tmp_path / "model.safetensors")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o644
 
 
 def test_save_checkpoint_wrong():

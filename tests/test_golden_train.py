@@ -63,10 +63,10 @@ def test_train_tiny_report():
                                      "zero_share", "seconds"}
 
 
-def test_train_tiny_restores_thread_count():
-    threads = torch.get_num_threads()
+def test_train_tiny_restores_threads_and_random_state():
+    threads, random_state = torch.get_num_threads(), torch.get_rng_state()
     train_tiny(recipe=QUICK)
-    assert torch.get_num_threads() == threads
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), random_state)
 
 
 @pytest.mark.parametrize("changes, message", [
