@@ -1,0 +1,175 @@
+"""The accelerator top: matrix unit, memories, sequencer and the AXI4-Stream host link."""
+
+import dataclasses
+
+from amaranth.hdl import Module, Mux, ResetInserter
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .accumulator_buffer import AccumulatorBuffer
+from .activation_buffer import ActivationBuffer
+from .command_decoder import CommandDecoder
+from .matrix_unit import TernaryMatrixUnit
+from .perf_counters import PerfCounters
+from .protocol import (COUNTER_BITS, COUNTERS, ERROR_MASK_SHIFT, WORD_BITS, AcceleratorParams,
+                       StatusFlag)
+from .result_packer import ResultPacker
+from .sequencer import Sequencer
+from .status_packer import StatusPacker
+from .weight_memory import WeightMemory
+
+__all__ = ["Accelerator"]
+
+
+class Accelerator(wiring.Component):
+    """A ternary BitNet b1.58 matmul accelerator with an AXI4-Stream host link.
+
+    Computes ``Y[T x N] = X[T x K] . W^T[K x N]`` (int8 activations, ternary weights, exact
+    int32 results) for layers that fit its buffers; the host splits bigger ones. Commands
+    and data arrive on ``s_axis``, responses leave on ``m_axis``, as
+    :mod:`tritforge.hdl.protocol` defines.
+
+    Data path::
+
+        s_axis -> CommandDecoder -> WeightMemory (2 banks) ----\\
+                                 -> ActivationBuffer (2 banks) -> Sequencer -> TernaryMatrixUnit
+        m_axis <- ResultPacker <- AccumulatorBuffer (2 row blocks) <-----------/
+               <- StatusPacker <- PerfCounters, errors
+
+    The matrix unit is built with ``max_k = cols``: it sums one chunk at a time, the
+    accumulator buffer (``acc_bits`` for ``max_k``) sums the chunks. ``CLEAR`` resets the
+    sequencer, the matrix unit and the accumulator buffer (a run in progress is
+    abandoned), the counters and the error; memory contents stay.
+
+    Parameters
+    ----------
+    rows, cols, act_bits, max_k, pipeline, weight_format, weight_depth, act_depth,
+    max_tokens, stream_width
+        See :class:`~tritforge.hdl.protocol.AcceleratorParams` (defaults: a small unit that
+        simulates fast).
+
+    Members
+    -------
+    s_axis_tdata : ``In(stream_width)``
+    s_axis_tvalid : ``In(1)``
+    s_axis_tready : ``Out(1)``
+    s_axis_tlast : ``In(1)``
+        Command channel (AXI4-Stream slave; no ``tkeep``: packets are whole beats).
+    m_axis_tdata : ``Out(stream_width)``
+    m_axis_tvalid : ``Out(1)``
+    m_axis_tready : ``In(1)``
+    m_axis_tlast : ``Out(1)``
+        Response channel (AXI4-Stream master).
+    busy : ``Out(1)``
+        The sequencer executes a ``RUN`` (e.g. for an LED).
+    error : ``Out(1)``
+        An error is latched (cleared by ``CLEAR``).
+
+    The Verilog module also has ``clk`` and ``rst`` (synchronous, active high).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A parameter out of range (see :class:`AcceleratorParams`).
+    """
+
+    def __init__(self, **params):
+        self._params = AcceleratorParams(**params)
+        p = self._params
+        self._unit = TernaryMatrixUnit(p.rows, p.cols, act_bits=p.act_bits, max_k=p.cols,
+                                       pipeline=p.pipeline)
+        w = p.stream_width
+        super().__init__({
+            "s_axis_tdata": In(w), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(w), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
+            "busy": Out(1), "error": Out(1),
+        })
+
+    @classmethod
+    def from_params(cls, params):
+        """The accelerator of an :class:`AcceleratorParams`."""
+        return cls(**dataclasses.asdict(params))
+
+    @property
+    def params(self):
+        return self._params
+
+    @property
+    def unit_latency(self):
+        """The matrix unit's latency in cycles."""
+        return self._unit.latency
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._params
+        decoder = m.submodules.decoder = CommandDecoder(p)
+        weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
+        acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
+        unit = self._unit
+        sequencer = Sequencer(p, unit.signature)
+        accumulators = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
+        # CLEAR abandons the run in progress: everything that holds part of it restarts.
+        for name, block in (("unit", unit), ("sequencer", sequencer), ("accumulators", accumulators)):
+            m.submodules[name] = ResetInserter(decoder.clear)(block)
+        results = m.submodules.results = ResultPacker(p)
+        status = m.submodules.status = StatusPacker(p)
+        counters = m.submodules.counters = PerfCounters(p.rows * p.cols)
+
+        m.d.comb += [
+            decoder.s.payload.data.eq(self.s_axis_tdata),
+            decoder.s.payload.last.eq(self.s_axis_tlast),
+            decoder.s.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(decoder.s.ready),
+        ]
+        wiring.connect(m, decoder.weights, weights.write)
+        wiring.connect(m, decoder.acts, acts.write)
+        wiring.connect(m, sequencer.weights, weights.read)
+        wiring.connect(m, sequencer.acts, acts.read)
+        wiring.connect(m, sequencer.unit_i, unit.i)
+        wiring.connect(m, unit.o, sequencer.unit_o)
+        wiring.connect(m, sequencer.acc, accumulators.i)
+        wiring.connect(m, results.drain, accumulators.drain)
+        m.d.comb += [
+            sequencer.start.eq(decoder.run_start),
+            sequencer.run.eq(decoder.run),
+            decoder.sequencer_busy.eq(sequencer.busy),
+            decoder.invalid_weight.eq(sequencer.invalid_weight),
+            results.start.eq(decoder.read_start),
+            results.read.eq(decoder.read),
+            status.start.eq(decoder.status_start),
+            decoder.responding.eq(results.busy | status.busy),
+            counters.busy.eq(sequencer.busy),
+            counters.compute.eq(sequencer.compute),
+            counters.stall_out.eq(sequencer.stall_out),
+            counters.macs.eq(sequencer.macs),
+            counters.clear.eq(decoder.clear),
+            self.busy.eq(sequencer.busy),
+            self.error.eq(decoder.error != 0),
+        ]
+        self._status_words(m, status, decoder, sequencer, results, counters)
+        self._respond(m, results, status)
+        return m
+
+    def _status_words(self, m, status, decoder, sequencer, results, counters):
+        flags = ((sequencer.busy * StatusFlag.RUNNING)
+                 | (decoder.results_pending * StatusFlag.RESULTS_PENDING)
+                 | (results.busy * StatusFlag.STREAMING))
+        m.d.comb += [status.words[0].eq(decoder.error | (decoder.errors << ERROR_MASK_SHIFT)),
+                     status.words[1].eq(flags)]
+        for index, name in enumerate(COUNTERS):
+            value = getattr(counters.counters, name)
+            for half in range(COUNTER_BITS // WORD_BITS):
+                word = 2 + index * (COUNTER_BITS // WORD_BITS) + half
+                m.d.comb += status.words[word].eq(value.word_select(half, WORD_BITS))
+
+    def _respond(self, m, results, status):
+        """One response packet at a time: the decoder starts a packer only when both idle."""
+        m.d.comb += [
+            self.m_axis_tvalid.eq(results.o.valid | status.o.valid),
+            self.m_axis_tdata.eq(Mux(results.busy, results.o.payload.data, status.o.payload.data)),
+            self.m_axis_tlast.eq(Mux(results.busy, results.o.payload.last, status.o.payload.last)),
+            results.o.ready.eq(self.m_axis_tready),
+            status.o.ready.eq(self.m_axis_tready),
+        ]

@@ -1,0 +1,137 @@
+"""Accumulator buffer: sums the matrix unit's per-chunk results over K, two row blocks deep."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.data import ArrayLayout, StructLayout
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["HALVES", "partial_layout", "drain_signature", "AccumulatorBuffer"]
+
+#: Row blocks the buffer holds: one fills while the other drains.
+HALVES = 2
+
+
+def partial_layout(rows, partial_bits, max_tokens):
+    """One update: the unit's ``rows`` partial sums for one token and one K-chunk.
+
+    ``init``: first chunk of the row block (overwrite instead of add). ``last``: the final
+    update of the row block (its last chunk for its last token): the block is complete.
+    """
+    return StructLayout({"partial": ArrayLayout(signed(partial_bits), rows),
+                         "token": range(max_tokens), "init": 1, "last": 1})
+
+
+def drain_signature(rows, acc_bits, max_tokens):
+    """Drain port, from the reader's side.
+
+    ``ready``: the oldest complete row block is available. ``en`` reads token ``addr`` of it
+    (``data`` from the next cycle on, held while ``en`` is low). ``release`` hands the block's
+    space back (after the last read was issued; the data of reads already issued stays valid).
+    """
+    return wiring.Signature({"ready": In(1), "addr": Out(range(max_tokens)), "en": Out(1),
+                             "data": In(ArrayLayout(signed(acc_bits), rows)),
+                             "release": Out(1)})
+
+
+class AccumulatorBuffer(wiring.Component):
+    """Two row blocks of ``max_tokens x rows`` accumulators in block RAM, read-modify-write.
+
+    The matrix unit gives one chunk's partial sums per token; this block adds them up over
+    the K-chunks: ``acc[token] = (init ? 0 : acc[token]) + partial``. The RAM holds two
+    halves (row blocks) used in turn: updates go to the *fill* half until an update with
+    ``last`` completes it; the drain port then reads it while the next block fills the other
+    half. An update is accepted only while its half is free (``i.ready``), so a full buffer
+    holds the unit back rather than overwrite unread results.
+
+    Pipeline: an accepted update reads its accumulator (cycle 0) and writes the sum one
+    cycle later. The read port is transparent to the write port, which forwards a sum written
+    in the same cycle as a read of the same token: back-to-back updates of one token (T = 1)
+    need no stall. Throughput one update per cycle.
+
+    Parameters
+    ----------
+    rows : int
+        Accumulators per token.
+    partial_bits : int
+        Signed width of the unit's partial sums.
+    acc_bits : int
+        Signed width of the accumulators (>= ``partial_bits``).
+    max_tokens : int
+        Tokens per half.
+
+    Members
+    -------
+    i : ``In(stream.Signature(partial_layout(rows, partial_bits, max_tokens)))``
+    drain : ``In(drain_signature(rows, acc_bits, max_tokens))``
+    """
+
+    def __init__(self, rows, partial_bits, acc_bits, max_tokens):
+        for name, value in (("rows", rows), ("partial_bits", partial_bits),
+                            ("acc_bits", acc_bits), ("max_tokens", max_tokens)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if acc_bits < partial_bits:
+            raise ValueError(f"acc_bits must be at least partial_bits ({partial_bits}), "
+                             f"not {acc_bits!r}")
+        self._rows, self._acc_bits, self._max_tokens = rows, acc_bits, max_tokens
+        super().__init__({
+            "i": In(stream.Signature(partial_layout(rows, partial_bits, max_tokens))),
+            "drain": In(drain_signature(rows, acc_bits, max_tokens)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=ArrayLayout(signed(self._acc_bits), self._rows),
+                                        depth=HALVES * self._max_tokens, init=[])
+        write = mem.write_port()
+        update = mem.read_port(transparent_for=(write,))
+        drain = mem.read_port()
+
+        full = Signal(HALVES)
+        fill_half = Signal(range(HALVES))
+        drain_half = Signal(range(HALVES))
+
+        # Cycle 0: accept an update into the fill half and read its accumulator.
+        accept = self.i.valid & self.i.ready
+        m.d.comb += [
+            self.i.ready.eq(~full.bit_select(fill_half, 1)),
+            update.addr.eq(self._address(fill_half, self.i.payload.token)),
+            update.en.eq(accept),
+        ]
+        pending = Signal(self.i.payload.shape())
+        pending_valid = Signal()
+        pending_addr = Signal.like(update.addr)
+        pending_half = Signal.like(fill_half)
+        m.d.sync += pending_valid.eq(accept)
+        with m.If(accept):
+            m.d.sync += [pending.eq(self.i.payload), pending_addr.eq(update.addr),
+                         pending_half.eq(fill_half)]
+            with m.If(self.i.payload.last):
+                m.d.sync += fill_half.eq(fill_half + 1)
+
+        # Cycle 1: write the sum; a block's last update marks its half full.
+        m.d.comb += [write.addr.eq(pending_addr), write.en.eq(pending_valid)]
+        for r in range(self._rows):
+            base = Mux(pending.init, 0, update.data[r])
+            m.d.comb += write.data[r].eq(base + pending.partial[r])
+
+        set_full = Signal(HALVES)
+        clear_full = Signal(HALVES)
+        with m.If(pending_valid & pending.last):
+            m.d.comb += set_full.eq(1 << pending_half)
+        with m.If(self.drain.release):
+            m.d.comb += clear_full.eq(1 << drain_half)
+            m.d.sync += drain_half.eq(drain_half + 1)
+        m.d.sync += full.eq((full | set_full) & ~clear_full)
+
+        m.d.comb += [
+            self.drain.ready.eq(full.bit_select(drain_half, 1)),
+            drain.addr.eq(self._address(drain_half, self.drain.addr)),
+            drain.en.eq(self.drain.en),
+            self.drain.data.eq(drain.data),
+        ]
+        return m
+
+    def _address(self, half, token):
+        return Mux(half, token + self._max_tokens, token)

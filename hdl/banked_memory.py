@@ -1,0 +1,93 @@
+"""A double-buffered (two-bank) SRAM: one bank loads while the other is read."""
+
+from amaranth.hdl import Module, Mux, Shape, ShapeCastable
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BANKS", "write_signature", "read_signature", "BankedMemory"]
+
+#: Banks of every double-buffered memory.
+BANKS = 2
+
+
+def write_signature(depth, shape):
+    """Write port of a banked memory, from the writer's side.
+
+    ``en`` writes ``data`` at word ``addr`` of bank ``bank`` at the next clock edge.
+    """
+    _check_depth(depth)
+    return wiring.Signature({"bank": Out(1), "addr": Out(range(depth)), "data": Out(shape),
+                             "en": Out(1)})
+
+
+def read_signature(depth, shape):
+    """Read port of a banked memory, from the reader's side.
+
+    ``en`` reads word ``addr`` of bank ``bank``; ``data`` shows it from the next cycle on and
+    holds it while ``en`` is low (latency 1).
+    """
+    _check_depth(depth)
+    return wiring.Signature({"bank": Out(1), "addr": Out(range(depth)), "en": Out(1),
+                             "data": In(shape)})
+
+
+class BankedMemory(wiring.Component):
+    """Two banks of ``depth`` words of ``shape`` in one block RAM, one write and one read port.
+
+    The banks are the lower and upper half of one :class:`~amaranth.lib.memory.Memory` of
+    ``2 * depth`` words (simple dual port: FPGA tools infer block RAM). Reading and writing
+    the same word in the same cycle returns the old word.
+
+    Parameters
+    ----------
+    depth : int
+        Words per bank.
+    shape : shape-castable
+        One word.
+
+    Members
+    -------
+    write : ``In(write_signature(depth, shape))``
+    read : ``In(read_signature(depth, shape))``
+        Latency 1; ``read.data`` holds while ``read.en`` is low.
+    """
+
+    def __init__(self, depth, shape):
+        _check_depth(depth)
+        if not isinstance(shape, ShapeCastable):
+            shape = Shape.cast(shape)
+        self._depth = depth
+        self._shape = shape
+        super().__init__({"write": In(write_signature(depth, shape)),
+                          "read": In(read_signature(depth, shape))})
+
+    @property
+    def depth(self):
+        return self._depth
+
+    @property
+    def shape(self):
+        return self._shape
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=self._shape, depth=BANKS * self._depth, init=[])
+        write, read = mem.write_port(), mem.read_port()
+        m.d.comb += [
+            write.addr.eq(self._address(self.write.bank, self.write.addr)),
+            write.data.eq(self.write.data),
+            write.en.eq(self.write.en),
+            read.addr.eq(self._address(self.read.bank, self.read.addr)),
+            read.en.eq(self.read.en),
+            self.read.data.eq(read.data),
+        ]
+        return m
+
+    def _address(self, bank, addr):
+        return Mux(bank, addr + self._depth, addr)
+
+
+def _check_depth(depth):
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be a positive integer, not {depth!r}")

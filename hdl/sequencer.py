@@ -1,0 +1,233 @@
+"""Weight-stationary sequencer: tiles one ``RUN`` onto the matrix unit."""
+
+from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.data import StructLayout
+from amaranth.lib.wiring import In, Out
+
+from .accumulator_buffer import partial_layout
+from .activation_buffer import chunk_layout
+from .banked_memory import read_signature
+from .protocol import AcceleratorParams
+from .weight_memory import decoded_tile_layout
+
+__all__ = ["max_chunks", "run_layout", "Sequencer"]
+
+
+def max_chunks(params):
+    """Most K-chunks one ``RUN`` can have under ``params``."""
+    return min(params.chunks(params.max_k), params.weight_depth, params.act_depth)
+
+
+def run_layout(params):
+    """A checked ``RUN``, as the command decoder hands it to the sequencer.
+
+    ``chunks = ceil(K / cols)``, ``blocks = ceil(N / rows)``; ``last_cols`` (``last_rows``)
+    is the number of real inputs (outputs) in the last chunk (row block), used to count MACs.
+    """
+    return StructLayout({
+        "tokens": range(params.max_tokens + 1),
+        "chunks": range(max_chunks(params) + 1),
+        "blocks": range(params.weight_depth + 1),
+        "last_cols": range(params.cols + 1),
+        "last_rows": range(params.rows + 1),
+        "weight_bank": 1,
+        "act_bank": 1,
+    })
+
+
+class Sequencer(wiring.Component):
+    """Executes ``Y[T x N] = X[T x K] . W^T`` from the banks, weight-stationary.
+
+    Loop order: for each row block ``b`` (``rows`` outputs), for each K-chunk ``kc``, read
+    tile ``b * KC + kc`` once and feed it with chunk ``kc`` of every token ``t`` in turn
+    (activation address ``t * KC + kc``); every chunk goes to the unit as its own dot product
+    (``first = last = 1``) and the :class:`AccumulatorBuffer` sums the chunks of a token.
+    The tile register is double-buffered: the RAM's output register prefetches the next
+    tile while the current one is in use, so a new tile costs no cycle even at T = 1.
+
+    Timing: ``start`` reads tile 0; the first chunk is offered to the unit two cycles after
+    ``start``, then one per cycle while the unit accepts; there are no bubbles between tiles,
+    tokens or row blocks. ``busy`` falls when the unit's last result has been handed to the
+    accumulator buffer (the unit's latency after the last chunk, plus stalls).
+
+    Parameters
+    ----------
+    params : AcceleratorParams
+    unit_signature : wiring.Signature
+        The matrix unit's signature: ``i`` (chunks in) and ``o`` (sums out) streams.
+
+    Members
+    -------
+    start : ``In(1)``
+        Strobe, honoured while not ``busy``: execute ``run``.
+    run : ``In(run_layout(params))``
+        Sampled at ``start``.
+    busy : ``Out(1)``
+    weights : ``Out(read_signature(weight_depth, decoded_tile_layout(rows, cols)))``
+    acts : ``Out(read_signature(act_depth, chunk_layout(cols, act_bits)))``
+    unit_i : ``Out(<unit i stream>)``, unit_o : ``In(<unit o stream>)``
+        To the matrix unit.
+    acc : ``Out(stream.Signature(partial_layout(rows, partial_bits, max_tokens)))``
+        To the accumulator buffer; ``partial_bits`` is the width of the unit's sums.
+    compute : ``Out(1)``
+        A chunk enters the unit this cycle.
+    stall_out : ``Out(1)``
+        Busy, no chunk entering, and the unit's result waits for the accumulator buffer.
+    macs : ``Out(range(rows * cols + 1))``
+        Real (non-padding) multiply-accumulates of the chunk entering this cycle.
+    invalid_weight : ``Out(1)``
+        A chunk with an invalid weight entered the unit (or the unit flagged one).
+    """
+
+    def __init__(self, params, unit_signature):
+        if not isinstance(params, AcceleratorParams):
+            raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+        self._params = params
+        unit_i = unit_signature.members["i"].signature.flip()  # the unit's In(...) seen from outside
+        unit_o = unit_signature.members["o"].signature
+        partial_bits = Shape.cast(unit_o.members["payload"].shape["acc"].shape.elem_shape).width
+        super().__init__({
+            "start": In(1),
+            "run": In(run_layout(params)),
+            "busy": Out(1),
+            "weights": Out(read_signature(params.weight_depth,
+                                          decoded_tile_layout(params.rows, params.cols))),
+            "acts": Out(read_signature(params.act_depth, chunk_layout(params.cols, params.act_bits))),
+            "unit_i": Out(unit_i),
+            "unit_o": In(unit_o),
+            "acc": Out(stream.Signature(partial_layout(params.rows, partial_bits, params.max_tokens))),
+            "compute": Out(1),
+            "stall_out": Out(1),
+            "macs": Out(range(params.rows * params.cols + 1)),
+            "invalid_weight": Out(1),
+        })
+
+    @property
+    def params(self):
+        return self._params
+
+    def elaborate(self, platform):
+        m = Module()
+        run = Signal.like(self.run)
+        issue_done, results_done = Signal(), Signal()
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += run.eq(self.run)
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(issue_done):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(results_done):
+                    m.next = "IDLE"
+        starting = ~self.busy & self.start
+
+        self._issue(m, run, starting, issue_done)
+        self._collect(m, run, starting, results_done)
+        return m
+
+    def _issue(self, m, run, starting, issue_done):
+        """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit."""
+        p = self._params
+        token = Signal(range(p.max_tokens))
+        chunk = Signal(range(max_chunks(p)))
+        block = Signal(range(p.weight_depth))
+        tile_addr = Signal(range(p.weight_depth + 1))
+        act_addr = Signal(range(p.act_depth + p.max_tokens * max_chunks(p) + 1))
+        issuing = Signal()
+
+        # Stage 2: the chunk offered to the unit. The activation comes from the RAM's output
+        # register, the weights from the current-tile register; both change only on advance.
+        offered = Signal()
+        tile = Signal(decoded_tile_layout(p.rows, p.cols))
+        tile_macs = Signal(range(p.rows * p.cols + 1))
+        accepted = self.unit_i.valid & self.unit_i.ready
+        advance = issuing & (~offered | self.unit_i.ready)
+
+        last_token = token == run.tokens - 1
+        last_chunk = chunk == run.chunks - 1
+        last_block = block == run.blocks - 1
+        new_tile = token == 0
+        m.d.comb += [
+            self.unit_i.valid.eq(offered),
+            self.unit_i.payload.act.eq(self.acts.data),
+            self.unit_i.payload.weights.eq(tile.codes),
+            self.unit_i.payload.first.eq(1),
+            self.unit_i.payload.last.eq(1),
+            self.compute.eq(accepted),
+            self.macs.eq(Mux(accepted, tile_macs, 0)),
+            self.acts.bank.eq(run.act_bank),
+            self.acts.addr.eq(act_addr),
+            self.acts.en.eq(advance),
+            self.weights.bank.eq(Mux(starting, self.run.weight_bank, run.weight_bank)),
+        ]
+        with m.If(accepted & ~advance):
+            m.d.sync += offered.eq(0)
+        with m.If(advance):
+            m.d.sync += offered.eq(1)
+
+        # Tile prefetch: tile 0 at start; tile j+1 when tile j moves into the tile register.
+        with m.If(starting):
+            m.d.comb += [self.weights.addr.eq(0), self.weights.en.eq(1)]
+            m.d.sync += [issuing.eq(1), token.eq(0), chunk.eq(0), block.eq(0),
+                         tile_addr.eq(0), act_addr.eq(0)]
+        with m.Elif(advance & new_tile):
+            m.d.comb += [self.weights.addr.eq(tile_addr + 1),
+                         self.weights.en.eq(~(last_chunk & last_block))]
+            rows = Mux(last_block, run.last_rows, p.rows)
+            cols = Mux(last_chunk, run.last_cols, p.cols)
+            m.d.sync += [tile.eq(self.weights.data), tile_macs.eq(rows * cols)]
+
+        with m.If(advance):
+            with m.If(~last_token):
+                m.d.sync += [token.eq(token + 1), act_addr.eq(act_addr + run.chunks)]
+            with m.Else():
+                m.d.sync += [token.eq(0), tile_addr.eq(tile_addr + 1)]
+                with m.If(~last_chunk):
+                    m.d.sync += [chunk.eq(chunk + 1), act_addr.eq(chunk + 1)]
+                with m.Else():
+                    m.d.sync += [chunk.eq(0), block.eq(block + 1), act_addr.eq(0)]
+                    with m.If(last_block):
+                        m.d.sync += issuing.eq(0)
+        m.d.comb += issue_done.eq(~issuing & ~offered)
+        m.d.comb += self.invalid_weight.eq(
+            (accepted & tile.invalid)
+            | (self.unit_o.valid & self.unit_o.ready & self.unit_o.payload.invalid))
+
+    def _collect(self, m, run, starting, results_done):
+        """Tag the unit's results (token, first/last chunk) for the accumulator buffer."""
+        token = Signal(range(self._params.max_tokens))
+        chunk = Signal(range(max_chunks(self._params)))
+        block = Signal(range(self._params.weight_depth))
+        done = Signal()
+        last_token = token == run.tokens - 1
+        last_chunk = chunk == run.chunks - 1
+        final = self.acc.valid & self.acc.ready & last_token & last_chunk & (block == run.blocks - 1)
+        m.d.comb += [
+            self.acc.valid.eq(self.unit_o.valid),
+            self.unit_o.ready.eq(self.acc.ready),
+            self.acc.payload.partial.eq(self.unit_o.payload.acc),
+            self.acc.payload.token.eq(token),
+            self.acc.payload.init.eq(chunk == 0),
+            self.acc.payload.last.eq(last_token & last_chunk),
+            self.stall_out.eq(self.busy & ~self.compute & self.unit_o.valid & ~self.acc.ready),
+            results_done.eq(done | final),
+        ]
+        with m.If(starting):
+            m.d.sync += [token.eq(0), chunk.eq(0), block.eq(0), done.eq(0)]
+        with m.Elif(self.acc.valid & self.acc.ready):
+            with m.If(~last_token):
+                m.d.sync += token.eq(token + 1)
+            with m.Else():
+                m.d.sync += token.eq(0)
+                with m.If(~last_chunk):
+                    m.d.sync += chunk.eq(chunk + 1)
+                with m.Else():
+                    m.d.sync += [chunk.eq(0), block.eq(block + 1)]
+        with m.If(final):
+            m.d.sync += done.eq(1)

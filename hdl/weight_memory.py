@@ -1,0 +1,161 @@
+"""Weight memory: two banks of packed ternary weight tiles, decoded on the way out."""
+
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.data import ArrayLayout, StructLayout
+from amaranth.lib.wiring import In, Out
+
+from .banked_memory import BankedMemory, read_signature, write_signature
+from .base3_decoder import TRITS_PER_BYTE, Base3Decoder
+from .encoding import WEIGHT_CODE_BITS, WeightCode
+from .protocol import WEIGHT_FORMATS
+
+__all__ = ["tile_layout", "decoded_tile_layout", "packed_row_bytes", "TileDecoder", "WeightMemory"]
+
+_WEIGHTS_PER_BYTE = {"2bit": 8 // WEIGHT_CODE_BITS, "base3": TRITS_PER_BYTE}
+
+
+def tile_layout(rows, cols):
+    """Weight codes of one tile: ``[rows][cols]`` 2-bit :class:`WeightCode` values."""
+    return ArrayLayout(ArrayLayout(WEIGHT_CODE_BITS, cols), rows)
+
+
+def decoded_tile_layout(rows, cols):
+    """A decoded tile and its error flag."""
+    return StructLayout({"codes": tile_layout(rows, cols), "invalid": 1})
+
+
+def packed_row_bytes(cols, weight_format):
+    """Bytes of one packed tile row of ``cols`` weights."""
+    _check_format(weight_format)
+    return -(-cols // _WEIGHTS_PER_BYTE[weight_format])
+
+
+class TileDecoder(wiring.Component):
+    """Unpack one weight-memory word into the matrix unit's tile of weight codes.
+
+    A packed tile is ``rows`` rows of :func:`packed_row_bytes` bytes, row ``r`` starting at
+    byte ``r * row_bytes`` (byte ``i`` at bits ``8i``); each row is the golden packing
+    (:mod:`tritforge.golden.packing`) of that row's ``cols`` weights:
+
+    * ``"2bit"``: weight ``c`` at bits ``2*(c % 4)`` of the row's byte ``c // 4``;
+    * ``"base3"``: weight ``c`` is trit ``c % 5`` of the row's byte ``c // 5``, decoded by one
+      :class:`Base3Decoder` lane per byte (one shared ROM).
+
+    A packed value that encodes no weight (2-bit code 3, base-3 byte >= 243) is replaced by
+    :attr:`WeightCode.ZERO` codes and raises ``invalid``: it never becomes a wrong weight.
+    Combinational (latency 0).
+
+    Parameters
+    ----------
+    rows, cols : int
+    weight_format : ``"2bit"`` or ``"base3"``
+
+    Members
+    -------
+    packed : ``In(rows * row_bytes * 8)``
+    tile : ``Out(decoded_tile_layout(rows, cols))``
+    """
+
+    def __init__(self, rows, cols, weight_format):
+        _check_positive("rows", rows)
+        _check_positive("cols", cols)
+        self._rows, self._cols = rows, cols
+        self._format = weight_format
+        self._row_bytes = packed_row_bytes(cols, weight_format)
+        super().__init__({"packed": In(rows * self._row_bytes * 8),
+                          "tile": Out(decoded_tile_layout(rows, cols))})
+
+    def elaborate(self, platform):
+        m = Module()
+        rows = [self.packed.word_select(r, self._row_bytes * 8) for r in range(self._rows)]
+        if self._format == "2bit":
+            codes, invalid = self._decode_2bit(rows)
+        else:
+            codes, invalid = self._decode_base3(m)
+        for r in range(self._rows):
+            for c in range(self._cols):
+                m.d.comb += self.tile.codes[r][c].eq(codes[r][c])
+        m.d.comb += self.tile.invalid.eq(invalid)
+        return m
+
+    def _decode_2bit(self, rows):
+        codes, flags = [], []
+        for row in rows:
+            row_codes = [row.word_select(c, WEIGHT_CODE_BITS) for c in range(self._cols)]
+            bad = [code == WeightCode.INVALID for code in row_codes]
+            codes.append([Mux(b, WeightCode.ZERO, code) for b, code in zip(bad, row_codes)])
+            flags += bad
+        return codes, Cat(*flags).any()
+
+    def _decode_base3(self, m):
+        m.submodules.base3 = decoder = Base3Decoder(self._rows * self._row_bytes)
+        m.d.comb += decoder.packed.eq(self.packed)
+        codes = []
+        for r in range(self._rows):
+            row_bytes = decoder.codes[r * self._row_bytes:(r + 1) * self._row_bytes]
+            codes.append([code for byte in row_bytes for code in byte][:self._cols])
+        return codes, decoder.invalid.any()
+
+
+class WeightMemory(wiring.Component):
+    """Two banks of ``depth`` packed weight tiles; reads come out decoded.
+
+    One word is one ``rows x cols`` tile packed as :class:`TileDecoder` describes
+    (``rows * row_bytes * 8`` bits); the banks are a :class:`BankedMemory` (block RAM).
+    The read data passes the :class:`TileDecoder` after the RAM's output register.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Tile shape.
+    weight_format : ``"2bit"`` or ``"base3"``
+    depth : int
+        Tiles per bank.
+
+    Members
+    -------
+    write : ``In(write_signature(depth, tile_bits))``
+        Packed tiles from the host link.
+    read : ``In(read_signature(depth, decoded_tile_layout(rows, cols)))``
+        Latency 1 (RAM register, then the combinational decoder); holds while ``en`` is low.
+    """
+
+    def __init__(self, rows, cols, weight_format, depth):
+        _check_positive("rows", rows)
+        _check_positive("cols", cols)
+        _check_format(weight_format)
+        self._decoder = TileDecoder(rows, cols, weight_format)
+        self._tile_bits = len(self._decoder.packed)
+        self._depth = depth
+        super().__init__({"write": In(write_signature(depth, self._tile_bits)),
+                          "read": In(read_signature(depth, decoded_tile_layout(rows, cols)))})
+
+    @property
+    def tile_bits(self):
+        return self._tile_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.banks = banks = BankedMemory(self._depth, self._tile_bits)
+        m.submodules.decoder = decoder = self._decoder
+        wiring.connect(m, wiring.flipped(self.write), banks.write)
+        m.d.comb += [
+            banks.read.bank.eq(self.read.bank),
+            banks.read.addr.eq(self.read.addr),
+            banks.read.en.eq(self.read.en),
+            decoder.packed.eq(banks.read.data),
+            self.read.data.eq(decoder.tile),
+        ]
+        return m
+
+
+def _check_positive(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+def _check_format(weight_format):
+    if weight_format not in WEIGHT_FORMATS:
+        raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
+                         f"not {weight_format!r}")

@@ -1,0 +1,206 @@
+"""Host side of the accelerator protocol: encode commands, tile and pack layers, decode responses.
+
+Pure Python (numpy and the golden packers), shared by the cocotb testbenches and the FPGA
+host driver. The numbers (opcodes, fields, capacities) come from
+:mod:`tritforge.hdl.protocol`; this module turns them into bytes and back.
+
+Every function takes the accelerator's :class:`~tritforge.hdl.protocol.AcceleratorParams`:
+a packet's layout depends on the stream width and the tile shape.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tritforge.golden.packing import pack_2bit, pack_base3
+from tritforge.hdl.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTER_BITS, COUNTERS,
+                                    ERROR_MASK_SHIFT, STATUS_WORDS, WEIGHT_BANK_BIT, WORD_BITS,
+                                    AcceleratorParams, ErrorCode, Opcode, StatusFlag)
+
+__all__ = [
+    "ProtocolError", "Status", "encode_command", "load_weights", "load_acts", "run",
+    "read_results", "read_status", "clear", "pack_tiles", "pack_chunks", "decode_results",
+    "decode_status", "result_packet_bytes",
+]
+
+_PACKERS = {"2bit": pack_2bit, "base3": pack_base3}
+_WORD_BYTES = WORD_BITS // 8
+
+
+class ProtocolError(ValueError):
+    """A response that does not have the shape the protocol defines."""
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def encode_command(params, opcode, args=(), items=(), *, weight_bank=0, act_bank=0):
+    """One command packet: header beat, one beat per argument, then the payload items.
+
+    ``items`` are byte strings, each padded to whole beats (items start on beat boundaries).
+    Raises ``ValueError`` when the arguments do not match the opcode or do not fit 32 bits.
+    """
+    _check_params(params)
+    opcode = Opcode(opcode)
+    if len(args) != len(ARGUMENTS[opcode]):
+        raise ValueError(f"{opcode.name} takes {len(ARGUMENTS[opcode])} arguments "
+                         f"({', '.join(ARGUMENTS[opcode]) or 'none'}), not {len(args)}")
+    for name, value in zip(ARGUMENTS[opcode], args):
+        if not isinstance(value, (int, np.integer)) or not 0 <= value < 2 ** ARG_BITS:
+            raise ValueError(f"argument {name} must be an integer in 0..2**{ARG_BITS}-1, not {value!r}")
+    for name, bank in (("weight_bank", weight_bank), ("act_bank", act_bank)):
+        if bank not in (0, 1):
+            raise ValueError(f"{name} must be 0 or 1, not {bank!r}")
+    header = int(opcode) | weight_bank << WEIGHT_BANK_BIT | act_bank << ACT_BANK_BIT
+    beats = [_beat(params, header.to_bytes(4, "little"))]
+    beats += [_beat(params, int(value).to_bytes(4, "little")) for value in args]
+    beats += [_beat(params, item) for item in items]
+    return b"".join(beats)
+
+
+def load_weights(params, bank, tiles):
+    """``LOAD_WEIGHTS`` of packed ``tiles`` (byte strings, :func:`pack_tiles`) into ``bank``."""
+    return encode_command(params, Opcode.LOAD_WEIGHTS, (len(tiles),), tiles, weight_bank=bank)
+
+
+def load_acts(params, bank, chunks):
+    """``LOAD_ACTS`` of packed ``chunks`` (byte strings, :func:`pack_chunks`) into ``bank``."""
+    return encode_command(params, Opcode.LOAD_ACTS, (len(chunks),), chunks, act_bank=bank)
+
+
+def run(params, tokens, k, n, *, weight_bank, act_bank):
+    """``RUN``: ``Y[tokens x n] = X[tokens x k] . W^T`` from the given banks."""
+    return encode_command(params, Opcode.RUN, (tokens, k, n), weight_bank=weight_bank,
+                          act_bank=act_bank)
+
+
+def read_results(params):
+    return encode_command(params, Opcode.READ_RESULTS)
+
+
+def read_status(params):
+    return encode_command(params, Opcode.READ_STATUS)
+
+
+def clear(params):
+    return encode_command(params, Opcode.CLEAR)
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+def pack_tiles(params, w_t):
+    """The weight tiles of ``w_t`` ``[N, K]`` in sequencer order: row block, then K-chunk.
+
+    Tile ``(b, kc)`` holds rows ``b*rows ..`` and columns ``kc*cols ..``, zero-padded, each
+    row packed by the golden packer of ``params.weight_format``. Returns a list of
+    ``chunks(K) * row_blocks(N)`` byte strings of ``rows * weight_row_bytes`` bytes.
+    """
+    _check_params(params)
+    w_t = torch.as_tensor(w_t)
+    if w_t.dim() != 2 or 0 in w_t.shape:
+        raise ValueError(f"w_t must be a non-empty [N, K] matrix, not shape {tuple(w_t.shape)}")
+    n, k = w_t.shape
+    blocks, chunks = params.row_blocks(n), params.chunks(k)
+    padded = torch.zeros(blocks * params.rows, chunks * params.cols, dtype=torch.int8)
+    padded[:n, :k] = w_t
+    pack = _PACKERS[params.weight_format]
+    per_chunk = [pack(padded[:, kc * params.cols:(kc + 1) * params.cols]).numpy()
+                 for kc in range(chunks)]
+    return [per_chunk[kc][b * params.rows:(b + 1) * params.rows].tobytes()
+            for b in range(blocks) for kc in range(chunks)]
+
+
+def pack_chunks(params, x_q):
+    """The activation chunks of ``x_q`` ``[T, K]`` in buffer order: token, then K-chunk.
+
+    Chunk ``(t, kc)`` holds activations ``kc*cols ..`` of token ``t`` (zero-padded), each as
+    ``act_bits`` two's-complement bits, activation ``c`` at bit ``c * act_bits``.
+    """
+    _check_params(params)
+    x = np.asarray(torch.as_tensor(x_q), dtype=np.int64)
+    if x.ndim != 2 or 0 in x.shape:
+        raise ValueError(f"x_q must be a non-empty [T, K] matrix, not shape {x.shape}")
+    low, high = -2 ** (params.act_bits - 1), 2 ** (params.act_bits - 1) - 1
+    if x.min() < low or x.max() > high:
+        raise ValueError(f"x_q must hold {params.act_bits}-bit values in {low}..{high}, "
+                         f"found [{x.min()}, {x.max()}]")
+    tokens, k = x.shape
+    chunks = params.chunks(k)
+    padded = np.zeros((tokens, chunks * params.cols), dtype=np.int64)
+    padded[:, :k] = x
+    values = padded.reshape(tokens * chunks, params.cols) & (2 ** params.act_bits - 1)
+    if params.act_bits == 8:
+        return [row.astype(np.uint8).tobytes() for row in values]
+    nbytes = -(-params.chunk_bits // 8)
+    shifts = [c * params.act_bits for c in range(params.cols)]
+    return [sum(int(v) << s for v, s in zip(row, shifts)).to_bytes(nbytes, "little") for row in values]
+
+
+# --- responses ------------------------------------------------------------------------------
+
+def result_packet_bytes(params, tokens, n):
+    """Length of the ``READ_RESULTS`` packet of a ``RUN`` of ``tokens x n`` outputs."""
+    return params.row_blocks(n) * tokens * params.group_beats * params.bytes_per_beat
+
+
+def decode_results(params, packet, tokens, n):
+    """int32 ``[tokens, n]`` from a ``READ_RESULTS`` packet; :class:`ProtocolError` if its
+    length is not the one the run's shape gives."""
+    _check_params(params)
+    expected = result_packet_bytes(params, tokens, n)
+    if len(packet) != expected:
+        raise ProtocolError(f"result packet of {len(packet)} bytes, expected {expected} for "
+                            f"{tokens} tokens x {n} outputs")
+    blocks = params.row_blocks(n)
+    group_words = params.group_beats * params.words_per_beat
+    words = np.frombuffer(bytes(packet), dtype="<i4").reshape(blocks, tokens, group_words)
+    values = words[:, :, :params.rows].transpose(1, 0, 2).reshape(tokens, blocks * params.rows)
+    return values[:, :n].astype(np.int32)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A decoded ``READ_STATUS`` packet."""
+    error: ErrorCode
+    errors: frozenset
+    flags: StatusFlag
+    counters: dict
+
+    @property
+    def overhead(self):
+        """Busy cycles neither computing nor stalled on the output: control overhead."""
+        c = self.counters
+        return c["busy"] - c["compute"] - c["stall_out"]
+
+
+def decode_status(params, packet):
+    """:class:`Status` from a ``READ_STATUS`` packet."""
+    _check_params(params)
+    expected = params.status_beats * params.bytes_per_beat
+    if len(packet) != expected:
+        raise ProtocolError(f"status packet of {len(packet)} bytes, expected {expected}")
+    words = [int.from_bytes(packet[i * _WORD_BYTES:(i + 1) * _WORD_BYTES], "little")
+             for i in range(STATUS_WORDS)]
+    mask = words[0] >> ERROR_MASK_SHIFT
+    try:
+        error = ErrorCode(words[0] & 0xFF)
+        errors = frozenset(ErrorCode(code) for code in range(16) if mask >> code & 1)
+    except ValueError as exc:
+        raise ProtocolError(f"status word 0 = {words[0]:#010x} holds an unknown error code") from exc
+    per_counter = COUNTER_BITS // WORD_BITS
+    counters = {}
+    for index, name in enumerate(COUNTERS):
+        parts = words[2 + index * per_counter:2 + (index + 1) * per_counter]
+        counters[name] = sum(word << (WORD_BITS * i) for i, word in enumerate(parts))
+    return Status(error, errors, StatusFlag(words[1]), counters)
+
+
+def _beat(params, data):
+    """``data`` padded with zeros to whole beats."""
+    size = params.bytes_per_beat
+    return bytes(data) + bytes(-len(data) % size) if data else bytes(size)
+
+
+def _check_params(params):
+    if not isinstance(params, AcceleratorParams):
+        raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
