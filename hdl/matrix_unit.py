@@ -12,11 +12,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .encoding import WEIGHT_CODE_BITS, accumulator_bits
-from .ternary_dot import ACT_BITS_RANGE, TernaryDot, check_integer
+from .ternary_dot import ACT_BITS_RANGE, KEEP, TernaryDot, check_integer
 
 __all__ = ["MatrixUnitBase", "TernaryMatrixUnit", "describe_shape"]
-
-_KEEP = {"keep": 1}
 
 
 def describe_shape(shape):
@@ -64,7 +62,7 @@ class MatrixUnitBase(wiring.Component):
         required = self._required_acc_bits()
         self._acc_bits = required if acc_bits is None else check_integer(
             "acc_bits", acc_bits, required)
-        self._dot_latency = self._make_dot().latency
+        self._dot_latency = self._dot_latency_for()
         # With a combinational tree the unit registers the tree output: the result
         # must come from registers so that o.valid never depends on i.
         self._latency = max(self._dot_latency, 1)
@@ -123,6 +121,10 @@ class MatrixUnitBase(wiring.Component):
     def _required_acc_bits(self):
         raise NotImplementedError
 
+    def _dot_latency_for(self):
+        """Latency of the blocks :meth:`_make_dot` makes (known before making one)."""
+        raise NotImplementedError
+
     def _make_dot(self):
         """A new dot-product block for one row (``act``/``weights``/``en`` ports, a
         ``latency`` and an ``addends()`` method)."""
@@ -161,6 +163,7 @@ class MatrixUnitBase(wiring.Component):
     def _build_row(self, m, row, advance):
         """One row's dot product: its addends and INVALID flag at the last stage."""
         dot = self._make_dot()
+        assert dot.latency == self._dot_latency
         m.submodules[f"row{row}"] = dot
         m.d.comb += [dot.act.eq(self.i.payload.act), dot.weights.eq(self.i.payload.weights[row])]
         values = dot.addends() + [self._dot_invalid(dot)]
@@ -187,7 +190,7 @@ class MatrixUnitBase(wiring.Component):
     def _accumulate(self, m, row, addends, advance, clear, take):
         """Accumulator of one row; ``o.payload.acc[row]`` is it plus the leaving chunk."""
         acc = Signal(signed(self._acc_bits), name=f"acc{row}")
-        total = Signal(signed(self._acc_bits), name=f"acc{row}_next", attrs=_KEEP)
+        total = Signal(signed(self._acc_bits), name=f"acc{row}_next", attrs=KEEP)
         expression = acc
         for addend in addends:
             expression = expression + addend
@@ -280,6 +283,9 @@ class TernaryMatrixUnit(MatrixUnitBase):
 
     def _required_acc_bits(self):
         return accumulator_bits(self._max_k, self._act_bits)
+
+    def _dot_latency_for(self):
+        return TernaryDot.latency_for(self._cols, self._pipeline, raw=True)
 
     def _make_dot(self):
         return TernaryDot(self._cols, self._act_bits, self._pipeline, raw=True)

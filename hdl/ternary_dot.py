@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 
 from .encoding import WEIGHT_CODE_BITS, WeightCode
 
-__all__ = ["TernaryDot", "adder_tree", "check_integer", "TreeNode"]
+__all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "Stages", "TreeNode", "adder_tree", "check_integer"]
 
 #: Smallest and largest activation width the ternary blocks accept.
 ACT_BITS_RANGE = range(2, 17)
@@ -50,8 +50,9 @@ _CARRY_BIT = 1
 assert all(bool((code >> _CARRY_BIT) & 1) == (code in (WeightCode.POS, WeightCode.INVALID))
            for code in WeightCode)
 
-# Yosys attribute that stops `alumacc` from merging an adder into its neighbours.
-_KEEP = {"keep": 1}
+#: Attributes of an adder's output wire that stop Yosys' ``alumacc`` from merging the
+#: adder with its neighbours into one ``$macc`` (module docstring).
+KEEP = {"keep": 1}
 
 
 def check_integer(name, value, minimum, maximum=None):
@@ -94,7 +95,7 @@ class TreeNode:
         return Shape.cast(range(self.lo, self.hi + 1))
 
 
-class _Stages:
+class Stages:
     """Counts levels of logic and registers the values travelling through them.
 
     A register stage ends every ``pipeline`` levels and, if the last level did not end
@@ -140,7 +141,7 @@ def _add(m, x, y, keep=True):
     if carries:
         expression, hi = expression + carries[0], hi + 1
     total = TreeNode(None, x.lo + y.lo, hi, carries[1:])
-    result = Signal(total.shape, attrs=_KEEP if keep else {})
+    result = Signal(total.shape, attrs=KEEP if keep else {})
     m.d.comb += result.eq(expression)
     return dataclasses.replace(total, value=result)
 
@@ -165,7 +166,7 @@ def adder_tree(m, leaves, *, stages, riders=(), invert_root=False):
     ----------
     m : Module
     leaves : list of TreeNode
-    stages : _Stages
+    stages : Stages
         Counts the levels and inserts the pipeline registers; the caller may add levels
         after the root and must call ``stages.close`` at the end.
     riders : list of Value
@@ -208,7 +209,7 @@ def tree_depth(lanes):
 
 
 def pipeline_registers(levels, pipeline):
-    """Register stages of ``levels`` levels of logic under :class:`_Stages`' rule."""
+    """Register stages of ``levels`` levels of logic under :class:`Stages`' rule."""
     return -(-levels // pipeline) if pipeline else 0
 
 
@@ -269,8 +270,7 @@ class TernaryDot(wiring.Component):
                                        ACT_BITS_RANGE.stop - 1)
         self._pipeline = check_integer("pipeline", pipeline, 0)
         self._raw = bool(raw)
-        levels = tree_depth(lanes) + (0 if raw else 1)
-        self._latency = pipeline_registers(levels, pipeline)
+        self._latency = self.latency_for(lanes, pipeline, raw=raw)
         members = {
             "act": In(data.ArrayLayout(signed(act_bits), lanes)),
             "weights": In(data.ArrayLayout(unsigned(WEIGHT_CODE_BITS), lanes)),
@@ -290,6 +290,12 @@ class TernaryDot(wiring.Component):
     pipeline = property(lambda self: self._pipeline, doc="Adder levels per register.")
     raw = property(lambda self: self._raw, doc="Whether the final correction is left out.")
     latency = property(lambda self: self._latency, doc="Register stages from input to output.")
+
+    @staticmethod
+    def latency_for(lanes, pipeline, *, raw=False):
+        """The ``latency`` of a block with these parameters, without making one."""
+        levels = tree_depth(lanes) + (0 if raw else 1)
+        return pipeline_registers(levels, pipeline)
 
     def _leaf_range(self):
         half = 1 << (self._act_bits - 1)
@@ -317,7 +323,7 @@ class TernaryDot(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        stages = _Stages(m, self._pipeline, self.en if self._latency else None)
+        stages = Stages(m, self._pipeline, self.en if self._latency else None)
         leaves = [self._leaf(m, k) for k in range(self._lanes)]
         # The tree sums u + c = -(w * a); inverting its root gives ~(-dot - c_last) =
         # dot + c_last - 1, so dot = ~root + ~c_last.
@@ -329,7 +335,7 @@ class TernaryDot(wiring.Component):
             partial, carry, invalid = stages.close([partial, carry, invalid])
             m.d.comb += [self.partial.eq(partial), self.carry.eq(carry)]
         else:
-            total = Signal(self._sum_shape(), attrs=_KEEP)
+            total = Signal(self._sum_shape(), attrs=KEEP)
             m.d.comb += total.eq(partial + carry)
             total, invalid = stages.close(stages.end_level([total, invalid]))
             m.d.comb += self.sum.eq(total)
@@ -357,7 +363,7 @@ class TernaryDot(wiring.Component):
         lane_invalid = [self.weights[k] == WeightCode.INVALID for k in range(self._lanes)]
         pairs = []
         for k in range(0, self._lanes, 2):
-            pair = Signal(name=f"invalid_pair{k // 2}", attrs=_KEEP)
+            pair = Signal(name=f"invalid_pair{k // 2}", attrs=KEEP)
             m.d.comb += pair.eq(Cat(*lane_invalid[k:k + 2]).any())
             pairs.append(pair)
         return Cat(*pairs).any()
