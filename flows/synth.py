@@ -19,7 +19,8 @@ Targets:
 ``"ecp5"``
     ``synth_ecp5`` (infers ``MULT18X18D`` by default).
 ``"generic"``
-    ``synth -flatten`` to Yosys' internal gate library, with ``stat -tech cmos`` for a
+    ``synth -flatten`` to Yosys' internal gate library, flip-flops legalized to plain
+    ``$_DFF_P_`` (enables and resets become gates), with ``stat -tech cmos`` for a
     transistor estimate. ABC on large designs is slow (minutes for a 64-lane tree).
 """
 
@@ -90,7 +91,9 @@ TARGETS = {
     ),
     "generic": Target(
         name="generic",
-        commands=("synth -flatten -top {top}",),
+        # Flip-flops with enable or reset have no CMOS cost in Yosys' table; as a plain
+        # D flip-flop plus multiplexers they do, so the transistor estimate is complete.
+        commands=("synth -flatten -top {top}", "dfflegalize -cell $_DFF_P_ 01", "opt_clean"),
         stat_arguments="-tech cmos",
         ff_pattern=_GENERIC_FF,
     ),
@@ -213,7 +216,10 @@ def _read_report(folder, spec, top_name):
     lut4 = sum(cells.get(name, 0) for name in spec.lut_cells)
     carry = sum(cells.get(name, 0) for name in spec.carry_luts)
     luts_in_carry = sum(cells.get(name, 0) * luts for name, luts in spec.carry_luts.items())
+    # Yosys appends "+" when some cell type has no transistor count.
     transistors = post.get("estimated_num_transistors")
+    if transistors is not None:
+        transistors = int(str(transistors).rstrip("+"))
     return {
         "target": spec.name,
         "top": top_name,
@@ -226,5 +232,5 @@ def _read_report(folder, spec, top_name):
         "dsp": sum(cells.get(name, 0) for name in spec.dsp_cells),
         "bram": sum(cells.get(name, 0) for name in spec.bram_cells),
         "mul_cells": pre.get("num_cells_by_type", {}).get("$mul", 0),
-        "transistors": int(transistors) if transistors is not None else None,
+        "transistors": transistors,
     }

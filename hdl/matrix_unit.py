@@ -7,7 +7,7 @@ and the port description. :class:`TernaryMatrixUnit` (here) and
 :class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` only supply the per-row dot product.
 """
 
-from amaranth.hdl import C, Cat, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -100,12 +100,19 @@ class MatrixUnitBase(wiring.Component):
         """Chunks that carry a dot product of length ``k``: ``ceil(k / cols)``."""
         return -(-k // self._cols)
 
-    def describe_ports(self):
-        """Ports of the generated Verilog: name, direction, width and payload layout.
+    def verilog_ports(self):
+        """Explicit ports for :func:`amaranth.back.verilog.convert`: ``(name, signal, None)``.
 
-        Names are Amaranth's flattened ones (``i__payload``, ``o__valid``, ...) plus
-        ``clk`` and ``rst`` (synchronous, active high).
+        The stream signals under Amaranth's flattened names (``i__payload``,
+        ``i__valid``, ``i__ready``, ``o__payload``, ...). The converter adds the ``sync``
+        domain's ``clk`` and ``rst`` (rising edge; synchronous, active-high reset).
         """
+        return [("__".join(path), Value.cast(value), None)
+                for path, _, value in self.signature.flatten(self)]
+
+    def describe_ports(self):
+        """The ports of :meth:`verilog_ports`: name, direction, width and, for payloads,
+        the layout with each field's bit offset (:func:`describe_shape`)."""
         ports = [
             {"name": "clk", "direction": "input", "width": 1},
             {"name": "rst", "direction": "input", "width": 1},
