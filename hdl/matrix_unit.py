@@ -7,12 +7,14 @@ and the port description. :class:`TernaryMatrixUnit` (here) and
 :class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` only supply the per-row dot product.
 """
 
+import collections
+
 from amaranth.hdl import C, Cat, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .encoding import WEIGHT_CODE_BITS, accumulator_bits
-from .ternary_dot import ACT_BITS_RANGE, KEEP, TernaryDot, check_integer
+from .ternary_dot import ACT_BITS_RANGE, KEEP, Stages, TernaryDot, check_integer
 
 __all__ = ["MatrixUnitBase", "TernaryMatrixUnit", "describe_shape"]
 
@@ -33,6 +35,10 @@ def describe_shape(shape):
                 "element": describe_shape(shape.elem_shape)}
     shape = Shape.cast(shape)
     return {"width": shape.width, "signed": shape.signed}
+
+
+#: The control bits of the chunk in one pipeline stage.
+_Flags = collections.namedtuple("_Flags", ["valid", "first", "last"])
 
 
 class MatrixUnitBase(wiring.Component):
@@ -62,12 +68,13 @@ class MatrixUnitBase(wiring.Component):
         required = self._required_acc_bits()
         self._acc_bits = required if acc_bits is None else check_integer(
             "acc_bits", acc_bits, required)
+        self._weight_shape = weight_shape
         self._dot_latency = self._dot_latency_for()
         # With a combinational tree the unit registers the tree output: the result
         # must come from registers so that o.valid never depends on i.
         self._latency = max(self._dot_latency, 1)
         super().__init__({
-            "i": In(stream.Signature(self.chunk_layout(weight_shape))),
+            "i": In(stream.Signature(self.chunk_layout())),
             "o": Out(stream.Signature(self.result_layout())),
         })
 
@@ -80,11 +87,12 @@ class MatrixUnitBase(wiring.Component):
     latency = property(lambda self: self._latency,
                        doc="Cycles from accepting a product's last chunk to ``o.valid``.")
 
-    def chunk_layout(self, weight_shape):
+    def chunk_layout(self):
         """Payload layout of ``i``: one chunk of a dot product for every row."""
         return data.StructLayout({
             "act": data.ArrayLayout(signed(self._act_bits), self._cols),
-            "weights": data.ArrayLayout(data.ArrayLayout(weight_shape, self._cols), self._rows),
+            "weights": data.ArrayLayout(data.ArrayLayout(self._weight_shape, self._cols),
+                                        self._rows),
             "first": 1,
             "last": 1,
         })
@@ -163,8 +171,8 @@ class MatrixUnitBase(wiring.Component):
             m.d.sync += seen_invalid.eq(self.o.payload.invalid)
 
         for row, (addends, _) in enumerate(rows):
-            self._accumulate(m, row, addends, advance, advance & clear,
-                             advance & leaving.valid)
+            self._accumulate(m, row, addends, clear=advance & clear,
+                             take=advance & leaving.valid)
         return m
 
     def _build_row(self, m, row, advance):
@@ -177,7 +185,7 @@ class MatrixUnitBase(wiring.Component):
         if dot.latency:
             m.d.comb += dot.en.eq(advance)
         else:
-            values = [self._register(m, value, advance, f"row{row}_out") for value in values]
+            values = Stages(m, 1, advance).end_level(values)
         return values[:-1], values[-1]
 
     def _flag_pipeline(self, m, advance):
@@ -194,7 +202,7 @@ class MatrixUnitBase(wiring.Component):
             stages.append(flags)
         return stages
 
-    def _accumulate(self, m, row, addends, advance, clear, take):
+    def _accumulate(self, m, row, addends, *, clear, take):
         """Accumulator of one row; ``o.payload.acc[row]`` is it plus the leaving chunk."""
         acc = Signal(signed(self._acc_bits), name=f"acc{row}")
         total = Signal(signed(self._acc_bits), name=f"acc{row}_next", attrs=KEEP)
@@ -206,19 +214,6 @@ class MatrixUnitBase(wiring.Component):
             m.d.sync += acc.eq(0)
         with m.Elif(take):
             m.d.sync += acc.eq(total)
-
-    @staticmethod
-    def _register(m, value, enable, name):
-        register = Signal(Shape.cast(value.shape()), name=name, reset_less=True)
-        with m.If(enable):
-            m.d.sync += register.eq(value)
-        return register
-
-
-class _Flags:
-    def __init__(self, valid, first, last):
-        self.valid, self.first, self.last = valid, first, last
-
 
 class TernaryMatrixUnit(MatrixUnitBase):
     """``rows`` ternary dot products of one broadcast activation chunk, accumulated over
@@ -275,8 +270,9 @@ class TernaryMatrixUnit(MatrixUnitBase):
     ----------
     latency : int
         Cycles from accepting a ``last`` chunk to ``o.valid`` (output not stalled):
-        ``max(1, levels // pipeline)`` with ``levels = ceil(log2(cols))``; 1 when
-        ``pipeline`` is 0 or exceeds ``levels``.
+        ``max(1, ceil(levels / pipeline))`` with ``levels = ceil(log2(cols))`` adder
+        levels (the tree registers every ``pipeline`` levels and at its output); 1 when
+        ``pipeline`` is 0. E.g. 32 columns: 5 with ``pipeline=1``, 3 with 2, 1 with 0.
 
     Raises
     ------
