@@ -1,0 +1,363 @@
+"""cocotb testbench of the accelerator top (:class:`tritforge.hdl.accelerator.Accelerator`).
+
+Run through :func:`tritforge.sim.runner.run_cocotb` (``tests/test_rtl_accelerator.py``);
+the configuration arrives with :func:`~tritforge.sim.runner.tb_config`:
+
+``params``
+    The accelerator's :class:`~tritforge.hdl.protocol.AcceleratorParams` as a dict.
+``seed``
+    Seed of every random choice.
+``layers``, ``max_shape``
+    Random layers of :func:`random_layers` and their largest ``[T, K, N]``.
+``summary``
+    File name (in the build folder) for the JSON summary of what was checked.
+
+Verification IP: cocotbext-axi ``AxiStreamSource`` / ``AxiStreamSink`` (through
+:class:`~tritforge.sim.axis_transport.AxisTransport`), with pause generators for idle cycles
+on the command stream and backpressure on the response stream. Every result is compared
+with the golden :func:`~tritforge.golden.quant.ternary_matmul` by :class:`Scoreboard`.
+"""
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cocotb
+import numpy as np
+import torch
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from tritforge.golden.quant import ternary_matmul
+from tritforge.hdl.protocol import AcceleratorParams, ErrorCode, Opcode, StatusFlag
+
+from . import protocol
+from .axis_transport import AxisTransport
+from .driver import Driver
+from .runner import tb_config
+
+PERIOD_NS = 10
+#: A response that takes longer than this is a hang.
+TIMEOUT_CYCLES = 500_000
+
+
+# --- stimulus -------------------------------------------------------------------------------
+
+def pauses(rng, probability):
+    """Pause generator: ``True`` (pause this cycle) with ``probability``, forever."""
+    while True:
+        yield rng.random() < probability
+
+
+def random_layer(rng, max_shape, act_bits):
+    """A random ``(x_q, w_t)``: shape up to ``max_shape``, random sparsity, and sometimes the
+    extreme inputs that reach the accumulator's largest magnitude."""
+    max_t, max_k, max_n = max_shape
+    t, k, n = rng.randint(1, max_t), rng.randint(1, max_k), rng.randint(1, max_n)
+    gen = torch.Generator().manual_seed(rng.getrandbits(32))
+    low, high = -2 ** (act_bits - 1), 2 ** (act_bits - 1)
+    if rng.random() < 0.1:
+        x = torch.full((t, k), low, dtype=torch.int16)
+        w = torch.full((n, k), rng.choice((-1, 1)), dtype=torch.int8)
+        return x, w
+    x = torch.randint(low, high, (t, k), generator=gen, dtype=torch.int16)
+    zeros = rng.random()
+    w = torch.randint(-1, 2, (n, k), generator=gen, dtype=torch.int8)
+    w[torch.rand((n, k), generator=gen) < zeros] = 0
+    return x, w
+
+
+# --- checking -------------------------------------------------------------------------------
+
+@dataclass
+class Scoreboard:
+    """Compares results with the golden integer matmul, bit for bit.
+
+    :meth:`check` raises ``AssertionError`` at the first mismatch with its coordinates: the
+    token and output row, the part (``RUN``) it belongs to and the cycle its results
+    arrived, the inputs, the expected and the received value.
+    """
+    layers: int = 0
+    results: int = 0
+    log: list = field(default_factory=list)
+
+    def check(self, x_q, w_t, got, parts, expected=None):
+        expected = ternary_matmul(x_q, w_t).numpy() if expected is None else expected
+        if got.shape != expected.shape:
+            raise AssertionError(f"result shape {got.shape}, expected {expected.shape}")
+        wrong = np.argwhere(got != expected)
+        if len(wrong):
+            t, n = (int(v) for v in wrong[0])
+            where = [f"part tokens {p.t0}:{p.t1} k {p.k0}:{p.k1} n {p.n0}:{p.n1} (results at "
+                     f"cycle {cycle})" for p, cycle in parts
+                     if p.t0 <= t < p.t1 and p.n0 <= n < p.n1]
+            raise AssertionError(
+                f"mismatch at token {t}, output {n} of a [{x_q.shape[0]} x {x_q.shape[1]}] . "
+                f"[{w_t.shape[1]} x {w_t.shape[0]}] layer ({len(wrong)} wrong values): "
+                f"expected {expected[t, n]}, got {got[t, n]}; x[{t}] = {_short(x_q[t])}, "
+                f"w_t[{n}] = {_short(w_t[n])}; {'; '.join(where)}")
+        self.layers += 1
+        self.results += got.size
+
+
+def _short(row, limit=12):
+    values = [int(v) for v in row[:limit]]
+    return f"{values}{' ...' if len(row) > limit else ''}"
+
+
+# --- bench ----------------------------------------------------------------------------------
+
+class TB:
+    """Clock, reset, the transport with its pause generators, the driver and the scoreboard.
+
+    Build it with ``await TB.create(dut, params)``: the reset is asserted before the first
+    clock edge and the verification IP is attached while it is, so nothing samples the
+    design before it has been reset; ``create`` returns once the reset is released.
+    """
+
+    def __init__(self, dut, params, transport):
+        self.dut = dut
+        self.params = params
+        self.transport = transport
+        self.driver = Driver(params, transport)
+        self.scoreboard = Scoreboard()
+
+    @classmethod
+    async def create(cls, dut, params):
+        width = len(dut.s_axis_tdata)
+        if width != params.stream_width:
+            raise AssertionError(f"DUT s_axis_tdata has {width} bits, params say "
+                                 f"stream_width = {params.stream_width}")
+        dut.rst.value = 1
+        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+        await RisingEdge(dut.clk)
+        tb = cls(dut, params, AxisTransport(dut, PERIOD_NS, timeout_cycles=TIMEOUT_CYCLES))
+        await tb.reset()
+        return tb
+
+    def set_idle_generator(self, generator=None):
+        self.transport.source.set_pause_generator(generator)
+
+    def set_backpressure_generator(self, generator=None):
+        self.transport.sink.set_pause_generator(generator)
+
+    async def reset(self, cycles=3):
+        self.dut.rst.value = 1
+        self.transport.flush()
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def matmul_checked(self, x_q, w_t, expected=None):
+        got = await self.driver.matmul(x_q, w_t)
+        self.scoreboard.check(x_q, w_t, got, self.driver.parts, expected)
+        return got
+
+    async def expect_status(self, error=ErrorCode.NONE, flags=StatusFlag(0)):
+        status = await self.driver.status()
+        errors = frozenset() if error == ErrorCode.NONE else frozenset({error})
+        if (status.error, status.errors, status.flags) != (error, errors, flags):
+            raise AssertionError(f"status error {status.error.name}, errors "
+                                 f"{sorted(e.name for e in status.errors)}, flags {status.flags!r}; "
+                                 f"expected {error.name}, {sorted(e.name for e in errors)}, {flags!r}")
+        return status
+
+
+def _setup():
+    config = tb_config()
+    params = AcceleratorParams(**config["params"])
+    return config, params, random.Random(config.get("seed", 1))
+
+
+def _write_summary(config, name, **values):
+    path = Path(config.get("summary", "summary.json"))
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    summary[name] = values
+    path.write_text(json.dumps(summary, indent=1))
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+@cocotb.test()
+async def random_layers(dut):
+    """Random layer shapes (split by the driver when over capacity), random idle cycles on
+    the command stream and backpressure on the response stream, every result checked."""
+    config, params, rng = _setup()
+    tb = await TB.create(dut, params)
+    max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
+    start = tb.transport.now()
+    for _ in range(config.get("layers", 4)):
+        tb.set_idle_generator(pauses(rng, rng.choice((0, 0, 0.2, 0.6))))
+        tb.set_backpressure_generator(pauses(rng, rng.choice((0, 0, 0.2, 0.6))))
+        x_q, w_t = random_layer(rng, max_shape, params.act_bits)
+        await tb.matmul_checked(x_q, w_t)
+    await tb.expect_status()
+    _write_summary(config, "random_layers", layers=tb.scoreboard.layers,
+                   results=tb.scoreboard.results, commands=tb.driver.commands_sent,
+                   cycles=tb.transport.now() - start)
+
+
+@cocotb.test()
+async def status_counters(dut):
+    """The counters after one layer: MACs, chunks computed, the cycle classes add up."""
+    config, params, rng = _setup()
+    tb = await TB.create(dut, params)
+    await tb.driver.clear()
+    start = tb.transport.now()
+    x_q, w_t = random_layer(rng, [params.max_tokens, 2 * params.cols, 2 * params.rows], params.act_bits)
+    await tb.matmul_checked(x_q, w_t)
+    status = await tb.expect_status()
+    elapsed = tb.transport.now() - start
+    c = status.counters
+    tokens, k = x_q.shape
+    n = w_t.shape[0]
+    chunks_fed = sum(p.shape[0] * params.chunks(p.shape[1]) * params.row_blocks(p.shape[2])
+                     for p, _ in tb.driver.parts)
+    checks = {
+        "macs": (c["macs"], tokens * k * n),
+        "compute": (c["compute"], chunks_fed),
+        "cycles = busy + stall_in": (c["cycles"], c["busy"] + c["stall_in"]),
+    }
+    for name, (got, expected) in checks.items():
+        if got != expected:
+            raise AssertionError(f"counter {name}: {got}, expected {expected} ({c})")
+    if not (c["busy"] >= c["compute"] + c["stall_out"] and 0 < c["cycles"] <= elapsed):
+        raise AssertionError(f"counters inconsistent with {elapsed} cycles since CLEAR: {c}")
+    _write_summary(config, "status_counters", shape=[tokens, k, n], counters=c, elapsed=elapsed)
+
+
+@cocotb.test()
+async def bad_commands(dut):
+    """Each bad command latches its error, drops its payload, and CLEAR recovers."""
+    config, params, rng = _setup()
+    tb = await TB.create(dut, params)
+    cases = bad_command_cases(params, rng)
+    for name, (packets, error, flags) in cases.items():
+        tb.set_idle_generator(pauses(rng, rng.choice((0, 0.3))))
+        tb.set_backpressure_generator(pauses(rng, rng.choice((0, 0.3))))
+        await tb.driver.clear()
+        for packet in packets:
+            await tb.driver.send(packet)
+        try:
+            await tb.expect_status(error, flags)
+        except AssertionError as failure:
+            raise AssertionError(f"bad command {name}: {failure}") from None
+        await tb.driver.clear()
+        await tb.expect_status()
+        x_q, w_t = random_layer(rng, [2, params.cols + 1, params.rows + 1], params.act_bits)
+        await tb.matmul_checked(x_q, w_t)
+    await invalid_weight(tb, rng)
+    _write_summary(config, "bad_commands", cases=sorted(cases) + ["invalid_weight"])
+
+
+@cocotb.test()
+async def reset_mid_run(dut):
+    """Reset while a multi-part layer is in flight; the unit starts clean and works."""
+    config, params, rng = _setup()
+    tb = await TB.create(dut, params)
+    for _ in range(config.get("resets", 2)):
+        x_q, w_t = random_layer(rng, [params.max_tokens, 2 * params.cols, 3 * params.rows],
+                                params.act_bits)
+        task = cocotb.start_soon(tb.driver.matmul(x_q, w_t))
+        await ClockCycles(dut.clk, rng.randint(20, 400))
+        task.cancel()
+        await tb.reset()
+        status = await tb.expect_status()
+        if status.counters["macs"] or status.counters["busy"]:
+            raise AssertionError(f"counters survived the reset: {status.counters}")
+        x_q, w_t = random_layer(rng, [3, 2 * params.cols, 2 * params.rows], params.act_bits)
+        await tb.matmul_checked(x_q, w_t)
+    _write_summary(config, "reset_mid_run", layers=tb.scoreboard.layers)
+
+
+# --- bad command catalogue ------------------------------------------------------------------
+
+def bad_command_cases(params, rng):
+    """``{name: (packets, expected error, expected flags)}``: one case per way a command can
+    be bad. The flags show a ``RUN`` left waiting for its results by some cases."""
+    p = params
+    beat = bytes(p.bytes_per_beat)
+    tile, chunk = bytes(p.tile_beats * p.bytes_per_beat), bytes(p.chunk_beats * p.bytes_per_beat)
+    cmd = protocol.encode_command
+    chunk_k = min(min(p.chunks(p.max_k), p.act_depth) * p.cols, p.max_k)
+
+    def raw(header, *beats):
+        return header.to_bytes(4, "little") + bytes(p.bytes_per_beat - 4) + b"".join(beats)
+
+    def arg(value):
+        return value.to_bytes(4, "little") + bytes(p.bytes_per_beat - 4)
+
+    def run(tokens, k, n, bank=0):
+        return cmd(p, Opcode.RUN, (tokens, k, n), weight_bank=bank, act_bank=bank)
+
+    x_q, w_t = random_layer(rng, [2, p.cols, p.rows], p.act_bits)
+    loads = [protocol.load_weights(p, 0, protocol.pack_tiles(p, w_t)),
+             protocol.load_acts(p, 0, protocol.pack_chunks(p, x_q))]
+    good_run = run(x_q.shape[0], x_q.shape[1], w_t.shape[0])
+    load_w = Opcode.LOAD_WEIGHTS
+    cases = {
+        "unknown_opcode": ([raw(0xEE, beat, beat)], ErrorCode.OPCODE),
+        "opcode_zero_alone": ([raw(0x00)], ErrorCode.OPCODE),
+        "load_header_only": ([raw(load_w)], ErrorCode.LENGTH),
+        "load_without_payload": ([raw(load_w, arg(1))], ErrorCode.LENGTH),
+        "load_zero_tiles": ([raw(load_w, arg(0), tile)], ErrorCode.ZERO_SIZE),
+        "load_over_capacity": ([raw(load_w, arg(p.weight_depth + 1), tile, tile)], ErrorCode.CAPACITY),
+        "load_acts_over_capacity": ([raw(Opcode.LOAD_ACTS, arg(2 ** 32 - 1), chunk)], ErrorCode.CAPACITY),
+        "load_short": ([raw(load_w, arg(3), tile, tile)], ErrorCode.LENGTH),
+        "load_long": ([raw(Opcode.LOAD_ACTS, arg(1), chunk, chunk, beat)], ErrorCode.LENGTH),
+        "load_cut_mid_item": ([raw(load_w, arg(1), tile[:-p.bytes_per_beat])]
+                              if p.tile_beats > 1 else [raw(load_w, arg(2), tile)], ErrorCode.LENGTH),
+        "run_missing_argument": ([raw(Opcode.RUN, arg(1), arg(1))], ErrorCode.LENGTH),
+        "run_extra_beat": ([raw(Opcode.RUN, arg(1), arg(1), arg(1), beat)], ErrorCode.LENGTH),
+        "run_zero_tokens": ([run(0, 1, 1)], ErrorCode.ZERO_SIZE),
+        "run_zero_k": ([run(1, 0, 1)], ErrorCode.ZERO_SIZE),
+        "run_zero_n": ([run(1, 1, 0)], ErrorCode.ZERO_SIZE),
+        "run_too_many_tokens": ([run(p.max_tokens + 1, 1, 1)], ErrorCode.CAPACITY),
+        "run_k_over_max_k": ([run(1, p.max_k + 1, 1)], ErrorCode.CAPACITY),
+        "run_n_over_bank": ([run(1, 1, p.weight_depth * p.rows + 1)], ErrorCode.CAPACITY),
+        "run_huge_k": ([run(1, 2 ** 32 - 1, 1)], ErrorCode.CAPACITY),
+        "run_tiles_over_bank": ([run(1, 2 * p.cols, (p.weight_depth // 2 + 1) * p.rows)]
+                                if p.weight_depth > 1 and p.max_k >= 2 * p.cols
+                                else [run(1, 1, p.weight_depth * p.rows + 1)], ErrorCode.CAPACITY),
+        "run_chunks_over_bank": ([run(p.max_tokens, chunk_k, 1)]
+                                 if p.max_tokens * p.chunks(chunk_k) > p.act_depth
+                                 else [run(p.max_tokens + 1, 1, 1)], ErrorCode.CAPACITY),
+        "read_results_without_run": ([protocol.read_results(p)], ErrorCode.NO_RESULTS),
+        "read_status_with_payload": ([raw(Opcode.READ_STATUS, beat)], ErrorCode.LENGTH),
+        "clear_with_payload": ([raw(Opcode.CLEAR, beat)], ErrorCode.LENGTH),
+    }
+    cases = {name: (packets, error, StatusFlag(0)) for name, (packets, error) in cases.items()}
+    pending = StatusFlag.RESULTS_PENDING
+    cases.update({
+        "run_before_results_read": (loads + [good_run, good_run], ErrorCode.RESULTS_PENDING, pending),
+        "load_into_bank_of_unread_run": (loads + [good_run, loads[0]], ErrorCode.BANK_BUSY, pending),
+        "load_acts_into_bank_of_unread_run": (loads + [good_run, loads[1]], ErrorCode.BANK_BUSY, pending),
+    })
+    for name, (packets, _, _) in cases.items():
+        for packet in packets:
+            assert len(packet) % p.bytes_per_beat == 0, name
+    return cases
+
+
+async def invalid_weight(tb, rng):
+    """Invalid packed weights contribute zero and latch INVALID_WEIGHT; results still come."""
+    p = tb.params
+    x_q, w_t = random_layer(rng, [3, 2 * p.cols, 2 * p.rows], p.act_bits)
+    tiles = [bytearray(t) for t in protocol.pack_tiles(p, w_t)]
+    per_byte = 4 if p.weight_format == "2bit" else 5
+    bad_byte = 0xFF if p.weight_format == "2bit" else 0xFA
+    expected_w = w_t.clone()
+    row, byte = rng.randrange(min(p.rows, w_t.shape[0])), rng.randrange(min(p.weight_row_bytes, -(-w_t.shape[1] // per_byte)))
+    tiles[0][row * p.weight_row_bytes + byte] = bad_byte
+    expected_w[row, byte * per_byte:(byte + 1) * per_byte] = 0
+    await tb.driver.clear()
+    await tb.driver.send(protocol.load_weights(p, 0, [bytes(t) for t in tiles]))
+    await tb.driver.send(protocol.load_acts(p, 0, protocol.pack_chunks(p, x_q)))
+    await tb.driver.send(protocol.run(p, x_q.shape[0], x_q.shape[1], w_t.shape[0], weight_bank=0, act_bank=0))
+    await tb.driver.send(protocol.read_results(p))
+    got = protocol.decode_results(p, await tb.transport.recv(), x_q.shape[0], w_t.shape[0])
+    tb.scoreboard.check(x_q, expected_w, got, [])
+    await tb.expect_status(ErrorCode.INVALID_WEIGHT)
+    await tb.driver.clear()
+    await tb.expect_status()
