@@ -18,12 +18,13 @@ CONFIG_ENV = "TRITFORGE_TB_CONFIG"
 _VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH")
 
 
-def write_verilog(component, name, path):
-    """Convert ``component`` to Verilog (top module ``name``) at ``path``; return the path."""
+def write_verilog(component, name, path, ports=None):
+    """Convert ``component`` to Verilog (top module ``name``, optionally explicit ``ports``)
+    at ``path``; return the path."""
     from amaranth.back import verilog
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = verilog.convert(component, name=name, ports=ports, emit_src=False)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)  # never leave a half-written source behind
