@@ -6,7 +6,7 @@ One small step that larger flows (caching, energy estimates) build on::
     report["lut4"], report["dsp"], report["mul_cells"]
 
 The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosys first
-runs ``proc; opt`` and counts ``$mul`` cells (so a test can prove a block has no
+runs ``proc; opt`` on a copy and counts ``$mul`` cells (so a test can prove a block has no
 multiplier before technology mapping could hide one in LUTs), then removes formal
 cells (``chformal -remove``: Amaranth ``Assert`` must not cost area) and runs the
 target's synthesis script.
@@ -182,9 +182,13 @@ def _write_inputs(folder, design, spec, top_name, ports):
     script = [
         "read_rtlil design.il",
         f"hierarchy -check -top {top_name}",
+        # Count $mul on a copy: running `opt` ahead of synth_ecp5 trips an assertion in
+        # Yosys 0.70's abc9 re-integration on some designs, so synthesis starts afresh.
+        "design -save elaborated",
         "proc",
         "opt",
         "tee -q -o pre_techmap_stat.json stat -json",
+        "design -load elaborated",
         "chformal -remove",
         *(command.format(top=top_name) for command in spec.commands),
         f"tee -q -o stat.json stat -json {spec.stat_arguments}".rstrip(),
