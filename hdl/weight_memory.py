@@ -125,8 +125,10 @@ class WeightMemory(wiring.Component):
         _check_positive("rows", rows)
         _check_positive("cols", cols)
         _check_format(weight_format)
-        self._decoder = TileDecoder(rows, cols, weight_format)
-        self._tile_bits = len(self._decoder.packed)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        self._shape = rows, cols, weight_format
+        self._tile_bits = rows * packed_row_bytes(cols, weight_format) * 8
         self._depth = depth
         super().__init__({"write": In(write_signature(depth, self._tile_bits)),
                           "read": In(read_signature(depth, decoded_tile_layout(rows, cols)))})
@@ -138,7 +140,7 @@ class WeightMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.banks = banks = BankedMemory(self._depth, self._tile_bits)
-        m.submodules.decoder = decoder = self._decoder
+        m.submodules.decoder = decoder = TileDecoder(*self._shape)
         wiring.connect(m, wiring.flipped(self.write), banks.write)
         m.d.comb += [
             banks.read.bank.eq(self.read.bank),

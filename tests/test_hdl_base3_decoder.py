@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Base3Decoder: every one of the 256 byte values against the golden unpacker."""
 
 import pytest
@@ -65,7 +66,6 @@ def test_decoder_all_bytes(lanes):
             assert invalid == 0 and [c - 1 for c in codes] == expected, byte
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 @pytest.mark.parametrize("lanes", [0, -1, True, 2.0])
 def test_decoder_wrong(lanes):
     with pytest.raises(ValueError, match=r"^lanes must be a positive integer, not "):

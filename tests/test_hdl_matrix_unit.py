@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (many blocks here are built only to read their properties or to check an error)
 """TernaryMatrixUnit against the golden integer reference, under gaps and backpressure.
 
 The stream driver, the monitor and the result checker are plain functions so that
@@ -15,9 +17,6 @@ from amaranth.sim import Simulator
 from tritforge.golden import ternary_matmul
 from tritforge.hdl.encoding import WeightCode, accumulator_bits
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit, describe_shape
-
-# Units built only to read their properties or to check an error are never elaborated.
-pytestmark = pytest.mark.filterwarnings("ignore:.* created but never used")
 
 
 @dataclasses.dataclass

@@ -1,0 +1,154 @@
+# amaranth: UnusedElaboratable=no
+"""Sequencer with the real memories, matrix unit and accumulator buffer: exact results,
+one chunk per cycle with no bubbles between tiles, the documented start and drain cost."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from amaranth.hdl import Module, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from tritforge.golden.quant import ternary_matmul
+from tritforge.hdl.accumulator_buffer import AccumulatorBuffer, drain_signature
+from tritforge.hdl.activation_buffer import ActivationBuffer, chunk_layout
+from tritforge.hdl.banked_memory import write_signature
+from tritforge.hdl.matrix_unit import TernaryMatrixUnit
+from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.hdl.sequencer import Sequencer, run_layout
+from tritforge.hdl.weight_memory import WeightMemory
+from tritforge.sim import protocol
+
+PARAMS = AcceleratorParams(rows=3, cols=8, max_k=64, weight_depth=24, act_depth=24, max_tokens=6)
+
+
+class Datapath(wiring.Component):
+    """Memories -> sequencer -> matrix unit -> accumulator buffer, the accelerator's core."""
+
+    def __init__(self, params):
+        self.params = params
+        self.unit = TernaryMatrixUnit(params.rows, params.cols, act_bits=params.act_bits,
+                                      max_k=params.cols, pipeline=params.pipeline)
+        super().__init__({
+            "weights": In(write_signature(params.weight_depth, params.tile_bits)),
+            "acts": In(write_signature(params.act_depth, chunk_layout(params.cols, params.act_bits))),
+            "start": In(1), "run": In(run_layout(params)),
+            "busy": Out(1), "compute": Out(1), "stall_out": Out(1),
+            "macs": Out(range(params.rows * params.cols + 1)), "invalid_weight": Out(1),
+            "drain": Out(drain_signature(params.rows, params.acc_bits, params.max_tokens)).flip(),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
+        acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
+        m.submodules.unit = unit = self.unit
+        seq = m.submodules.seq = Sequencer(p, unit.signature)
+        acc = m.submodules.acc = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
+        wiring.connect(m, wiring.flipped(self.weights), weights.write)
+        wiring.connect(m, wiring.flipped(self.acts), acts.write)
+        wiring.connect(m, seq.weights, weights.read)
+        wiring.connect(m, seq.acts, acts.read)
+        wiring.connect(m, seq.unit_i, unit.i)
+        wiring.connect(m, unit.o, seq.unit_o)
+        wiring.connect(m, seq.acc, acc.i)
+        wiring.connect(m, wiring.flipped(self.drain), acc.drain)
+        m.d.comb += [seq.start.eq(self.start), seq.run.eq(self.run)]
+        for name in ("busy", "compute", "stall_out", "macs", "invalid_weight"):
+            m.d.comb += getattr(self, name).eq(getattr(seq, name))
+        return m
+
+
+def run_layer(x_q, w_t, *, bank=1, drain_delay=0):
+    """Load, start, drain; return (results, trace) with per-cycle ``busy``/``compute``/
+    ``stall_out``/``macs`` from the start cycle on."""
+    p = PARAMS
+    dut = Datapath(p)
+    tokens, k = x_q.shape
+    n = w_t.shape[0]
+    chunks, blocks = p.chunks(k), p.row_blocks(n)
+    trace, results = [], []
+
+    async def load(ctx, port, items):
+        for addr, item in enumerate(items):
+            ctx.set(port.bank, bank)
+            ctx.set(port.addr, addr)
+            ctx.set(Value.cast(port.data), int.from_bytes(item, "little"))
+            ctx.set(port.en, 1)
+            await ctx.tick()
+        ctx.set(port.en, 0)
+
+    async def bench(ctx):
+        await load(ctx, dut.weights, protocol.pack_tiles(p, w_t))
+        await load(ctx, dut.acts, protocol.pack_chunks(p, x_q))
+        ctx.set(dut.run, {"tokens": tokens, "chunks": chunks, "blocks": blocks,
+                          "last_cols": k - (chunks - 1) * p.cols, "last_rows": n - (blocks - 1) * p.rows,
+                          "weight_bank": bank, "act_bank": bank})
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        while ctx.get(dut.busy):
+            trace.append({name: ctx.get(getattr(dut, name)) for name in ("compute", "stall_out", "macs")})
+            await ctx.tick()
+
+    async def drain(ctx):
+        for _ in range(blocks):
+            while not ctx.get(dut.drain.ready):
+                await ctx.tick()
+            for _ in range(drain_delay):
+                await ctx.tick()
+            for t in range(tokens):
+                ctx.set(dut.drain.addr, t)
+                ctx.set(dut.drain.en, 1)
+                ctx.set(dut.drain.release, t == tokens - 1)
+                await ctx.tick()
+                ctx.set(dut.drain.en, 0)
+                ctx.set(dut.drain.release, 0)
+                results.append([ctx.get(dut.drain.data[r]) for r in range(p.rows)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.add_testbench(drain)
+    sim.run()
+    y = np.array(results).reshape(blocks, tokens, p.rows).transpose(1, 0, 2).reshape(tokens, -1)[:, :n]
+    return y, trace, dut.unit.latency
+
+
+def random_layer(seed, tokens, k, n):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randint(-128, 128, (tokens, k), generator=gen, dtype=torch.int16),
+            torch.randint(-1, 2, (n, k), generator=gen, dtype=torch.int8))
+
+
+@pytest.mark.parametrize("tokens, k, n", [(1, 8, 3), (1, 21, 7), (4, 24, 9), (6, 13, 2), (2, 64, 5)])
+def test_results_and_timing(tokens, k, n):
+    x_q, w_t = random_layer(tokens * 100 + k, tokens, k, n)
+    y, trace, latency = run_layer(x_q, w_t)
+    assert np.array_equal(y, ternary_matmul(x_q, w_t).numpy())
+    chunks_fed = tokens * PARAMS.chunks(k) * PARAMS.row_blocks(n)
+    computing = [c["compute"] for c in trace]
+    # Start: tile 0 is read (1 cycle), the first chunk is offered; then one chunk per cycle,
+    # no bubble between tiles; busy ends when the unit's last result has left.
+    assert computing == [0] + [1] * chunks_fed + [0] * (len(trace) - chunks_fed - 1)
+    assert len(trace) == 1 + chunks_fed + latency
+    assert sum(c["macs"] for c in trace) == tokens * k * n
+    assert not any(c["stall_out"] for c in trace)
+
+
+def test_stalls_on_a_slow_drain():
+    x_q, w_t = random_layer(5, 2, 16, 12)   # 4 row blocks: blocks 2 and 3 wait for the drain
+    y, trace, _ = run_layer(x_q, w_t, drain_delay=25)
+    assert np.array_equal(y, ternary_matmul(x_q, w_t).numpy())
+    assert sum(c["stall_out"] for c in trace) >= 25
+    assert not any(c["stall_out"] and c["compute"] for c in trace)
+
+
+def test_wrong():
+    unit = TernaryMatrixUnit(2, 4)
+    with pytest.raises(TypeError, match=r"^params must be an AcceleratorParams, not \{\}$"):
+        Sequencer({}, unit.signature)
