@@ -1,0 +1,93 @@
+# amaranth: UnusedElaboratable=no
+"""Accelerator top in Amaranth's simulator: AXI-Stream port names, parameter checks, and one
+layer through the whole command protocol (the cocotb suite does the thorough checking)."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+
+from tritforge.golden.quant import ternary_matmul
+from tritforge.hdl.accelerator import Accelerator
+from tritforge.hdl.protocol import AcceleratorParams, ErrorCode
+from tritforge.sim import protocol
+
+AXIS = ["s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
+        "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"]
+
+
+def test_verilog_ports_are_axi_stream_names():
+    text = verilog.convert(Accelerator(rows=2, cols=8, stream_width=64), name="top", emit_src=False)
+    header = text[text.index("module top("):text.index(");")]
+    ports = set(re.findall(r"\w+", header)) - {"module", "top"}
+    assert ports == set(AXIS) | {"clk", "rst", "busy", "error"}
+    assert re.search(r"input \[63:0\] s_axis_tdata;", text) and re.search(r"output \[63:0\] m_axis_tdata;", text)
+
+
+def test_params_are_checked():
+    with pytest.raises(ValueError, match=r"^stream_width must be a multiple of 32 in 32\.\.1024, not 40$"):
+        Accelerator(stream_width=40)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'depth'"):
+        Accelerator(depth=3)
+
+
+def axis_exchange(dut, params, packets, responses):
+    """Send ``packets`` on s_axis, collect ``responses`` packets from m_axis."""
+    bpb = params.bytes_per_beat
+    received = []
+
+    async def source(ctx):
+        for packet in packets:
+            beats = [packet[i:i + bpb] for i in range(0, len(packet), bpb)]
+            for index, beat in enumerate(beats):
+                ctx.set(dut.s_axis_tdata, int.from_bytes(beat, "little"))
+                ctx.set(dut.s_axis_tlast, index == len(beats) - 1)
+                ctx.set(dut.s_axis_tvalid, 1)
+                await ctx.tick().until(dut.s_axis_tready)
+        ctx.set(dut.s_axis_tvalid, 0)
+
+    async def sink(ctx):
+        ctx.set(dut.m_axis_tready, 1)
+        current = bytearray()
+        for _ in range(20_000):
+            valid, data, last = (ctx.get(dut.m_axis_tvalid), ctx.get(dut.m_axis_tdata),
+                                 ctx.get(dut.m_axis_tlast))
+            await ctx.tick()
+            if valid:
+                current.extend(data.to_bytes(bpb, "little"))
+                if last:
+                    received.append(bytes(current))
+                    current = bytearray()
+                    if len(received) == responses:
+                        return
+        raise AssertionError(f"only {len(received)} of {responses} responses")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return received
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "base3"])
+def test_one_layer(weight_format):
+    params = AcceleratorParams(rows=2, cols=8, weight_format=weight_format, weight_depth=8,
+                               act_depth=8, max_tokens=4, max_k=64)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randint(-128, 128, (3, 13), generator=gen, dtype=torch.int16)
+    w = torch.randint(-1, 2, (5, 13), generator=gen, dtype=torch.int8)
+    packets = [protocol.load_weights(params, 1, protocol.pack_tiles(params, w)),
+               protocol.load_acts(params, 0, protocol.pack_chunks(params, x)),
+               protocol.run(params, 3, 13, 5, weight_bank=1, act_bank=0),
+               protocol.read_results(params), protocol.read_status(params)]
+    dut = Accelerator.from_params(params)
+    assert dut.params == params
+    results, status = axis_exchange(dut, params, packets, 2)
+    assert np.array_equal(protocol.decode_results(params, results, 3, 5), ternary_matmul(x, w).numpy())
+    status = protocol.decode_status(params, status)
+    assert status.error == ErrorCode.NONE
+    assert status.counters["macs"] == 3 * 13 * 5 and status.counters["compute"] == 3 * 2 * 3
