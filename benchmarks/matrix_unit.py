@@ -4,9 +4,11 @@ negation schemes the ternary tree could use.
     python benchmarks/matrix_unit.py                  # simulator cycles/s
     python benchmarks/matrix_unit.py --area           # + iCE40/ECP5 area of the units
     python benchmarks/matrix_unit.py --alternatives   # + negation schemes, 32-lane tree
+    python benchmarks/matrix_unit.py --transistors    # + CMOS estimate, ternary vs int (slow)
 
 Each part prints a table and writes JSON to ``build/bench/`` (``--out``):
-``matrix_unit_sim.json``, ``matrix_unit_area.json``, ``matrix_unit_alternatives.json``.
+``matrix_unit_sim.json``, ``matrix_unit_area.json``, ``matrix_unit_alternatives.json``,
+``matrix_unit_transistors.json``.
 """
 
 import argparse
@@ -100,7 +102,10 @@ def unit_area(kind, rows, cols, pipeline, target):
             "logic_luts": report["logic_luts"],
             "logic_luts_per_lane": round(report["logic_luts"] / lanes, 2),
             "carry": report["carry"], "ff": report["ff"], "dsp": report["dsp"],
-            "mul_cells": report["mul_cells"], "synth_s": round(time.perf_counter() - start, 1)}
+            "mul_cells": report["mul_cells"], "transistors": report["transistors"],
+            "transistors_per_lane": (round(report["transistors"] / lanes)
+                                     if report["transistors"] else None),
+            "synth_s": round(time.perf_counter() - start, 1)}
 
 
 # -- negation schemes ---------------------------------------------------------------------
@@ -201,6 +206,8 @@ def main(argv=None):
     parser.add_argument("--cycles", type=int, default=2000, help="simulated cycles per shape")
     parser.add_argument("--area", action="store_true", help="synthesize the units")
     parser.add_argument("--alternatives", action="store_true", help="synthesize negation schemes")
+    parser.add_argument("--transistors", action="store_true",
+                        help="generic synthesis of a 4x16 ternary and int unit (minutes)")
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
     arguments = parser.parse_args(argv)
 
@@ -222,6 +229,12 @@ def main(argv=None):
         schemes = [alternative_area(scheme) for scheme in _TreeAlternative.SCHEMES]
         print(_table(schemes, ["scheme", "lanes", "lut4", "lut4_per_lane", "carry"]))
         print(_write(arguments.out, "matrix_unit_alternatives.json", schemes))
+
+    if arguments.transistors:
+        cmos = [unit_area(kind, 4, 16, 1, "generic") for kind in ("ternary", "int")]
+        print(_table(cmos, ["kind", "rows", "cols", "transistors", "transistors_per_lane",
+                            "ff", "synth_s"]))
+        print(_write(arguments.out, "matrix_unit_transistors.json", cmos))
     return 0
 
 

@@ -6,10 +6,10 @@ One small step that larger flows (caching, energy estimates) build on::
     report["lut4"], report["dsp"], report["mul_cells"]
 
 The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosys first
-runs ``proc; opt`` on a copy and counts ``$mul`` cells (so a test can prove a block has no
-multiplier before technology mapping could hide one in LUTs), then removes formal
-cells (``chformal -remove``: Amaranth ``Assert`` must not cost area) and runs the
-target's synthesis script.
+runs ``proc; opt`` on a copy and counts ``$mul`` cells (so a test can prove a block has
+no multiplier before technology mapping could hide one in LUTs). Then it flattens the
+design, drops the ``$scopeinfo`` name cells, removes formal cells (``chformal -remove``:
+Amaranth ``Assert`` must not cost area) and runs the target's synthesis script.
 
 Targets:
 
@@ -189,6 +189,10 @@ def _write_inputs(folder, design, spec, top_name, ports):
         "opt",
         "tee -q -o pre_techmap_stat.json stat -json",
         "design -load elaborated",
+        # Flattening leaves $scopeinfo cells (names only); Yosys 0.70's abc9 re-integration
+        # on ECP5 asserts on them in some designs, and they carry no logic.
+        "flatten",
+        "delete t:$scopeinfo",
         "chformal -remove",
         *(command.format(top=top_name) for command in spec.commands),
         f"tee -q -o stat.json stat -json {spec.stat_arguments}".rstrip(),
