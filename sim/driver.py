@@ -138,11 +138,16 @@ class Driver:
         self._weight_bank = 0
         self._act_bank = 0
 
-    async def matmul(self, x_q, w_t):
+    async def matmul(self, x_q, w_t, *, lookahead=1):
         """Exact ``x_q @ w_t.T`` (int32 numpy array ``[T, N]``) computed by the accelerator.
 
         ``x_q``: ``[T, K]`` integers of ``act_bits`` bits; ``w_t``: ``[N, K]`` in {-1, 0, 1}.
+        ``lookahead``: parts whose commands are queued before the driver waits for a part's
+        results (1 is enough to overlap each part's loads with the previous part's run;
+        more keeps the command stream full at the price of host buffering).
         """
+        if not isinstance(lookahead, int) or lookahead < 1:
+            raise ValueError(f"lookahead must be a positive integer, not {lookahead!r}")
         x_q, w_t = torch.as_tensor(x_q), torch.as_tensor(w_t)
         if x_q.dim() != 2 or w_t.dim() != 2 or x_q.shape[1] != w_t.shape[1]:
             raise ValueError(f"x_q [T, K] and w_t [N, K] do not match: x_q has shape "
@@ -155,10 +160,11 @@ class Driver:
         self._act_bank = parts[-1].act_bank ^ 1
         y = np.zeros((tokens, n), dtype=np.int64)
         self.parts = []
-        await self._send_part(parts[0], x_q, w_t)
+        for part in parts[:lookahead]:
+            await self._send_part(part, x_q, w_t)
         for index, part in enumerate(parts):
-            if index + 1 < len(parts):
-                await self._send_part(parts[index + 1], x_q, w_t)
+            if index + lookahead < len(parts):
+                await self._send_part(parts[index + lookahead], x_q, w_t)
             packet = await self.transport.recv()
             self.parts.append((part, self.transport.now()))
             y[part.t0:part.t1, part.n0:part.n1] += protocol.decode_results(

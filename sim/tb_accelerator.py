@@ -34,7 +34,7 @@ from tritforge.hdl.protocol import AcceleratorParams, ErrorCode, Opcode, StatusF
 
 from . import protocol
 from .axis_transport import AxisTransport
-from .driver import Driver
+from .driver import Driver, plan_matmul
 from .runner import tb_config
 
 PERIOD_NS = 10
@@ -269,6 +269,25 @@ async def reset_mid_run(dut):
         x_q, w_t = random_layer(rng, [3, 2 * params.cols, 2 * params.rows], params.act_bits)
         await tb.matmul_checked(x_q, w_t)
     _write_summary(config, "reset_mid_run", layers=tb.scoreboard.layers)
+
+
+@cocotb.test()
+async def perf_layers(dut):
+    """Counters of whole layers with a full command stream and no backpressure, for the
+    cycle model (``perf_shapes``: list of [T, K, N]; nothing to do without it)."""
+    config, params, rng = _setup()
+    tb = await TB.create(dut, params)
+    measured = []
+    for tokens, k, n in config.get("perf_shapes", []):
+        gen = torch.Generator().manual_seed(rng.getrandbits(32))
+        x_q = torch.randint(-128, 128, (tokens, k), generator=gen, dtype=torch.int16)
+        w_t = torch.randint(-1, 2, (n, k), generator=gen, dtype=torch.int8)
+        await tb.driver.clear()
+        got = await tb.driver.matmul(x_q, w_t, lookahead=len(plan_matmul(params, tokens, k, n)))
+        tb.scoreboard.check(x_q, w_t, got, tb.driver.parts)
+        status = await tb.expect_status()
+        measured.append({"shape": [tokens, k, n], "counters": status.counters})
+    _write_summary(config, "perf_layers", layers=measured)
 
 
 # --- bad command catalogue ------------------------------------------------------------------

@@ -31,14 +31,14 @@ WIDE = dict(rows=4, cols=16, weight_format="2bit", max_k=512, weight_depth=32, a
             max_tokens=16, stream_width=128)
 
 
-def run_accelerator_tb(simulator, name, geometry, waves, **config):
-    """Build ``geometry`` into ``build/rtl/<name>_<simulator>``, run the cocotb tests,
-    return the testbench's summary."""
+def run_accelerator_tb(simulator, name, geometry, waves, testcase=None, **config):
+    """Build ``geometry`` into ``build/rtl/<name>_<simulator>``, run the cocotb tests (all,
+    or ``testcase``), return the testbench's summary."""
     build = BUILD / f"{name}_{simulator}"
     summary = build / "summary.json"
     summary.unlink(missing_ok=True)
     run_accelerator(simulator, AcceleratorParams(**geometry), build, TB_MODULE, waves=waves,
-                    config={"params": geometry, "summary": str(summary), **config})
+                    testcase=testcase, config={"params": geometry, "summary": str(summary), **config})
     return json.loads(summary.read_text())
 
 
