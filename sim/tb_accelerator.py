@@ -29,12 +29,13 @@ import torch
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from tritforge.golden.quant import ternary_matmul
+from tritforge.golden.quant import quantize_activations, ternary_matmul
 from tritforge.hdl.protocol import AcceleratorParams, ErrorCode, Opcode, StatusFlag
 
 from . import protocol
 from .axis_transport import AxisTransport
 from .driver import Driver, plan_matmul
+from .layer import bitlinear_on_rtl, model_logits_on_rtl
 from .runner import tb_config
 
 PERIOD_NS = 10
@@ -170,10 +171,10 @@ def _setup():
     return config, params, random.Random(config.get("seed", 1))
 
 
-def _write_summary(config, name, **values):
+def _write_summary(config, test, **values):
     path = Path(config.get("summary", "summary.json"))
     summary = json.loads(path.read_text()) if path.exists() else {}
-    summary[name] = values
+    summary[test] = values
     path.write_text(json.dumps(summary, indent=1))
 
 
@@ -288,6 +289,78 @@ async def perf_layers(dut):
         status = await tb.expect_status()
         measured.append({"shape": [tokens, k, n], "counters": status.counters})
     _write_summary(config, "perf_layers", layers=measured)
+
+
+def bitnet(config):
+    """The frozen tiny BitNet model and the prompt's token ids ``[1, T]``.
+
+    ``model``: ``"tiny"`` (the trained model, :func:`tritforge.golden.tiny_model`) or
+    ``"random"`` (seeded random weights, no training).
+    """
+    from tritforge.golden import PRESETS, BitNetModel, tiny_model
+    if config.get("model", "tiny") == "tiny":
+        model = tiny_model()
+    else:
+        torch.manual_seed(config.get("seed", 0))
+        model = BitNetModel(PRESETS["tiny"]).freeze().eval()
+    ids = torch.tensor([list(config["prompt"].encode())], dtype=torch.int64)
+    return model, ids
+
+
+@cocotb.test()
+async def bitnet_layer(dut):
+    """One BitLinear of the tiny BitNet model on the activations it sees for the prompt:
+    integer product and float output equal to the golden ones (``bitnet_layer`` config:
+    ``model``, ``prompt``, ``layer`` index into the model's BitLinears)."""
+    config, params, _ = _setup()
+    tb = await TB.create(dut, params)
+    layer = config["bitnet_layer"]
+    model, ids = bitnet(layer)
+    name, linear = model.bitlinears()[layer.get("layer", 0)]
+    seen = []
+    handle = linear.register_forward_hook(lambda module, args, output: seen.append((args[0], output)))
+    with torch.no_grad():
+        model(ids)
+    handle.remove()
+    x, y_golden = seen[0]
+    x = x.reshape(-1, x.shape[-1])
+    await tb.driver.clear()
+    y, y_int, _ = await bitlinear_on_rtl(tb.driver, linear, x)
+    x_q, _ = quantize_activations(x, linear.act_bits)
+    tb.scoreboard.check(x_q, linear.quantized_weights()[0], y_int.numpy(), tb.driver.parts)
+    status = await tb.expect_status()
+    match = bool(torch.equal(y, y_golden.reshape(y.shape)))
+    if not match:
+        raise AssertionError(f"{name}: float output differs from the golden BitLinear's")
+    c = status.counters
+    _write_summary(config, "bitnet_layer", name=name, shape=[x.shape[0], linear.in_features,
+                   linear.out_features], match=match, cycles=c["cycles"], compute=c["compute"],
+                   busy=c["busy"], macs=c["macs"], runs=len(tb.driver.parts),
+                   utilisation=c["compute"] / c["cycles"],
+                   mac_utilisation=c["macs"] / (c["cycles"] * params.rows * params.cols))
+
+
+@cocotb.test()
+async def bitnet_model(dut):
+    """The whole tiny BitNet model on the prompt, every BitLinear on the RTL: the logits
+    equal the golden model's bit for bit (``bitnet_model`` config: ``model``, ``prompt``)."""
+    config, params, _ = _setup()
+    tb = await TB.create(dut, params)
+    model, ids = bitnet(config["bitnet_model"])
+    with torch.no_grad():
+        golden = model(ids)
+    await tb.driver.clear()
+    logits, calls = await model_logits_on_rtl(tb.driver, model, ids)
+    status = await tb.expect_status()
+    if not torch.equal(logits, golden):
+        worst = (logits - golden).abs().max().item()
+        raise AssertionError(f"logits differ from the golden model's (max |diff| {worst})")
+    if len(calls) != len(model.bitlinears()):
+        raise AssertionError(f"{len(calls)} products ran on the RTL, the model has "
+                             f"{len(model.bitlinears())} BitLinears")
+    _write_summary(config, "bitnet_model", tokens=ids.shape[1], matmuls=len(calls),
+                   names=[call.name for call in calls], cycles=status.counters["cycles"],
+                   compute=status.counters["compute"], macs=status.counters["macs"])
 
 
 # --- bad command catalogue ------------------------------------------------------------------

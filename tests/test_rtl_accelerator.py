@@ -65,3 +65,26 @@ def test_accelerator_full(simulator, geometry, waves):
     summary = run_accelerator_tb(simulator, f"accelerator_full_{geometry}", params, waves,
                                  seed=7, layers=1000, resets=8)
     assert summary["random_layers"]["commands"] >= 3400
+
+
+PROMPT = "A ternary accelerator "
+
+
+@pytest.mark.rtl
+def test_bitnet_layer(waves):
+    """One BitLinear of the trained tiny model (its down projection, K = 172) on the RTL."""
+    summary = run_accelerator_tb("verilator", "bitnet_layer", GEOMETRIES["2bit"], waves,
+                                 testcase="bitnet_layer",
+                                 bitnet_layer={"model": "tiny", "prompt": PROMPT, "layer": 6})
+    layer = summary["bitnet_layer"]
+    assert layer["match"] and layer["name"] == "model.layers.0.mlp.down_proj"
+    assert layer["shape"] == [len(PROMPT), 172, 64] and layer["runs"] > 1
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_bitnet_model(waves):
+    """Every BitLinear of the trained tiny model on the RTL: logits equal, bit for bit."""
+    summary = run_accelerator_tb("verilator", "bitnet_model", WIDE, waves, testcase="bitnet_model",
+                                 bitnet_model={"model": "tiny", "prompt": PROMPT})
+    assert summary["bitnet_model"]["matmuls"] == 14
