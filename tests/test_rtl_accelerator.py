@@ -27,6 +27,8 @@ GEOMETRIES = {
                   max_tokens=6, stream_width=64),
 }
 #: Wide-stream geometry of the full run: a result group or a tile in one beat.
+#: The protocol and robustness tests of tb_accelerator (the others need their own config).
+PROTOCOL_TESTS = ["random_layers", "status_counters", "bad_commands", "reset_mid_run"]
 WIDE = dict(rows=4, cols=16, weight_format="2bit", max_k=512, weight_depth=32, act_depth=64,
             max_tokens=16, stream_width=128)
 
@@ -47,7 +49,7 @@ def run_accelerator_tb(simulator, name, geometry, waves, testcase=None, **config
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_accelerator(simulator, weight_format, waves):
     summary = run_accelerator_tb(simulator, f"accelerator_{weight_format}", GEOMETRIES[weight_format],
-                                 waves, seed=1, layers=4, resets=1)
+                                 waves, testcase=PROTOCOL_TESTS, seed=1, layers=4, resets=1)
     assert summary["random_layers"]["layers"] == 4
     assert summary["random_layers"]["results"] > 0
     assert len(summary["bad_commands"]["cases"]) >= 25
@@ -63,7 +65,7 @@ def test_accelerator_full(simulator, geometry, waves):
     0 mismatches."""
     params = WIDE if geometry == "wide" else GEOMETRIES[geometry]
     summary = run_accelerator_tb(simulator, f"accelerator_full_{geometry}", params, waves,
-                                 seed=7, layers=1000, resets=8)
+                                 testcase=PROTOCOL_TESTS, seed=7, layers=1000, resets=8)
     assert summary["random_layers"]["commands"] >= 3400
 
 
