@@ -8,7 +8,8 @@ One small step that larger flows (caching, energy estimates) build on::
 The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosys first
 runs ``proc; opt`` on a copy and counts ``$mul`` cells (so a test can prove a block has
 no multiplier before technology mapping could hide one in LUTs). Then it flattens the
-design, drops the ``$scopeinfo`` name cells, removes formal cells (``chformal -remove``:
+design, drops the ``$scopeinfo`` name cells and hides internal wire names (working around
+a Yosys 0.70 abc9 assertion), removes formal cells (``chformal -remove``:
 Amaranth ``Assert`` must not cost area) and runs the target's synthesis script.
 
 Targets:
@@ -189,10 +190,12 @@ def _write_inputs(folder, design, spec, top_name, ports):
         "opt",
         "tee -q -o pre_techmap_stat.json stat -json",
         "design -load elaborated",
-        # Flattening leaves $scopeinfo cells (names only); Yosys 0.70's abc9 re-integration
-        # on ECP5 asserts on them in some designs, and they carry no logic.
+        # Yosys 0.70's abc9 re-integration (ECP5) asserts on internal wire names that look
+        # like bit selects, which Amaranth gives view fields ("i__payload.act[0]"): flatten,
+        # drop the $scopeinfo name cells and hide internal names (ports keep theirs).
         "flatten",
         "delete t:$scopeinfo",
+        "rename -hide w:* i:* o:* %u %d",
         "chformal -remove",
         *(command.format(top=top_name) for command in spec.commands),
         f"tee -q -o stat.json stat -json {spec.stat_arguments}".rstrip(),
