@@ -3,30 +3,39 @@
 Also home of the pipelined adder-tree builder (:func:`adder_tree`) and the parameter
 checks (:func:`check_integer`) that the matrix units share.
 
-Why the tree is built the way it is (iCE40 LUT4 per 8-bit lane, 32-lane tree, measured
-with ``benchmarks/matrix_unit.py --alternatives``, Yosys 0.70 ``synth_ice40``; see
-``docs/matrix_unit.md`` for the table):
+Why the tree is built the way it is. Exact 32-lane, 8-bit dot product, combinational,
+iCE40 LUT4 per lane after Yosys 0.70 ``synth_ice40`` (``benchmarks/matrix_unit.py
+--alternatives``; ``docs/matrix_unit.md`` has the table):
 
-* A ternary product needs no multiplier, but the obvious ``Mux(w, a, -a, 0)`` leaf costs
-  a 9-bit negation per lane: ~42 LUT/lane. Summing the +1 and the -1 lanes in two trees
-  and subtracting once is worse (~49): two trees of gated operands.
-* ``-a == ~a + 1``: a leaf can pick ``a``, ``~a``, ``0`` or ``-1`` with one LUT3 per bit
-  (activation bit and the two code bits) and leave the ``+1`` to a 1-bit carry-in of a
-  tree adder: ``x + y + c`` maps to one ``$alu`` with carry-in, so the correction is free.
-  A tree of N leaves has N-1 adders for N corrections; the last correction is handed to
-  the consumer (the matrix unit's accumulator adder takes it as its carry-in).
-* Yosys ``alumacc`` merges a chain of additions into one ``$macc`` and maps it to a LUT
-  compressor instead of carry chains (~27 LUT/lane); every adder output is therefore a
-  wire with the ``keep`` attribute, which keeps each adder a carry chain (~18.5).
+=====================================================  ===========
+scheme                                                 LUT4/lane
+=====================================================  ===========
+``Mux(w, a, -a, 0)`` leaves, plain adder tree           42.5
+sum the +1 lanes and the -1 lanes, subtract once         48.8
+``a ^ neg`` leaves, ``+neg`` as carry-ins, plain tree    29.7
+``a ^ neg`` leaves, popcount of ``neg`` added once       31.9
+``a ^ neg`` leaves, carry-ins, every adder ``keep``      19.0
+complement domain, carry-in = code bit (this block)      18.5
+=====================================================  ===========
+
+* A ternary product needs no multiplier, but a true negation per lane is a 9-bit adder.
+  ``-a == ~a + 1``: a leaf picks ``a``, ``~a`` or ``0`` with one LUT3 per bit and leaves
+  the ``+1`` to a 1-bit carry-in of a tree adder, written ``x + y + c``, which Yosys
+  maps to one ``$alu`` with carry-in: free. N leaves have N-1 adders for N corrections;
+  the last one goes to the consumer (the matrix unit's accumulator carry-in).
+* Yosys ``alumacc`` merges a chain of additions into one ``$macc`` and builds it from
+  LUTs instead of carry chains (29.7 above). Every adder output is therefore a wire with
+  the ``keep`` attribute, which keeps each adder a carry chain.
 * The correction bit must be a plain code bit, else it costs a LUT per lane. With
-  ``code = w + 1`` the bit ``code[1]`` is set exactly for POS and INVALID, so the tree
-  works in the *complement domain*: it sums ``u = -(w*a) - c`` with ``c = code[1]``
-  (NEG: ``a``; ZERO: ``0``; POS: ``~a``; INVALID: ``-1``, so INVALID adds 0) and
-  produces ``-dot``. Saves one LUT per lane (~17.5); the consumer pays one inversion of
-  the root (root width, not per lane): the matrix unit adds ``~neg_sum + ~neg_carry``.
-* The INVALID flag is an OR over ``code[0] & code[1]`` of all lanes. Left to ABC it gets
-  entangled with the leaf logic and costs about twice its size; the lane pairs are kept
-  as separate wires (one LUT4 per two lanes).
+  ``code = w + 1``, ``code[1]`` is set exactly for POS and INVALID, so the tree works in
+  the *complement domain*: it sums ``u + c = -(w*a)`` with ``c = code[1]`` (NEG: ``a``;
+  ZERO: ``0``; POS: ``~a``; INVALID: ``-1``, adding 0) and its root is ``-dot - c_last``.
+  The root adder alone is not kept, so Yosys folds the final inversion ``~root`` into its
+  sum LUTs for free (a kept wire in between costs a LUT per bit: 20.06 instead of 19.31
+  LUT4/lane for the whole 4x16 matrix unit), and ``dot == ~root + ~c_last``.
+* The INVALID flag is an OR over ``code[0] & code[1]`` of all lanes. Left to ABC it got
+  entangled with the leaf logic at about twice its size; the lane pairs are kept as
+  separate wires (one LUT4 per two lanes).
 """
 
 import dataclasses
