@@ -220,6 +220,8 @@ def main(argv=None):
                 for rows, cols in SHAPES for pipeline in PIPELINES for target in ("ice40", "ecp5")]
         area += [unit_area("int", rows, cols, 1, target)
                  for rows, cols in SHAPES for target in ("ice40", "ecp5")]
+        # The integer baseline with its multipliers in LUTs (1024 of them take long).
+        area += [unit_area("int", rows, cols, 1, "ice40-nodsp") for rows, cols in SHAPES[:2]]
         print(_table(area, ["kind", "rows", "cols", "pipeline", "target", "latency",
                             "lut4_per_lane", "logic_luts_per_lane", "ff", "dsp",
                             "gemv_1024x1024_cycles"]))

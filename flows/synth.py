@@ -17,6 +17,9 @@ Targets:
 ``"ice40"``
     ``synth_ice40 -dsp``: ``-dsp`` lets Yosys infer ``SB_MAC16``, so ``dsp == 0`` means
     the design really needs no multiplier, not that the flow refused to use one.
+``"ice40-nodsp"``
+    ``synth_ice40`` without ``-dsp``: multipliers become LUT logic, for comparing designs
+    in LUT4s alone.
 ``"ecp5"``
     ``synth_ecp5`` (infers ``MULT18X18D`` by default).
 ``"generic"``
@@ -80,6 +83,16 @@ TARGETS = {
         bram_cells=("SB_RAM40_4K", "SB_SPRAM256KA"),
         ff_pattern=re.compile(r"^SB_DFF"),
     ),
+    "ice40-nodsp": Target(
+        name="ice40-nodsp",
+        commands=("synth_ice40 -top {top}",),
+        stat_arguments="",
+        lut_cells=("SB_LUT4",),
+        carry_luts={"SB_CARRY": 0},
+        dsp_cells=("SB_MAC16",),
+        bram_cells=("SB_RAM40_4K", "SB_SPRAM256KA"),
+        ff_pattern=re.compile(r"^SB_DFF"),
+    ),
     "ecp5": Target(
         name="ecp5",
         commands=("synth_ecp5 -top {top}",),
@@ -135,7 +148,7 @@ def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
         An Amaranth design; a :class:`~amaranth.lib.wiring.Component` brings its own
         ports, any other elaboratable needs ``ports``.
     target : str
-        One of ``"ice40"``, ``"ecp5"``, ``"generic"``.
+        One of ``"ice40"``, ``"ice40-nodsp"``, ``"ecp5"``, ``"generic"``.
     top_name : str
         Name of the top module.
     workdir : path-like or None

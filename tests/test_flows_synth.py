@@ -37,7 +37,7 @@ class _Adder(wiring.Component):
 
 
 def test_unknown_target():
-    with pytest.raises(ValueError, match=r"^target must be one of 'ice40', 'ecp5', 'generic', not 'xc7'$"):
+    with pytest.raises(ValueError, match=r"^target must be one of 'ice40', 'ice40-nodsp', 'ecp5', 'generic', not 'xc7'$"):
         synthesize(_Adder(), "xc7")
 
 
@@ -65,6 +65,12 @@ class TestSynthesize:
         assert report["mul_cells"] == 1
         assert report["dsp"] == 1 == report["cells"][dsp_cell]
         assert report["workdir"] is None
+
+    def test_ice40_without_dsp_builds_the_multiplier_from_luts(self):
+        report = synthesize(_Multiplier(), "ice40-nodsp", top_name="mul")
+        assert report["mul_cells"] == 1
+        assert report["dsp"] == 0
+        assert report["lut4"] > 40
 
     def test_ecp5_counts_luts_inside_carry_cells(self):
         report = synthesize(_Adder(), "ecp5", top_name="adder")
