@@ -1,0 +1,605 @@
+"""Energy estimate 1: operation counts times a per-operation energy table.
+
+Two parts, both pure Python (no tools run):
+
+* :class:`EnergyTable` reads a table shipped in ``flows/data/energy_<name>.json``
+  (:data:`TABLES`; each file names its source) and interpolates it to any operand width
+  and SRAM size (rules below).
+* :class:`HardwareModel` counts what one *chunk step* of a matrix unit costs - every adder
+  of every row's tree with its real width, the multipliers of the integer unit, the
+  accumulators, the pipeline register bits - from the same parameters and the same
+  width rules as the hardware generators in :mod:`tritforge.hdl`, plus the memories of the
+  accelerator around it. :func:`workload_energy` multiplies that by the chunk steps of a
+  workload (layer shapes as ``(name, out_features, in_features)`` tuples, the format of
+  ``BitNetConfig.linear_shapes()``) or by the accelerator's own ``compute`` counter.
+
+:func:`paper_matmul_energy` is the idealised count of the BitNet b1.58 paper (FP16: one
+multiply and one add per MAC; BitNet b1.58: one INT8 add per MAC), kept separate from the
+hardware count so that both can be shown side by side.
+
+Interpolation rules (``docs/energy.md``):
+
+* add: linear in the operand width between table points; outside them, proportional to
+  the width (a ripple adder is one full adder per bit);
+* multiply: linear in ``a_bits * b_bits`` between table points (an array multiplier has
+  one partial-product cell per bit pair), proportional outside;
+* SRAM access: ``E(bits, size) = E64(size) * bits / 64``, with ``E64`` interpolated
+  linearly in ``log(size)`` against ``log(E64)`` (power law between points), extrapolated
+  with the nearest segment's exponent; a write costs as much as a read;
+* register bit loaded: one 32-bit add divided by 32 (a flip-flop and a full adder have
+  about the same transistor count and both switch once per load);
+* DRAM: the 64-bit access energy divided by 64 per bit (midpoint of the quoted range).
+"""
+
+import dataclasses
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+from tritforge.hdl.encoding import accumulator_bits
+from tritforge.hdl.ternary_dot import TreeNode, tree_depth
+
+__all__ = ["TABLES", "EnergyTable", "UnitStructure", "MemoryGeometry", "HardwareModel",
+           "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",
+           "parse_workload", "model_shapes", "MODEL_PRESETS", "CATEGORIES"]
+
+#: Energy tables shipped with the package (``flows/data/energy_<name>.json``).
+TABLES = ("horowitz_45nm", "bitnet_7nm")
+
+#: Categories of :func:`workload_energy`, in report order.
+CATEGORIES = ("arithmetic", "registers", "onchip_memory", "offchip")
+
+_DRAM_POINTS = ("low", "mid", "high")
+
+
+def _data_text(filename):
+    return resources.files("tritforge.flows").joinpath("data", filename).read_text()
+
+
+def _interpolate(points, x, power):
+    """Piecewise linear in ``x**power`` through ``points`` ({x: y}); outside, ``y ~ x**power``."""
+    xs = sorted(points)
+    if x <= xs[0]:
+        return points[xs[0]] * (x / xs[0]) ** power
+    if x >= xs[-1]:
+        return points[xs[-1]] * (x / xs[-1]) ** power
+    for lo, hi in zip(xs, xs[1:]):
+        if lo <= x <= hi:
+            t = (x ** power - lo ** power) / (hi ** power - lo ** power)
+            return points[lo] + t * (points[hi] - points[lo])
+    raise AssertionError("unreachable")
+
+
+def _interpolate_loglog(points, x):
+    """Power law between the neighbouring ``points``; the nearest segment's outside them."""
+    xs = sorted(points)
+    if len(xs) == 1:
+        return points[xs[0]]
+    segment = 0
+    while segment < len(xs) - 2 and x > xs[segment + 1]:
+        segment += 1
+    lo, hi = xs[segment], xs[segment + 1]
+    exponent = math.log(points[hi] / points[lo]) / math.log(hi / lo)
+    return points[lo] * (x / lo) ** exponent
+
+
+@dataclasses.dataclass(frozen=True)
+class EnergyTable:
+    """Energy per operation (pJ) of one technology, with interpolation to other sizes.
+
+    Attributes
+    ----------
+    name, node, source : str
+        Identifier, technology node and the publication the numbers come from.
+    add_pj, mult_pj : dict of int to float
+        Integer add and multiply energy by operand width.
+    float_pj : dict
+        ``{"fp16": {"add": .., "mult": ..}, ...}``.
+    sram_read_64bit_pj : dict of int to float
+        Energy of a 64-bit SRAM read by array size in bytes.
+    dram_64bit_pj : dict
+        ``{"low": .., "high": ..}`` per 64 bits.
+    """
+    name: str
+    node: str
+    source: str
+    add_pj: dict
+    mult_pj: dict
+    float_pj: dict
+    sram_read_64bit_pj: dict
+    dram_64bit_pj: dict
+    notes: tuple = ()
+
+    def add(self, bits):
+        """Energy of one ``bits``-wide integer add."""
+        return _interpolate(self.add_pj, _positive("bits", bits), 1)
+
+    def mult(self, a_bits, b_bits=None):
+        """Energy of one ``a_bits`` x ``b_bits`` integer multiply (square if ``b_bits`` is None)."""
+        b_bits = a_bits if b_bits is None else b_bits
+        # Linear in a*b: interpolate in width**2 at the geometric-mean width.
+        width = math.sqrt(_positive("a_bits", a_bits) * _positive("b_bits", b_bits))
+        return _interpolate(self.mult_pj, width, 2)
+
+    def float_op(self, fmt, op):
+        """Energy of one floating-point ``op`` (``"add"``/``"mult"``) in ``fmt`` (``"fp16"``...)."""
+        if fmt not in self.float_pj or op not in self.float_pj[fmt]:
+            known = ", ".join(f"{f}.{o}" for f in self.float_pj for o in self.float_pj[f])
+            raise ValueError(f"float operation must be one of {known}, not {fmt}.{op}")
+        return self.float_pj[fmt][op]
+
+    def register_bit(self):
+        """Energy of loading one register bit: a 32-bit add divided by 32 (module docstring)."""
+        return self.add(32) / 32
+
+    def sram(self, bits, macro_bytes):
+        """Energy of reading or writing ``bits`` bits of an SRAM of ``macro_bytes`` bytes."""
+        per_64 = _interpolate_loglog(self.sram_read_64bit_pj, _positive("macro_bytes", macro_bytes))
+        return per_64 * bits / 64
+
+    def dram_bits(self, bits, point="mid"):
+        """Energy of moving ``bits`` bits to or from DRAM at the ``low``/``mid``/``high`` figure."""
+        if point not in _DRAM_POINTS:
+            raise ValueError(f"dram point must be one of {', '.join(_DRAM_POINTS)}, not {point!r}")
+        low, high = self.dram_64bit_pj["low"], self.dram_64bit_pj["high"]
+        per_64 = {"low": low, "mid": (low + high) / 2, "high": high}[point]
+        return per_64 * bits / 64
+
+    def describe(self):
+        """JSON-ready summary (name, node, source, notes)."""
+        return {"name": self.name, "node": self.node, "source": self.source, "notes": list(self.notes)}
+
+
+def _positive(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    return value
+
+
+def _int_keys(mapping):
+    return {int(key): float(value) for key, value in mapping.items()}
+
+
+def load_table(name):
+    """The energy table ``name`` (one of :data:`TABLES`) or a JSON file of the same format.
+
+    A table may take its memory figures from another (``"memory_from"``), as the 7 nm table
+    does (the BitNet papers give arithmetic energies only).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is neither a known table nor an existing file.
+    """
+    if name in TABLES:
+        fields = json.loads(_data_text(f"energy_{name}.json"))
+    elif Path(name).is_file():
+        fields = json.loads(Path(name).read_text())
+    else:
+        raise ValueError(f"energy table must be one of {', '.join(TABLES)} or a JSON file, not {name!r}")
+    notes = []
+    if "memory_from" in fields:
+        memory = load_table(fields["memory_from"])
+        fields["sram_read_64bit_pj"] = memory.sram_read_64bit_pj
+        fields["dram_64bit_pj"] = memory.dram_64bit_pj
+        notes.append(fields.get("memory_note", f"memory energies from {memory.name}"))
+    notes += [fields[key] for key in ("sram_note", "dram_note") if key in fields]
+    return EnergyTable(
+        name=fields["name"], node=fields["node"], source=fields["source"],
+        add_pj=_int_keys(fields["add_pj"]), mult_pj=_int_keys(fields["mult_pj"]),
+        float_pj=fields["float_pj"], sram_read_64bit_pj=_int_keys(fields["sram_read_64bit_pj"]),
+        dram_64bit_pj=dict(fields["dram_64bit_pj"]), notes=tuple(notes))
+
+
+# --- the paper's idealised count -------------------------------------------------------------
+
+#: Operations per MAC of the schemes the BitNet b1.58 paper compares (its energy figure):
+#: FP16 LLaMA multiplies and adds in FP16; BitNet b1.58 only adds, in INT8.
+_PAPER_SCHEMES = {
+    "fp16": (("float", "fp16", "mult"), ("float", "fp16", "add")),
+    "fp32": (("float", "fp32", "mult"), ("float", "fp32", "add")),
+    "int8": (("mult", 8), ("add", 32)),
+    "bitnet_b158": (("add", 8),),
+}
+
+
+def _op_energy(table, op):
+    if op[0] == "float":
+        return table.float_op(op[1], op[2])
+    return table.add(op[1]) if op[0] == "add" else table.mult(op[1])
+
+
+def paper_matmul_energy(scheme, table, macs):
+    """Arithmetic energy (pJ) of ``macs`` multiply-accumulates counted as the paper does.
+
+    ``scheme`` is ``"fp16"``, ``"fp32"`` (multiply + add per MAC), ``"int8"`` (INT8 multiply,
+    INT32 accumulate) or ``"bitnet_b158"`` (one INT8 add per MAC).
+    """
+    if scheme not in _PAPER_SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(_PAPER_SCHEMES)}, not {scheme!r}")
+    return macs * sum(_op_energy(table, op) for op in _PAPER_SCHEMES[scheme])
+
+
+def paper_ratio(table, layers, tokens=1, baseline="fp16", scheme="bitnet_b158"):
+    """Ratio of the baseline's to the scheme's matmul arithmetic energy over ``layers``."""
+    macs = sum(tokens * out_features * in_features for _, out_features, in_features in layers)
+    return paper_matmul_energy(baseline, table, macs) / paper_matmul_energy(scheme, table, macs)
+
+
+# --- what the hardware does per chunk --------------------------------------------------------
+
+def _tree_levels(leaves):
+    """Adder widths and per-level nodes of the balanced tree of :func:`hdl.ternary_dot.adder_tree`.
+
+    Mirrors the generator's rule: nodes pair up left to right, an odd node passes up, each
+    adder takes one pending carry-in (1 bit) as its carry-in and is exactly as wide as its
+    result range. Returns ``(adder_widths, levels)`` where ``levels[i]`` are the nodes after
+    level ``i``.
+    """
+    nodes, widths, levels = list(leaves), [], []
+    while len(nodes) > 1:
+        paired = []
+        for k in range(0, len(nodes) - 1, 2):
+            x, y = nodes[k], nodes[k + 1]
+            carries = x.carries + y.carries
+            hi = x.hi + y.hi + (1 if carries else 0)
+            node = TreeNode(None, x.lo + y.lo, hi, carries[1:])
+            widths.append(node.shape.width)
+            paired.append(node)
+        nodes = paired + nodes[len(paired) * 2:]
+        levels.append(nodes)
+    return widths, levels
+
+
+def _node_bits(nodes, riders):
+    return sum(node.shape.width + len(node.carries) for node in nodes) + riders
+
+
+def _pipeline_bits(level_bits, pipeline):
+    """Register bits of :class:`hdl.ternary_dot.Stages`: after every ``pipeline`` levels and
+    after the last level if it did not end a stage (``level_bits[i]``: bits after level i)."""
+    if pipeline == 0 or not level_bits:
+        return 0
+    registered = [bits for index, bits in enumerate(level_bits, 1) if index % pipeline == 0]
+    if len(level_bits) % pipeline:
+        registered.append(level_bits[-1])
+    return sum(registered)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitStructure:
+    """What one chunk step of a matrix unit computes and stores, from its parameters.
+
+    Attributes
+    ----------
+    kind : str
+        ``"ternary"`` or ``"int"``.
+    rows, cols, act_bits, weight_bits, acc_bits, pipeline : int
+        The unit's parameters (``weight_bits`` 2 for ternary codes).
+    adder_widths : tuple of int
+        Widths of the adders of one row's dot product (tree only).
+    multipliers : tuple of (int, int)
+        Operand widths of one row's multipliers (empty for ternary).
+    register_bits : int
+        Flip-flops of the whole unit loaded every chunk step: pipeline registers of all
+        rows, the unit's stage flags, accumulators (and the ternary INVALID flag).
+    latency : int
+        Cycles from a last chunk to its result (as the hardware's ``latency``).
+    """
+    kind: str
+    rows: int
+    cols: int
+    act_bits: int
+    weight_bits: int
+    acc_bits: int
+    pipeline: int
+    adder_widths: tuple
+    multipliers: tuple
+    register_bits: int
+    latency: int
+
+    @classmethod
+    def from_params(cls, kind, rows, cols, act_bits=8, max_k=4096, pipeline=1, weight_bits=8):
+        """The structure of the unit :func:`tritforge.flows.generate.build_unit` would build."""
+        if kind not in ("ternary", "int"):
+            raise ValueError(f"kind must be one of ternary, int, not {kind!r}")
+        half = 1 << (act_bits - 1)
+        if kind == "ternary":
+            # Complement-domain leaves in [-half, half-1], each with a 1-bit correction.
+            leaves = [TreeNode(None, -half, half - 1, (None,))] * cols
+            widths, levels = _tree_levels(leaves)
+            level_bits = [_node_bits(nodes, riders=1) for nodes in levels]
+            multipliers, acc = (), accumulator_bits(max_k, act_bits)
+            # Raw output with no tree level (one lane): partial, carry and INVALID flag.
+            unregistered_out = _node_bits(leaves, riders=1)
+            weights = 2
+        else:
+            w_half = 1 << (weight_bits - 1)
+            corners = [a * w for a in (-half, half - 1) for w in (-w_half, w_half - 1)]
+            product = TreeNode(None, min(corners), max(corners))
+            widths, levels = _tree_levels([product] * cols)
+            # The multipliers are the first level of logic.
+            level_bits = [_node_bits([product] * cols, 0)] + [_node_bits(n, 0) for n in levels]
+            multipliers = ((act_bits, weight_bits),) * cols
+            acc = (max_k * max(abs(c) for c in corners)).bit_length() + 1
+            unregistered_out = product.shape.width
+            weights = weight_bits
+        dot_latency = _stages(len(level_bits), pipeline)
+        row_registers = _pipeline_bits(level_bits, pipeline)
+        if dot_latency == 0:
+            # The unit registers a combinational dot product's outputs itself.
+            row_registers = level_bits[-1] if level_bits else unregistered_out
+        latency = max(dot_latency, 1)
+        # valid, first and last per stage; the last stage's ``first`` drives nothing.
+        flags = 3 * latency - 1
+        invalid = 1 if kind == "ternary" else 0
+        registers = rows * (row_registers + acc) + flags + invalid
+        return cls(kind, rows, cols, act_bits, weights, acc, pipeline, tuple(widths),
+                   multipliers, registers, latency)
+
+    @property
+    def lanes(self):
+        """MAC lanes: ``rows * cols``."""
+        return self.rows * self.cols
+
+    def chunk_energy(self, table):
+        """``{"arithmetic": pJ, "registers": pJ}`` of one chunk step (all rows)."""
+        tree = sum(table.add(width) for width in self.adder_widths)
+        products = sum(table.mult(a, b) for a, b in self.multipliers)
+        accumulate = table.add(self.acc_bits)
+        return {"arithmetic": self.rows * (tree + products + accumulate),
+                "registers": self.register_bits * table.register_bit()}
+
+    def describe(self):
+        """JSON-ready counts per chunk step."""
+        return {"kind": self.kind, "rows": self.rows, "cols": self.cols, "act_bits": self.act_bits,
+                "acc_bits": self.acc_bits, "adders_per_row": len(self.adder_widths),
+                "adder_widths": _histogram(self.adder_widths),
+                "multipliers_per_row": len(self.multipliers), "register_bits": self.register_bits}
+
+
+def _stages(levels, pipeline):
+    return -(-levels // pipeline) if pipeline else 0
+
+
+def _histogram(values):
+    counts = {}
+    for value in values:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: int(item[0])))
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryGeometry:
+    """Word widths and depths of the accelerator's three on-chip memories.
+
+    Each memory is one SRAM macro of ``words * word_bits`` bits (both banks or halves).
+    """
+    weight_word_bits: int
+    weight_words: int
+    act_word_bits: int
+    act_words: int
+    acc_word_bits: int
+    acc_words: int
+    weight_bits_per_weight: float
+
+    @classmethod
+    def from_params(cls, params, kind="ternary", weight_bits=8):
+        """The memories of :class:`~tritforge.hdl.accelerator.Accelerator` for ``params``
+        (an :class:`~tritforge.hdl.protocol.AcceleratorParams`). ``kind="int"``: the same
+        accelerator holding ``weight_bits``-bit weights (the baseline's memories)."""
+        if kind == "ternary":
+            tile_bits = params.tile_bits
+            per_weight = 8 / 5 if params.weight_format == "base3" else 2
+        else:
+            tile_bits = params.rows * params.cols * weight_bits
+            per_weight = weight_bits
+        # Two banks of each memory; the accumulator buffer holds two row blocks of tokens.
+        return cls(weight_word_bits=tile_bits, weight_words=2 * params.weight_depth,
+                   act_word_bits=params.chunk_bits, act_words=2 * params.act_depth,
+                   acc_word_bits=params.rows * params.acc_bits, acc_words=2 * params.max_tokens,
+                   weight_bits_per_weight=per_weight)
+
+    def macro_bytes(self, memory):
+        """Size in bytes of ``memory`` (``"weight"``, ``"act"``, ``"acc"``)."""
+        return getattr(self, f"{memory}_word_bits") * getattr(self, f"{memory}_words") / 8
+
+
+@dataclasses.dataclass(frozen=True)
+class HardwareModel:
+    """A matrix unit, optionally with the accelerator's memories around it.
+
+    ``memory`` None: the unit alone (arithmetic and registers). ``buffer_acc_bits`` None:
+    the unit's own accumulators sum whole dot products (a standalone unit, ``max_k`` deep);
+    else the accelerator's accumulator buffer of that width sums the unit's per-chunk sums.
+    """
+    unit: UnitStructure
+    memory: MemoryGeometry = None
+    buffer_acc_bits: int = None
+
+    @classmethod
+    def for_accelerator(cls, params, kind="ternary", weight_bits=8):
+        """The accelerator of ``params``: its unit sums one chunk (``max_k = cols``), the
+        accumulator buffer sums the chunks in ``params.acc_bits``."""
+        unit = UnitStructure.from_params(kind, params.rows, params.cols, params.act_bits,
+                                         max_k=params.cols, pipeline=params.pipeline,
+                                         weight_bits=weight_bits)
+        return cls(unit, MemoryGeometry.from_params(params, kind, weight_bits), params.acc_bits)
+
+    def chunk_energy(self, table):
+        """Energy by category of one chunk step (one chunk into the unit, all rows)."""
+        energy = dict(self.unit.chunk_energy(table), onchip_memory=0.0, offchip=0.0)
+        mem = self.memory
+        if mem is None:
+            return energy
+        # Each chunk step reads a weight tile and an activation chunk.
+        energy["onchip_memory"] = (table.sram(mem.weight_word_bits, mem.macro_bytes("weight"))
+                                   + table.sram(mem.act_word_bits, mem.macro_bytes("act")))
+        if self.buffer_acc_bits is not None:
+            # The accelerator's unit sums one chunk; the accumulator buffer adds it to the
+            # token's sum: read, add, write one word.
+            energy["arithmetic"] += self.unit.rows * table.add(self.buffer_acc_bits)
+            energy["onchip_memory"] += 2 * table.sram(mem.acc_word_bits, mem.macro_bytes("acc"))
+        return energy
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _layer_traffic(model, table, tokens, out_features, in_features, dram):
+    """Once-per-layer energy: memory writes and reads outside the chunk steps, off-chip bytes.
+
+    Assumes the layer is loaded once (weights and activations each cross the link once, the
+    int32 results once): the ideal the host driver reaches when the layer fits the buffers.
+    """
+    unit, mem = model.unit, model.memory
+    if mem is None:
+        return {"onchip_memory": 0.0, "offchip": 0.0, "offchip_bits": 0}
+    chunks, blocks = _ceil_div(in_features, unit.cols), _ceil_div(out_features, unit.rows)
+    writes = (chunks * blocks * table.sram(mem.weight_word_bits, mem.macro_bytes("weight"))
+              + tokens * chunks * table.sram(mem.act_word_bits, mem.macro_bytes("act")))
+    drains = tokens * blocks * table.sram(mem.acc_word_bits, mem.macro_bytes("acc"))
+    bits = (out_features * in_features * mem.weight_bits_per_weight
+            + tokens * in_features * unit.act_bits + tokens * out_features * 32)
+    return {"onchip_memory": writes + drains, "offchip": table.dram_bits(bits, dram),
+            "offchip_bits": bits}
+
+
+def workload_energy(model, layers, table, *, tokens=1, counters=None, dram="mid"):
+    """Energy of running ``layers`` for ``tokens`` tokens on ``model``.
+
+    Parameters
+    ----------
+    model : HardwareModel
+    layers : iterable of (str, int, int)
+        ``(name, out_features, in_features)`` of each matrix multiplication, e.g.
+        ``BitNetConfig.linear_shapes()``.
+    table : EnergyTable
+    tokens : int
+        Tokens processed together (``T`` of each ``RUN``).
+    counters : dict or None
+        Performance counters of the run (``compute``, ``macs``; names of
+        :data:`tritforge.hdl.protocol.COUNTERS`), e.g. read with ``READ_STATUS`` or from the
+        cycle model. ``compute`` then replaces the chunk steps derived from the shapes.
+    dram : str
+        ``"low"``, ``"mid"`` or ``"high"`` DRAM energy.
+
+    Returns
+    -------
+    dict
+        ``macs``, ``chunk_steps``, ``energy_pj`` (by :data:`CATEGORIES` and ``total``),
+        ``pj_per_mac`` and ``pj_per_token`` (same keys), ``offchip_bytes``, ``layers``
+        (per layer ``name``, ``macs``, ``chunk_steps``, ``energy_pj``).
+
+    Raises
+    ------
+    ValueError
+        If a layer shape or ``tokens`` is not positive, or ``counters`` disagree with the
+        workload's MAC count.
+    """
+    tokens = _check_count("tokens", tokens)
+    unit = model.unit
+    per_chunk = model.chunk_energy(table)
+    rows, totals = [], dict.fromkeys(CATEGORIES, 0.0)
+    offchip_bits = 0
+    for name, out_features, in_features in layers:
+        _check_count(f"out_features of {name}", out_features)
+        _check_count(f"in_features of {name}", in_features)
+        steps = tokens * _ceil_div(in_features, unit.cols) * _ceil_div(out_features, unit.rows)
+        traffic = _layer_traffic(model, table, tokens, out_features, in_features, dram)
+        energy = {category: steps * per_chunk[category] for category in CATEGORIES}
+        energy["onchip_memory"] += traffic["onchip_memory"]
+        energy["offchip"] += traffic["offchip"]
+        offchip_bits += traffic["offchip_bits"]
+        rows.append({"name": name, "macs": tokens * out_features * in_features,
+                     "chunk_steps": steps, "energy_pj": energy})
+        for category in CATEGORIES:
+            totals[category] += energy[category]
+    if not rows:
+        raise ValueError("workload must have at least one layer")
+    macs = sum(row["macs"] for row in rows)
+    steps = sum(row["chunk_steps"] for row in rows)
+    if counters is not None:
+        steps = _steps_from_counters(counters, macs, steps, per_chunk, totals)
+    totals["total"] = sum(totals[category] for category in CATEGORIES)
+    return {
+        "table": table.name, "tokens": tokens, "macs": macs, "chunk_steps": steps,
+        "utilization": macs / (steps * unit.lanes),
+        "energy_pj": totals,
+        "pj_per_mac": {key: value / macs for key, value in totals.items()},
+        "pj_per_token": {key: value / tokens for key, value in totals.items()},
+        "offchip_bytes": offchip_bits / 8,
+        "layers": rows,
+    }
+
+
+def _steps_from_counters(counters, macs, steps, per_chunk, totals):
+    """Replace the shape-derived chunk steps by the counted ones (``compute``)."""
+    if counters.get("macs", macs) != macs:
+        raise ValueError(f"counters report {counters['macs']} MACs but the workload has {macs}")
+    counted = _check_count("counters['compute']", counters["compute"])
+    for category in ("arithmetic", "registers"):
+        totals[category] += (counted - steps) * per_chunk[category]
+    return counted
+
+
+def _check_count(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+# --- workloads -------------------------------------------------------------------------------
+
+def _model_presets():
+    return json.loads(_data_text("models.json"))["models"]
+
+
+#: Names of the model presets in ``flows/data/models.json``.
+MODEL_PRESETS = tuple(_model_presets())
+
+
+def model_shapes(name):
+    """``(name, out_features, in_features)`` of every BitLinear of the model preset ``name``,
+    in the order and naming of ``BitNetConfig.linear_shapes()``."""
+    presets = _model_presets()
+    if name not in presets:
+        raise ValueError(f"model preset must be one of {', '.join(presets)}, not {name!r}")
+    p = presets[name]
+    h, ffn = p["hidden_size"], p["intermediate_size"]
+    kv = p["num_key_value_heads"] * (h // p["num_attention_heads"])
+    layer = [("self_attn.q_proj", h, h), ("self_attn.k_proj", kv, h), ("self_attn.v_proj", kv, h),
+             ("self_attn.o_proj", h, h), ("mlp.gate_proj", ffn, h), ("mlp.up_proj", ffn, h),
+             ("mlp.down_proj", h, ffn)]
+    return [(f"model.layers.{i}.{lin}", out_features, in_features)
+            for i in range(p["num_hidden_layers"]) for lin, out_features, in_features in layer]
+
+
+def parse_workload(text):
+    """Layer shapes and token count of a workload given as text.
+
+    ``OUTxIN`` or ``OUTxINxT<tokens>`` (one layer, e.g. ``2048x2048xT8``), or
+    ``<preset>`` / ``<preset>xT<tokens>`` (a model of :data:`MODEL_PRESETS`, e.g. ``2b4t``).
+
+    Returns
+    -------
+    (list of (str, int, int), int)
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is neither form.
+    """
+    head, _, tail = text.rpartition("xT")
+    tokens = 1
+    if head and tail.isdigit():
+        text, tokens = head, int(tail)
+    parts = text.split("x")
+    if len(parts) == 2 and all(part.isdigit() and int(part) > 0 for part in parts):
+        return [(f"layer_{parts[0]}x{parts[1]}", int(parts[0]), int(parts[1]))], tokens
+    if text in MODEL_PRESETS:
+        return model_shapes(text), tokens
+    raise ValueError(f"workload must be OUTxIN[xT<tokens>] or a model preset "
+                     f"({', '.join(MODEL_PRESETS)})[xT<tokens>], not {text!r}")
