@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .activation_buffer import chunk_layout
 from .banked_memory import write_signature
 from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, OPCODE_BITS, WEIGHT_BANK_BIT,
-                       AcceleratorParams, ErrorCode, Opcode)
+                       ErrorCode, Opcode, check_params)
 from .sequencer import max_chunks, run_layout
 
 __all__ = ["beat_layout", "read_layout", "CommandDecoder"]
@@ -72,8 +72,7 @@ class CommandDecoder(wiring.Component):
     """
 
     def __init__(self, params):
-        if not isinstance(params, AcceleratorParams):
-            raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+        check_params(params)
         self._params = params
         super().__init__({
             "s": In(stream.Signature(beat_layout(params.stream_width))),

@@ -57,7 +57,7 @@ __all__ = [
     "Opcode", "ErrorCode", "StatusFlag", "ARGUMENTS", "WEIGHT_FORMATS", "COUNTERS",
     "ARG_BITS", "WORD_BITS", "COUNTER_BITS", "OPCODE_BITS", "WEIGHT_BANK_BIT", "ACT_BANK_BIT",
     "ERROR_MASK_SHIFT", "STATUS_WORDS", "MAX_STREAM_WIDTH", "RESULT_LIMIT_BITS",
-    "AcceleratorParams",
+    "AcceleratorParams", "check_params",
 ]
 
 #: Width of an argument (``tdata[31:0]`` of an argument beat).
@@ -297,6 +297,13 @@ class AcceleratorParams:
                 or tokens * self.chunks(k) > self.act_depth):
             return ErrorCode.CAPACITY
         return ErrorCode.NONE
+
+
+def check_params(params):
+    """``params`` if it is an :class:`AcceleratorParams`, else ``TypeError``."""
+    if not isinstance(params, AcceleratorParams):
+        raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+    return params
 
 
 def _check_int(name, value, *, minimum):

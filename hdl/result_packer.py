@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator_buffer import drain_signature
 from .command_decoder import beat_layout, read_layout
-from .protocol import WORD_BITS, AcceleratorParams
+from .protocol import WORD_BITS, check_params
 
 __all__ = ["ResultPacker"]
 
@@ -41,8 +41,7 @@ class ResultPacker(wiring.Component):
     """
 
     def __init__(self, params):
-        if not isinstance(params, AcceleratorParams):
-            raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+        check_params(params)
         self._params = params
         super().__init__({
             "start": In(1),

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .accumulator_buffer import partial_layout
 from .activation_buffer import chunk_layout
 from .banked_memory import read_signature
-from .protocol import AcceleratorParams
+from .protocol import check_params
 from .weight_memory import decoded_tile_layout
 
 __all__ = ["max_chunks", "run_layout", "Sequencer"]
@@ -81,8 +81,7 @@ class Sequencer(wiring.Component):
     """
 
     def __init__(self, params, unit_signature):
-        if not isinstance(params, AcceleratorParams):
-            raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+        check_params(params)
         self._params = params
         unit_i = unit_signature.members["i"].signature.flip()  # the unit's In(...) seen from outside
         unit_o = unit_signature.members["o"].signature

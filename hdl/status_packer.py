@@ -6,7 +6,7 @@ from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
 from .command_decoder import beat_layout
-from .protocol import STATUS_WORDS, WORD_BITS, AcceleratorParams
+from .protocol import STATUS_WORDS, WORD_BITS, check_params
 
 __all__ = ["StatusPacker"]
 
@@ -35,8 +35,7 @@ class StatusPacker(wiring.Component):
     """
 
     def __init__(self, params):
-        if not isinstance(params, AcceleratorParams):
-            raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+        check_params(params)
         self._params = params
         super().__init__({
             "start": In(1),

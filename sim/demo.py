@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.hdl.protocol import AcceleratorParams, check_params
 
 from .build import run_accelerator
 
@@ -36,8 +36,7 @@ def run_layer_demo(simulator="verilator", params=DEMO_PARAMS, layer=6, prompt=DE
     Raises ``AssertionError`` when the RTL's result differs from the golden model's, and
     ``SimulatorNotFound`` when ``simulator`` is not installed.
     """
-    if not isinstance(params, AcceleratorParams):
-        raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+    check_params(params)
     build_dir = Path(build_dir) / simulator
     summary_path = build_dir / "summary.json"
     summary_path.unlink(missing_ok=True)

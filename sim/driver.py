@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tritforge.hdl.protocol import AcceleratorParams, ErrorCode
+from tritforge.hdl.protocol import ErrorCode, check_params
 
 from . import protocol
 
@@ -78,8 +78,7 @@ def plan_matmul(params, tokens, k, n, *, first_weight_bank=0, first_act_bank=0):
     part reuses the activations of the previous one whenever it can. Parts over K give
     partial sums that the host adds up.
     """
-    if not isinstance(params, AcceleratorParams):
-        raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+    check_params(params)
     for name, value in (("tokens", tokens), ("k", k), ("n", n)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -127,8 +126,7 @@ class Driver:
     """
 
     def __init__(self, params, transport):
-        if not isinstance(params, AcceleratorParams):
-            raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+        check_params(params)
         if not isinstance(transport, Transport):
             raise TypeError(f"transport must be a Transport, not {transport!r}")
         self.params = params

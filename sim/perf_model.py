@@ -26,7 +26,7 @@ result group):
 from dataclasses import dataclass, field
 
 from tritforge.hdl.accumulator_buffer import HALVES
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.hdl.protocol import check_params
 
 from .driver import plan_matmul
 
@@ -95,8 +95,7 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2):
     the results; 2 for cocotbext-axi's sink and source), which only the ``cycles`` and
     ``stall_in`` counters see.
     """
-    if not isinstance(params, AcceleratorParams):
-        raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
+    check_params(params)
     latency = unit_latency(params) if latency is None else latency
     # CLEAR: header at cycle 0, executed at 1; counters count from cycle 2 on.
     origin = 2

@@ -16,7 +16,7 @@ import torch
 from tritforge.golden.packing import pack_2bit, pack_base3
 from tritforge.hdl.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTER_BITS, COUNTERS,
                                     ERROR_MASK_SHIFT, STATUS_WORDS, WEIGHT_BANK_BIT, WORD_BITS,
-                                    AcceleratorParams, ErrorCode, Opcode, StatusFlag)
+                                    ErrorCode, Opcode, StatusFlag, check_params)
 
 __all__ = [
     "ProtocolError", "Status", "encode_command", "load_weights", "load_acts", "run",
@@ -40,7 +40,7 @@ def encode_command(params, opcode, args=(), items=(), *, weight_bank=0, act_bank
     ``items`` are byte strings, each padded to whole beats (items start on beat boundaries).
     Raises ``ValueError`` when the arguments do not match the opcode or do not fit 32 bits.
     """
-    _check_params(params)
+    check_params(params)
     opcode = Opcode(opcode)
     if len(args) != len(ARGUMENTS[opcode]):
         raise ValueError(f"{opcode.name} takes {len(ARGUMENTS[opcode])} arguments "
@@ -95,7 +95,7 @@ def pack_tiles(params, w_t):
     row packed by the golden packer of ``params.weight_format``. Returns a list of
     ``chunks(K) * row_blocks(N)`` byte strings of ``rows * weight_row_bytes`` bytes.
     """
-    _check_params(params)
+    check_params(params)
     w_t = torch.as_tensor(w_t)
     if w_t.dim() != 2 or 0 in w_t.shape:
         raise ValueError(f"w_t must be a non-empty [N, K] matrix, not shape {tuple(w_t.shape)}")
@@ -116,7 +116,7 @@ def pack_chunks(params, x_q):
     Chunk ``(t, kc)`` holds activations ``kc*cols ..`` of token ``t`` (zero-padded), each as
     ``act_bits`` two's-complement bits, activation ``c`` at bit ``c * act_bits``.
     """
-    _check_params(params)
+    check_params(params)
     x = np.asarray(torch.as_tensor(x_q), dtype=np.int64)
     if x.ndim != 2 or 0 in x.shape:
         raise ValueError(f"x_q must be a non-empty [T, K] matrix, not shape {x.shape}")
@@ -146,7 +146,7 @@ def result_packet_bytes(params, tokens, n):
 def decode_results(params, packet, tokens, n):
     """int32 ``[tokens, n]`` from a ``READ_RESULTS`` packet; :class:`ProtocolError` if its
     length is not the one the run's shape gives."""
-    _check_params(params)
+    check_params(params)
     expected = result_packet_bytes(params, tokens, n)
     if len(packet) != expected:
         raise ProtocolError(f"result packet of {len(packet)} bytes, expected {expected} for "
@@ -175,7 +175,7 @@ class Status:
 
 def decode_status(params, packet):
     """:class:`Status` from a ``READ_STATUS`` packet."""
-    _check_params(params)
+    check_params(params)
     expected = params.status_beats * params.bytes_per_beat
     if len(packet) != expected:
         raise ProtocolError(f"status packet of {len(packet)} bytes, expected {expected}")
@@ -201,6 +201,3 @@ def _beat(params, data):
     return bytes(data) + bytes(-len(data) % size) if data else bytes(size)
 
 
-def _check_params(params):
-    if not isinstance(params, AcceleratorParams):
-        raise TypeError(f"params must be an AcceleratorParams, not {params!r}")
