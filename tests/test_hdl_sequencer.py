@@ -2,7 +2,6 @@
 """Sequencer with the real memories, matrix unit and accumulator buffer: exact results,
 one chunk per cycle with no bubbles between tiles, the documented start and drain cost."""
 
-
 import numpy as np
 import pytest
 import torch
