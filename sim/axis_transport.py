@@ -3,6 +3,8 @@
 Imports cocotb: use it inside a cocotb test only.
 """
 
+import logging
+
 from cocotb.triggers import with_timeout
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
@@ -35,6 +37,9 @@ class AxisTransport(Transport):
     def __init__(self, dut, period_ns, timeout_cycles=None):
         self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
+        for endpoint in (self.source, self.sink):
+            # cocotbext-axi logs every frame with its data at INFO: megabytes per layer.
+            endpoint.log.setLevel(logging.WARNING)
         self.period_ns = period_ns
         self.timeout_cycles = timeout_cycles
 
