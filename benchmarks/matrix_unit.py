@@ -207,7 +207,7 @@ def main(argv=None):
     parser.add_argument("--area", action="store_true", help="synthesize the units")
     parser.add_argument("--alternatives", action="store_true", help="synthesize negation schemes")
     parser.add_argument("--transistors", action="store_true",
-                        help="generic synthesis of a 4x16 ternary and int unit (minutes)")
+                        help="CMOS transistor estimate of the ternary and int units (minutes)")
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
     arguments = parser.parse_args(argv)
 
@@ -233,7 +233,8 @@ def main(argv=None):
         print(_write(arguments.out, "matrix_unit_alternatives.json", schemes))
 
     if arguments.transistors:
-        cmos = [unit_area(kind, 4, 16, 1, "generic") for kind in ("ternary", "int")]
+        cmos = [unit_area(kind, rows, cols, 1, "generic")
+                for rows, cols in SHAPES for kind in ("ternary", "int")]
         print(_table(cmos, ["kind", "rows", "cols", "transistors", "transistors_per_lane",
                             "ff", "synth_s"]))
         print(_write(arguments.out, "matrix_unit_transistors.json", cmos))
