@@ -91,7 +91,8 @@ def simulator_speed(rows, cols, pipeline, cycles, seed=0):
 # -- area of the units --------------------------------------------------------------------
 
 def unit_area(kind, rows, cols, pipeline, target):
-    unit = (TernaryMatrixUnit if kind == "ternary" else IntMatrixUnit)(rows, cols, pipeline=pipeline)
+    unit_class = TernaryMatrixUnit if kind == "ternary" else IntMatrixUnit
+    unit = unit_class(rows, cols, pipeline=pipeline)
     start = time.perf_counter()
     report = synthesize(unit, target, top_name=f"{kind}_mu")
     lanes = rows * cols
@@ -137,8 +138,8 @@ class _TreeAlternative(wiring.Component):
                      - _plain_tree([Mux(negative[k], act[k], 0) for k in lanes]))
         else:
             # One LUT3 per bit: a, ~a or 0; the +1 of each ~a is a separate 1-bit term.
-            flipped = [Mux(positive[k] | negative[k], act[k] ^ negative[k].replicate(self._act_bits), 0)
-                       for k in lanes]
+            flipped = [Mux(positive[k] | negative[k],
+                           act[k] ^ negative[k].replicate(self._act_bits), 0) for k in lanes]
             if self._scheme == "xor_carry_unkept":
                 total = _plain_tree(flipped, carries=negative)
             elif self._scheme == "xor_popcount":

@@ -41,13 +41,14 @@ complement domain, carry-in = code bit (this block)      18.5
 import dataclasses
 import math
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .encoding import WEIGHT_CODE_BITS, WeightCode
 
-__all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "Stages", "TreeNode", "adder_tree", "check_integer"]
+__all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "Stages", "TreeNode", "adder_tree",
+           "check_integer", "pipeline_registers", "tree_depth"]
 
 #: Smallest and largest activation width the ternary blocks accept.
 ACT_BITS_RANGE = range(2, 17)

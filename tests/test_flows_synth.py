@@ -5,7 +5,7 @@
 import json
 
 import pytest
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,7 +37,8 @@ class _Adder(wiring.Component):
 
 
 def test_unknown_target():
-    with pytest.raises(ValueError, match=r"^target must be one of 'ice40', 'ice40-nodsp', 'ecp5', 'generic', not 'xc7'$"):
+    message = r"^target must be one of 'ice40', 'ice40-nodsp', 'ecp5', 'generic', not 'xc7'$"
+    with pytest.raises(ValueError, match=message):
         synthesize(_Adder(), "xc7")
 
 

@@ -132,7 +132,8 @@ def check_results(products, expected, received, cols):
     for index, (product, (want_acc, want_invalid), (got_acc, got_invalid)) in enumerate(
             zip(products, expected, received)):
         chunks = -(-len(product.act) // cols)
-        where = f"product {index} (K={len(product.act)}, chunks {first_chunk}..{first_chunk + chunks - 1})"
+        last_chunk = first_chunk + chunks - 1
+        where = f"product {index} (K={len(product.act)}, chunks {first_chunk}..{last_chunk})"
         for row, (want, got) in enumerate(zip(want_acc, got_acc)):
             assert want == got, (
                 f"{where}, row {row}: expected {want}, got {got}\n"

@@ -95,8 +95,8 @@ class TestTernaryDot:
         rng = random.Random(act_bits)
         half = 1 << (act_bits - 1)
         vectors = random_vectors(rng, 16, 5, act_bits)
-        vectors += [([-half] * 5, [int(WeightCode.NEG)] * 5), ([-half] * 5, [int(WeightCode.POS)] * 5),
-                    ([half - 1] * 5, [int(WeightCode.POS)] * 5)]
+        neg, pos = [int(WeightCode.NEG)] * 5, [int(WeightCode.POS)] * 5
+        vectors += [([-half] * 5, neg), ([-half] * 5, pos), ([half - 1] * 5, pos)]
         dut = TernaryDot(5, act_bits, 1)
         check_dots(vectors, expected_dots(vectors), run_dot(dut, vectors))
 
