@@ -9,6 +9,7 @@ exit, never a traceback. Heavy imports (torch, cocotb) happen inside the command
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 
@@ -28,7 +29,7 @@ def domain_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (ValueError, TypeError, OSError, RuntimeError) as error:
+        except (ValueError, TypeError, OSError, RuntimeError, AssertionError) as error:
             raise ToolError(str(error)) from error
     return wrapper
 
@@ -53,6 +54,40 @@ def doctor(quiet):
             click.echo(f"{mark} {check.name:<14} {check.detail}")
     if not all(check.ok for check in checks):
         raise ToolError("toolchain incomplete; run `make setup`")
+
+
+@cli.command()
+@click.option("--simulator", type=click.Choice(["verilator", "icarus"]), default="verilator",
+              show_default=True, help="HDL simulator for the RTL run.")
+@click.option("--layer", type=click.IntRange(0), default=6, show_default=True,
+              help="Which BitLinear of the tiny model (in linear_shapes() order).")
+@click.option("--table", type=click.Choice(["bitnet_7nm", "horowitz_45nm"]), default="bitnet_7nm",
+              show_default=True, help="Energy table.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/demo",
+              show_default=True, help="Output folder (report.json, builds).")
+@click.option("--waves", is_flag=True, help="Dump waveforms of the RTL run.")
+@domain_errors
+def demo(simulator, layer, table, out_dir, waves):
+    """Run a BitNet layer through the RTL against the golden model, synthesize, estimate energy."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .demo import demo_table, run_demo
+    console = Console()
+    with console.status("starting") as status:
+        def progress(text):
+            console.log(text)
+            status.update(text)
+        report = run_demo(out_dir, simulator, layer, table, waves, progress)
+    view = Table(title="tritforge demo: default accelerator, one BitNet b1.58 layer")
+    for column in ("", "quantity", "value"):
+        view.add_column(column)
+    for row in demo_table(report):
+        view.add_row(*row)
+    console.print(view)
+    console.print(f"report: {Path(out_dir) / 'report.json'}")
+    if not report["rtl"]["match"]:
+        raise ToolError("the RTL result differs from the golden model")
 
 
 def main(argv=None):

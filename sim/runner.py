@@ -56,10 +56,12 @@ def write_verilog(component, name, path, ports=None):
 
 
 def run_cocotb(simulator, sources, toplevel, test_module, build_dir, *, config=None, waves=False,
-               testcase=None, seed=None):
+               testcase=None, seed=None, quiet=False):
     """Build ``sources`` and run the cocotb ``test_module`` on them; return the results file.
 
-    Raises ``AssertionError`` (so pytest reports a failure) when any cocotb test fails.
+    ``quiet`` sends the build and simulation output to ``build.log`` and ``sim.log`` in
+    ``build_dir`` instead of the terminal. Raises ``AssertionError`` (so pytest reports a
+    failure) when any cocotb test fails.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -69,10 +71,12 @@ def run_cocotb(simulator, sources, toplevel, test_module, build_dir, *, config=N
     with _make_flags(_VERILATOR_PCH_FIX if sim.name == "verilator" else None):
         runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
                      build_dir=build_dir, always=True, timescale=("1ns", "1ps"), waves=waves,
-                     build_args=list(_VERILATOR_ARGS) if sim.name == "verilator" else [])
+                     build_args=list(_VERILATOR_ARGS) if sim.name == "verilator" else [],
+                     log_file=build_dir / "build.log" if quiet else None)
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                           test_dir=build_dir, waves=waves, testcase=testcase, seed=seed,
-                          extra_env={CONFIG_ENV: json.dumps(config or {})})
+                          extra_env={CONFIG_ENV: json.dumps(config or {})},
+                          log_file=build_dir / "sim.log" if quiet else None)
     tests, failures = get_results(results)
     if tests == 0 or failures:
         raise AssertionError(f"{failures} of {tests} cocotb tests failed on {sim.name}; "
