@@ -90,6 +90,15 @@ def demo(simulator, layer, table, out_dir, waves):
         raise ToolError("the RTL result differs from the golden model")
 
 
+def _register_subpackage_commands():
+    """Commands defined beside the code they drive."""
+    from .generate import generate_command
+    cli.add_command(generate_command, "generate")
+
+
+_register_subpackage_commands()
+
+
 def main(argv=None):
     return cli.main(args=argv, prog_name="tritforge", standalone_mode=True)
 

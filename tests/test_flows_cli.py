@@ -33,3 +33,16 @@ def test_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "tritforge.flows.cli", "--version"],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "0.1.0" in done.stdout
+
+
+def test_generate_is_registered(tmp_path):
+    result = CliRunner().invoke(cli, ["generate", "--rows", "2", "--cols", "3", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".v"]
+
+
+def test_generate_bad_parameter_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["generate", "--rows", "0", "--cols", "3", "-o", str(tmp_path)])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == "Error: rows must be an integer >= 1, not 0"
+    assert not list(tmp_path.iterdir())
