@@ -72,27 +72,21 @@ class Target:
         return sum(n for cell, n in cells.items() if self.ff_pattern.search(cell))
 
 
+_ICE40 = Target(
+    name="ice40",
+    commands=("synth_ice40 -dsp -top {top}",),
+    stat_arguments="",
+    lut_cells=("SB_LUT4",),
+    carry_luts={"SB_CARRY": 0},
+    dsp_cells=("SB_MAC16",),
+    bram_cells=("SB_RAM40_4K", "SB_SPRAM256KA"),
+    ff_pattern=re.compile(r"^SB_DFF"),
+)
+
 TARGETS = {
-    "ice40": Target(
-        name="ice40",
-        commands=("synth_ice40 -dsp -top {top}",),
-        stat_arguments="",
-        lut_cells=("SB_LUT4",),
-        carry_luts={"SB_CARRY": 0},
-        dsp_cells=("SB_MAC16",),
-        bram_cells=("SB_RAM40_4K", "SB_SPRAM256KA"),
-        ff_pattern=re.compile(r"^SB_DFF"),
-    ),
-    "ice40-nodsp": Target(
-        name="ice40-nodsp",
-        commands=("synth_ice40 -top {top}",),
-        stat_arguments="",
-        lut_cells=("SB_LUT4",),
-        carry_luts={"SB_CARRY": 0},
-        dsp_cells=("SB_MAC16",),
-        bram_cells=("SB_RAM40_4K", "SB_SPRAM256KA"),
-        ff_pattern=re.compile(r"^SB_DFF"),
-    ),
+    "ice40": _ICE40,
+    "ice40-nodsp": dataclasses.replace(_ICE40, name="ice40-nodsp",
+                                       commands=("synth_ice40 -top {top}",)),
     "ecp5": Target(
         name="ecp5",
         commands=("synth_ecp5 -top {top}",),
