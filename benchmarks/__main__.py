@@ -16,7 +16,7 @@ def main(names):
     for name in names or available:
         start = time.perf_counter()
         print(f"== benchmark {name}")
-        importlib.import_module(f"benchmarks.{name}").main()
+        importlib.import_module(f"benchmarks.{name}").main([])
         print(f"== {name} done in {time.perf_counter() - start:.1f} s\n")
 
 
