@@ -187,6 +187,27 @@ def alternative_area(scheme, lanes=32):
             "mul_cells": report["mul_cells"]}
 
 
+def verilator_speed(rows, cols, build_root, products=400):
+    """cocotb-on-Verilator speed of the unit: the matrix-unit testbench (random gaps and
+    backpressure, every result checked) over ``products`` dot products; cycles/s counts
+    the testbench loop only, the C++ build is reported apart."""
+    from tritforge.sim.runner import run_cocotb, write_verilog
+    unit = TernaryMatrixUnit(rows, cols, max_k=8 * cols, pipeline=1)
+    build = Path(build_root) / f"r{rows}_c{cols}"
+    source = write_verilog(unit, "matrix_unit", build / "matrix_unit.v", ports=unit.verilog_ports())
+    summary = build / "summary.json"
+    start = time.perf_counter()
+    run_cocotb("verilator", [source], "matrix_unit", "tritforge.sim.tb_matrix_unit", build, quiet=True,
+               config={"kind": "ternary", "rows": rows, "cols": cols, "max_k": 8 * cols, "pipeline": 1,
+                       "products": products, "seed": 1, "summary": str(summary.resolve())})
+    total_s = time.perf_counter() - start
+    result = json.loads(summary.read_text())
+    return {"rows": rows, "cols": cols, "cycles": result["cycles"],
+            "build_s": round(total_s - result["run_s"], 1),
+            "cycles_per_s": round(result["cycles"] / result["run_s"]),
+            "gemv_1024x1024_cycles": gemv_cycles(unit)}
+
+
 # -- driver -------------------------------------------------------------------------------
 
 def _table(rows, columns):
@@ -209,12 +230,19 @@ def main(argv=None):
     parser.add_argument("--alternatives", action="store_true", help="synthesize negation schemes")
     parser.add_argument("--transistors", action="store_true",
                         help="CMOS transistor estimate of the ternary and int units (minutes)")
+    parser.add_argument("--no-verilator", action="store_true",
+                        help="skip the cocotb-on-Verilator speed measurement")
     parser.add_argument("--out", type=Path, default=Path("build/bench"))
     arguments = parser.parse_args(argv)
 
     speed = [simulator_speed(rows, cols, 1, arguments.cycles) for rows, cols in SHAPES]
     print(_table(speed, ["rows", "cols", "build_s", "cycles_per_s"]))
     print(_write(arguments.out, "matrix_unit_sim.json", speed))
+
+    if not arguments.no_verilator:
+        cocotb_speed = [verilator_speed(rows, cols, arguments.out / "verilator") for rows, cols in SHAPES]
+        print(_table(cocotb_speed, ["rows", "cols", "cycles", "build_s", "cycles_per_s", "gemv_1024x1024_cycles"]))
+        print(_write(arguments.out, "matrix_unit_verilator.json", cocotb_speed))
 
     if arguments.area:
         area = [unit_area("ternary", rows, cols, pipeline, target)

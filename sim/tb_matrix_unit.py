@@ -12,6 +12,7 @@ Configuration (``tb_config()``): ``kind``, ``rows``, ``cols``, ``act_bits``, ``m
 
 import json
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -138,9 +139,12 @@ async def random_products_with_gaps_and_backpressure(dut):
               for chunk in chunk_product(unit, kind, act, weights)]
     expected = [expected_result(kind, act, weights) for act, weights in products]
     timeout = 20 * len(chunks) + 100
+    start = time.perf_counter()
     results = await tb.run(chunks, len(products), cfg.get("gap", 0.3), cfg.get("stall", 0.3), timeout)
+    run_s = time.perf_counter() - start
     check_results(products, expected, results)
 
     if "summary" in cfg:
         with open(cfg["summary"], "w") as f:
-            json.dump({"products": len(products), "chunks": len(chunks), "cycles": tb.cycle}, f)
+            json.dump({"products": len(products), "chunks": len(chunks), "cycles": tb.cycle,
+                       "run_s": run_s}, f)
