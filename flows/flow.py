@@ -445,8 +445,8 @@ def step_activity(state, cfg):
 
     Needs: a matrix unit (``ternary`` or ``int``). Simulates ``cfg.activity_cycles`` cycles
     of random int8 activations and weights with ``cfg.zero_share`` zeros at RTL, replays
-    them on the generic gate netlist and adds ``activity``: toggles and dynamic energy per
-    MAC (cached like a tool step).
+    them on the generic gate netlist. Adds ``activity``: toggles and dynamic energy per MAC
+    (cached like a tool step).
     """
     from .activity import estimate_activity
     if state.config.kind == "accelerator":

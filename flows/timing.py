@@ -204,10 +204,11 @@ def _run(folder, command, log_name):
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
     if result.returncode != 0:
         log = folder / log_name
-        text = log.read_text(errors="replace") if log.exists() else ""
-        text = text + "\n" + result.stderr + result.stdout
-        tail = "\n".join(line for line in text.splitlines() if line.strip())
-        tail = "\n".join(tail.splitlines()[-_LOG_TAIL_LINES:])
+        # The log has everything the tool printed; without one (it failed to start) the
+        # console output is all there is.
+        text = log.read_text(errors="replace") if log.exists() else result.stderr + result.stdout
+        lines = [line for line in text.splitlines() if line.strip()]
+        tail = "\n".join(lines[-_LOG_TAIL_LINES:])
         tool = Path(command[0]).name
         raise TimingError(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
 

@@ -1,0 +1,147 @@
+"""Ternary matrix unit against the INT8 baseline at the same rows x cols: one table.
+
+:func:`compare` runs the same flow steps (:mod:`tritforge.flows.flow`, cached) on a
+:class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit` and an
+:class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` of the same shape and
+:func:`comparison_rows` lines the figures up with their ratio (int / ternary: how many
+times more the baseline needs). A step that fails for one design (typically: the design
+does not fit the FPGA) leaves its figures empty and its reason in ``errors``.
+
+``python -m tritforge.flows.compare 8x32 16x64`` prints the tables as Markdown
+(``docs/comparison.md`` is made this way).
+"""
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from .flow import DesignConfig, FlowConfig, run_flow
+from .synth import SynthesisError
+
+__all__ = ["METRICS", "DEFAULT_STEPS", "compare", "comparison_rows", "to_markdown"]
+
+#: Steps of a full comparison.
+DEFAULT_STEPS = ("synth_generic", "synth_ice40_nodsp", "synth_ice40", "synth_ecp5",
+                 "timing_ice40", "timing_ecp5", "energy", "activity")
+
+#: ``(label, step, path into the step's report)`` of each table row.
+METRICS = (
+    ("transistors (CMOS estimate)", "synth_generic", ("transistors",)),
+    ("transistors per lane", "synth_generic", ("derived", "transistors_per_lane")),
+    ("transistors per lane x act bit", "synth_generic", ("derived", "transistors_per_lane_bit")),
+    ("flip-flops", "synth_generic", ("ff",)),
+    ("iCE40 LUT4, no DSP", "synth_ice40_nodsp", ("logic_luts",)),
+    ("iCE40 LUT4 per lane, no DSP", "synth_ice40_nodsp", ("derived", "logic_luts_per_lane")),
+    ("iCE40 LUT4 with DSP", "synth_ice40", ("logic_luts",)),
+    ("iCE40 DSP (SB_MAC16)", "synth_ice40", ("dsp",)),
+    ("ECP5 LUT4", "synth_ecp5", ("logic_luts",)),
+    ("ECP5 LUT4 per lane", "synth_ecp5", ("derived", "logic_luts_per_lane")),
+    ("ECP5 DSP (MULT18X18D)", "synth_ecp5", ("dsp",)),
+    ("Fmax iCE40 UP5K (MHz)", "timing_ice40", ("fmax_mhz",)),
+    ("Fmax ECP5 LFE5U-85F (MHz)", "timing_ecp5", ("fmax_mhz",)),
+    ("pJ/MAC, op counts, unit (45 nm)", "energy", ("unit_total_pj_per_mac",)),
+    ("pJ/MAC, switching activity (45 nm)", "activity", ("pj_per_mac",)),
+)
+
+
+def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_dir=None,
+            no_cache=False, on_step=None, **flow_options):
+    """Run ``steps`` on the ternary and the int unit of ``rows`` x ``cols``.
+
+    ``flow_options`` go to :class:`~tritforge.flows.flow.FlowConfig` (``clock_mhz``,
+    ``zero_share``, ...).
+
+    Returns
+    -------
+    dict
+        ``rows``, ``cols``, ``reports`` (``{"ternary": {step: report}, "int": ...}``) and
+        ``errors`` (``{kind: {step: message}}`` of the steps that failed).
+    """
+    reports, errors = {}, {}
+    for kind in ("ternary", "int"):
+        design = DesignConfig(kind=kind, rows=rows, cols=cols)
+        reports[kind], errors[kind] = {}, {}
+        for step in steps:
+            cfg = FlowConfig(design, steps=(step,), out_dir=Path(out_dir) / design.name,
+                             cache_dir=cache_dir, no_cache=no_cache, **flow_options)
+            try:
+                state = run_flow(cfg, on_step=on_step)
+            except (SynthesisError, ValueError) as error:
+                errors[kind][step] = _summary(str(error))
+                continue
+            report = state.reports[step]
+            if step == "energy":
+                report["unit_total_pj_per_mac"] = sum(report["unit_pj_per_mac"].values())
+            reports[kind][step] = report
+    return {"rows": rows, "cols": cols, "reports": reports, "errors": errors}
+
+
+def _summary(message):
+    """First line of a tool error and the tool's own ``ERROR`` line from the quoted log."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    complaints = [line for line in lines[1:] if line.upper().startswith("ERROR")]
+    return f"{lines[0]} ... {complaints[-1]}" if complaints else lines[0]
+
+
+def _lookup(report, path):
+    value = report
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def comparison_rows(result):
+    """``[{"metric", "ternary", "int", "ratio"}]``; ``ratio`` is int / ternary (None if
+    either is missing or the ternary figure is 0)."""
+    rows = []
+    for label, step, path in METRICS:
+        ternary = _lookup(result["reports"]["ternary"].get(step), path)
+        integer = _lookup(result["reports"]["int"].get(step), path)
+        ratio = integer / ternary if ternary and integer is not None else None
+        rows.append({"metric": label, "ternary": ternary, "int": integer, "ratio": ratio})
+    return rows
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{value:,}"
+
+
+def to_markdown(result):
+    """The comparison as a Markdown table, with the failed steps listed below it."""
+    lines = [f"### {result['rows']} x {result['cols']} ({result['rows'] * result['cols']} lanes)", "",
+             "| metric | ternary | int8 | int8 / ternary |", "|---|---:|---:|---:|"]
+    for row in comparison_rows(result):
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
+        lines.append(f"| {row['metric']} | {_cell(row['ternary'])} | {_cell(row['int'])} | {ratio} |")
+    failures = [(kind, step, message) for kind, steps in result["errors"].items()
+                for step, message in steps.items()]
+    if failures:
+        lines.append("")
+        lines += [f"- {kind} `{step}` failed: {message}" for kind, step, message in failures]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("shapes", nargs="+", help="ROWSxCOLS, e.g. 8x32")
+    parser.add_argument("--steps", default=",".join(DEFAULT_STEPS), help="comma-separated flow steps")
+    parser.add_argument("--out", default="build/compare")
+    parser.add_argument("--no-cache", action="store_true")
+    args = parser.parse_args(argv)
+    for shape in args.shapes:
+        rows, cols = (int(part) for part in shape.split("x"))
+        result = compare(rows, cols, steps=tuple(args.steps.split(",")), out_dir=args.out,
+                         no_cache=args.no_cache)
+        sys.stdout.write(to_markdown(result) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

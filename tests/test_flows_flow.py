@@ -1,0 +1,137 @@
+# amaranth: UnusedElaboratable=no
+"""flows.flow: design configs, the step registry, reports on disk and the cache."""
+
+import json
+import time
+
+import pytest
+
+from tritforge.flows import flow
+from tritforge.flows.flow import STEPS, DesignConfig, FlowConfig, derived_area, run_flow
+
+
+class TestDesignConfig:
+    def test_defaults_and_name(self):
+        design = DesignConfig()
+        assert design.name == "ternary_r4_c16_a8_k4096_p1"
+        assert DesignConfig(kind="int", weight_bits=4).name == "int_r4_c16_a8_w4_k4096_p1"
+        assert DesignConfig(kind="accelerator").name.startswith("accelerator_r4_c16_a8_k4096_p1_2bit_")
+
+    def test_to_dict_keeps_what_matters(self):
+        assert "weight_bits" not in DesignConfig().to_dict()
+        assert "weight_depth" not in DesignConfig(kind="int").to_dict()
+        assert DesignConfig(kind="accelerator").to_dict()["weight_depth"] == 64
+
+    def test_kind_wrong(self):
+        with pytest.raises(ValueError, match=r"^kind must be one of ternary, int, accelerator, not 'fp16'$"):
+            DesignConfig(kind="fp16")
+
+    def test_parameter_wrong(self):
+        # The hardware's own check names the parameter.
+        with pytest.raises(ValueError, match=r"^act_bits must be an integer in 2\.\.16, not 17$"):
+            DesignConfig(act_bits=17)
+
+    def test_unknown_key(self):
+        with pytest.raises(ValueError, match=r"^unknown design parameter 'lanes'; known: act_bits, "):
+            DesignConfig.from_mapping({"lanes": 4})
+
+    def test_from_toml_and_json(self, tmp_path):
+        toml = tmp_path / "unit.toml"
+        toml.write_text('[design]\nkind = "int"\nrows = 2\ncols = 8\n')
+        plain = tmp_path / "unit.json"
+        plain.write_text(json.dumps({"kind": "int", "rows": 2, "cols": 8}))
+        assert DesignConfig.from_file(toml) == DesignConfig.from_file(plain) == \
+            DesignConfig(kind="int", rows=2, cols=8)
+
+    def test_file_suffix_wrong(self, tmp_path):
+        path = tmp_path / "unit.yaml"
+        path.write_text("kind: int\n")
+        with pytest.raises(ValueError, match=r"^config file must end in \.json or \.toml, not 'unit\.yaml'$"):
+            DesignConfig.from_file(path)
+
+    def test_builds_the_design(self):
+        from tritforge.hdl.accelerator import Accelerator
+        from tritforge.hdl.int_matrix_unit import IntMatrixUnit
+        for kind, cls in (("int", IntMatrixUnit), ("accelerator", Accelerator)):
+            design = DesignConfig(kind=kind).build()
+            design._MustUse__silence = True  # built only to look at
+            assert isinstance(design, cls)
+
+
+class TestRegistry:
+    def test_steps_are_named_and_documented(self):
+        for name, step in STEPS.items():
+            assert step.__name__ == f"step_{name}"
+            assert "Needs:" in step.__doc__ and "Adds" in step.__doc__, name
+        assert {"synth_generic", "synth_ice40", "synth_ecp5", "timing_ice40", "timing_ecp5",
+                "energy", "activity"} <= set(STEPS)
+
+    def test_unknown_step(self):
+        with pytest.raises(ValueError, match=r"^unknown flow step 'route'; known: rtl, "):
+            FlowConfig(DesignConfig(), steps=("route",))
+
+
+def test_derived_area():
+    report = {"target": "ice40", "logic_luts": 320, "ff": 64, "dsp": 0, "transistors": None}
+    derived = derived_area(report, DesignConfig(rows=2, cols=8))
+    assert derived == {"lanes": 16, "dsp": 0, "logic_luts_per_lane": 20.0,
+                       "logic_luts_per_lane_bit": 2.5, "ff_per_lane": 4.0, "ff_per_lane_bit": 0.5}
+
+
+def test_energy_and_rtl_steps_write_reports(tmp_path):
+    cfg = FlowConfig(DesignConfig(rows=2, cols=4), steps=("rtl", "energy"), out_dir=tmp_path,
+                     cache_dir=tmp_path / "cache", workload="64x64xT2")
+    state = run_flow(cfg)
+    energy = json.loads((tmp_path / "energy.json").read_text())
+    assert energy == json.loads(json.dumps(state.reports["energy"], sort_keys=True))
+    assert energy["macs"] == 2 * 64 * 64 and energy["tokens"] == 2
+    assert set(energy["pj_per_mac"]) == {"arithmetic", "registers", "onchip_memory", "offchip", "total"}
+    assert (tmp_path / "ternary_r2_c4_a8_k4096_p1.il").read_text().startswith("attribute")
+    assert json.loads((tmp_path / "flow.json").read_text())["steps"] == ["rtl", "energy"]
+
+
+def test_activity_step_wrong_kind(tmp_path):
+    cfg = FlowConfig(DesignConfig(kind="accelerator"), steps=("activity",), out_dir=tmp_path,
+                     cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match=r"^the activity step runs on a matrix unit \(kind ternary or "
+                                         r"int\), not on the accelerator$"):
+        run_flow(cfg)
+
+
+@pytest.mark.synth
+class TestCache:
+    def _cfg(self, tmp_path, **overrides):
+        fields = dict(design=DesignConfig(rows=2, cols=4), steps=("synth_ice40",),
+                      out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
+        return FlowConfig(**{**fields, **overrides})
+
+    def test_second_call_answers_from_cache(self, tmp_path, monkeypatch):
+        first = run_flow(self._cfg(tmp_path)).reports["synth_ice40"]
+        # A cache hit must not even elaborate the design (that takes seconds for big units).
+        monkeypatch.setattr(DesignConfig, "build", lambda self: pytest.fail("design elaborated"))
+        start = time.perf_counter()
+        second = run_flow(self._cfg(tmp_path)).reports["synth_ice40"]
+        assert time.perf_counter() - start < 1
+        assert (first["cached"], second["cached"]) == (False, True)
+        assert {**first, "cached": None} == {**second, "cached": None}
+        assert json.loads((tmp_path / "out" / "synth_ice40.json").read_text())["cached"] is True
+
+    def test_no_cache_and_other_design_run_again(self, tmp_path):
+        run_flow(self._cfg(tmp_path))
+        assert run_flow(self._cfg(tmp_path, no_cache=True)).reports["synth_ice40"]["cached"] is False
+        other = self._cfg(tmp_path, design=DesignConfig(rows=1, cols=4))
+        assert run_flow(other).reports["synth_ice40"]["cached"] is False
+
+    def test_key_covers_the_flow_script(self, tmp_path, monkeypatch):
+        run_flow(self._cfg(tmp_path))
+        real = flow._sources_digest
+        monkeypatch.setattr(flow, "_sources_digest",
+                            lambda folder, names=None: real(folder, names) + ("x" if names else ""))
+        assert run_flow(self._cfg(tmp_path)).reports["synth_ice40"]["cached"] is False
+
+    def test_progress_callback(self, tmp_path):
+        calls = []
+        run_flow(self._cfg(tmp_path, steps=("rtl", "synth_ice40")),
+                 on_step=lambda name, index, count, report: calls.append((name, index, count, report is None)))
+        assert calls == [("rtl", 0, 2, True), ("rtl", 0, 2, False),
+                         ("synth_ice40", 1, 2, True), ("synth_ice40", 1, 2, False)]

