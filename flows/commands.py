@@ -55,10 +55,13 @@ def design_from_options(config_path, options):
 
 def _run_with_progress(cfg):
     """Run the flow with a rich progress bar (one tick per step)."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    # On stderr, and only on a terminal: piped output stays the table and the paths.
+    console = Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  transient=True) as progress:
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(cfg.design.name, total=len(cfg.steps))
 
         def on_step(name, index, count, report):
