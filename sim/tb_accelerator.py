@@ -443,7 +443,8 @@ async def invalid_weight(tb, rng):
     per_byte = 4 if p.weight_format == "2bit" else 5
     bad_byte = 0xFF if p.weight_format == "2bit" else 0xFA
     expected_w = w_t.clone()
-    row, byte = rng.randrange(min(p.rows, w_t.shape[0])), rng.randrange(min(p.weight_row_bytes, -(-w_t.shape[1] // per_byte)))
+    row = rng.randrange(min(p.rows, w_t.shape[0]))                           # a real output row
+    byte = rng.randrange(min(p.weight_row_bytes, -(-w_t.shape[1] // per_byte)))  # real inputs
     tiles[0][row * p.weight_row_bytes + byte] = bad_byte
     expected_w[row, byte * per_byte:(byte + 1) * per_byte] = 0
     await tb.driver.clear()

@@ -24,7 +24,8 @@ def simulate(packets, *, sequencer_busy=lambda cycle: 0, responding=lambda cycle
         offset += len(packet)
         ends.add(offset // P.bytes_per_beat - 1)
     beats = [data[i:i + P.bytes_per_beat] for i in range(0, len(data), P.bytes_per_beat)]
-    log = {"weights": [], "acts": [], "weights_cycles": [], "acts_cycles": [], "run": [], "read": [], "status": [], "clear": [], "accepted": []}
+    log = {name: [] for name in ("weights", "acts", "weights_cycles", "acts_cycles", "run", "read",
+                                 "status", "clear", "accepted")}
 
     async def source(ctx):
         for index, beat in enumerate(beats):

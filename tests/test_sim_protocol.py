@@ -137,7 +137,8 @@ def test_decode_status():
     assert status.errors == {ErrorCode.LENGTH, ErrorCode.OPCODE}
     assert status.flags == StatusFlag.RUNNING | StatusFlag.STREAMING
     assert status.counters == {name: (i + 1) << 33 | (i + 7) for i, name in enumerate(COUNTERS)}
-    assert status.overhead == status.counters["busy"] - status.counters["compute"] - status.counters["stall_out"]
+    c = status.counters
+    assert status.overhead == c["busy"] - c["compute"] - c["stall_out"]
     with pytest.raises(protocol.ProtocolError, match=r"^status packet of 4 bytes, expected 56$"):
         protocol.decode_status(P32, packet[:4])
 
