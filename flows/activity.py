@@ -192,18 +192,16 @@ def simulate_rtl(unit, kind, chunks, vcd_path):
     sim = Simulator(unit)
     sim.add_clock(1e-6)
 
+    layout = unit.chunk_layout()
+
     async def bench(ctx):
         ctx.set(unit.i.valid, 1)
         ctx.set(unit.o.ready, 1)
         for chunk in chunks:
-            payload = unit.i.payload
-            for lane, value in enumerate(chunk["act"]):
-                ctx.set(payload.act[lane], value)
-            for row, weights in enumerate(chunk["weights"]):
-                for lane, weight in enumerate(weights):
-                    ctx.set(payload.weights[row][lane], _weight_code(kind, weight))
-            ctx.set(payload.first, chunk["first"])
-            ctx.set(payload.last, chunk["last"])
+            # One set per chunk: every set makes the simulator settle the whole design.
+            weights = [[_weight_code(kind, w) for w in row] for row in chunk["weights"]]
+            ctx.set(unit.i.payload, layout.const({"act": chunk["act"], "weights": weights,
+                                                   "first": chunk["first"], "last": chunk["last"]}))
             await ctx.tick()
 
     sim.add_testbench(bench)
