@@ -24,7 +24,7 @@ _TB_MODULE = "tritforge.sim.tb_accelerator"
 
 
 def run_layer_demo(simulator="verilator", params=DEMO_PARAMS, layer=6, prompt=DEMO_PROMPT,
-                   build_dir="build/demo", waves=False):
+                   build_dir="build/demo", waves=False, quiet=False):
     """Run BitLinear number ``layer`` of the trained tiny model on the RTL; return a dict.
 
     Keys: ``layer`` (projection name), ``shape`` ``[T, K, N]``, ``match`` (the layer's
@@ -33,7 +33,8 @@ def run_layer_demo(simulator="verilator", params=DEMO_PARAMS, layer=6, prompt=DE
     ``utilisation`` (``compute / cycles``), ``mac_utilisation`` (real MACs over
     ``cycles * rows * cols``), ``runs``, ``simulator``, ``params``, ``wall_s``.
 
-    Raises ``AssertionError`` when the RTL's result differs from the golden model's, and
+    ``quiet`` sends the simulator's output to log files in the build folder. Raises
+    ``AssertionError`` when the RTL's result differs from the golden model's, and
     ``SimulatorNotFound`` when ``simulator`` is not installed.
     """
     check_params(params)
@@ -42,7 +43,7 @@ def run_layer_demo(simulator="verilator", params=DEMO_PARAMS, layer=6, prompt=DE
     summary_path.unlink(missing_ok=True)
     start = time.perf_counter()
     run_accelerator(simulator, params, build_dir, _TB_MODULE, testcase="bitnet_layer", waves=waves,
-                    config={"params": dataclasses.asdict(params), "summary": str(summary_path.resolve()),
+                    quiet=quiet, config={"params": dataclasses.asdict(params), "summary": str(summary_path.resolve()),
                             "bitnet_layer": {"model": "tiny", "prompt": prompt, "layer": layer}})
     result = json.loads(summary_path.read_text())["bitnet_layer"]
     return {"layer": result.pop("name"), **result, "simulator": simulator,
