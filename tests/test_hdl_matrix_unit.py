@@ -342,3 +342,9 @@ class TestTernaryMatrixUnitSynthesis:
         assert report["dsp"] == 0
         assert report["mul_cells"] == 0
         assert report["lut4"] > 0
+
+
+@pytest.mark.parametrize("cols", [1, 2, 7, 16, 33, 64])
+@pytest.mark.parametrize("pipeline", [0, 1, 2, 3])
+def test_latency_for_matches_a_built_unit(cols, pipeline):
+    assert TernaryMatrixUnit.latency_for(cols, pipeline) == TernaryMatrixUnit(2, cols, pipeline=pipeline).latency
