@@ -11,6 +11,7 @@ tool's own last log lines and the log's path.
 import csv
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -103,11 +104,13 @@ def _print_table(title, rows):
     from rich.console import Console
     from rich.table import Table
     table = Table(title=title)
+    # Piped output has no terminal width: give the table room rather than cut its headers.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     for column in rows[0]:
         table.add_column(column, justify="left" if column in ("step", "metric", "category") else "right")
     for row in rows:
         table.add_row(*(_format(value) for value in row.values()))
-    Console().print(table)
+    console.print(table)
 
 
 def _format(value):

@@ -81,7 +81,11 @@ def _summary(message):
     """First line of a tool error and the tool's own ``ERROR`` line from the quoted log."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     complaints = [line for line in lines[1:] if line.upper().startswith("ERROR")]
-    return f"{lines[0]} ... {complaints[-1]}" if complaints else lines[0]
+    if not complaints:
+        return lines[0]
+    # nextpnr names cells by long generated paths: the start of its complaint says enough.
+    complaint = complaints[-1] if len(complaints[-1]) <= 160 else complaints[-1][:157] + "..."
+    return f"{lines[0].split(';')[0]} ... {complaint}"
 
 
 def _lookup(report, path):
