@@ -49,3 +49,13 @@ def test_compare_small_units(tmp_path):
     assert rows["pJ/MAC, op counts, unit (45 nm)"]["ratio"] > 2
     assert rows["Fmax iCE40 UP5K (MHz)"]["ternary"] > 0
     assert result["errors"] == {"ternary": {}, "int": {}}
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_compare_8x32_area_and_energy(tmp_path):
+    result = compare(8, 32, steps=("synth_generic", "synth_ecp5", "energy"), out_dir=tmp_path)
+    rows = {row["metric"]: row for row in comparison_rows(result)}
+    assert rows["transistors per lane"]["ratio"] > 4
+    assert rows["ECP5 DSP (MULT18X18D)"]["ternary"] == 0
+    assert rows["ECP5 DSP (MULT18X18D)"]["int"] == 8 * 32
