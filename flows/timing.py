@@ -204,10 +204,13 @@ def _run(folder, command, log_name):
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
     if result.returncode != 0:
         log = folder / log_name
-        # The log has everything the tool printed; without one (it failed to start) the
-        # console output is all there is.
-        text = log.read_text(errors="replace") if log.exists() else result.stderr + result.stdout
+        # The log has what the tool printed; a crash (e.g. out of memory) or a failed start
+        # only shows on the console, so console lines not already in the log are added.
+        text = log.read_text(errors="replace") if log.exists() else ""
         lines = [line for line in text.splitlines() if line.strip()]
+        logged = set(lines[-2 * _LOG_TAIL_LINES:])
+        lines += [line for line in (result.stderr + result.stdout).splitlines()
+                  if line.strip() and line not in logged]
         tail = "\n".join(lines[-_LOG_TAIL_LINES:])
         tool = Path(command[0]).name
         raise TimingError(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
