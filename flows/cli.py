@@ -92,8 +92,11 @@ def demo(simulator, layer, table, out_dir, waves):
 
 def _register_subpackage_commands():
     """Commands defined beside the code they drive."""
+    from .commands import energy_command, synth_command
     from .generate import generate_command
     cli.add_command(generate_command, "generate")
+    cli.add_command(synth_command, "synth")
+    cli.add_command(energy_command, "energy")
 
 
 _register_subpackage_commands()
