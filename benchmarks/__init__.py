@@ -3,3 +3,19 @@
 Each benchmark writes machine-readable results under ``build/bench/`` and prints a table;
 the figures recorded in ``docs/`` come from here, with the machine and tool versions.
 """
+
+import os
+import platform
+from importlib import metadata
+
+
+def machine_environment(packages):
+    """The machine and the versions of ``packages``, stored beside every measurement."""
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "versions": versions}

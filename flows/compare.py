@@ -12,7 +12,6 @@ does not fit the FPGA) leaves its figures empty and its reason in ``errors``.
 """
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 

@@ -38,7 +38,7 @@ from importlib import resources
 from pathlib import Path
 
 from tritforge.hdl.encoding import accumulator_bits
-from tritforge.hdl.ternary_dot import TreeNode, tree_depth
+from tritforge.hdl.ternary_dot import TreeNode
 
 __all__ = ["TABLES", "EnergyTable", "UnitStructure", "MemoryGeometry", "HardwareModel",
            "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-__all__ = ["TARGETS", "SynthesisError", "find_yosys", "synthesize"]
+__all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "find_yosys", "synthesize"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,19 @@ _LOG_TAIL_LINES = 25
 
 # Generic flip-flop cells after `synth`: $_DFF_P_, $_DFFE_PP_, $_SDFF_PN0_, $_ALDFF_..., ...
 _GENERIC_FF = re.compile(r"^\$_(S|AL)?DFF")
+
+
+#: Yosys commands every flow runs on an elaborated Amaranth design before synthesis.
+#: Yosys 0.70's abc9 re-integration (ECP5) asserts on internal wire names that look like
+#: bit selects, which Amaranth gives view fields ("i__payload.act[0]"): flatten, drop the
+#: $scopeinfo name cells and hide internal names (ports keep theirs). Formal cells
+#: (Amaranth ``Assert``) must not cost area.
+PREPARE_COMMANDS = (
+    "flatten",
+    "delete t:$scopeinfo",
+    "rename -hide w:* i:* o:* %u %d",
+    "chformal -remove",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,13 +210,7 @@ def _write_inputs(folder, design, spec, top_name, ports):
         "opt",
         "tee -q -o pre_techmap_stat.json stat -json",
         "design -load elaborated",
-        # Yosys 0.70's abc9 re-integration (ECP5) asserts on internal wire names that look
-        # like bit selects, which Amaranth gives view fields ("i__payload.act[0]"): flatten,
-        # drop the $scopeinfo name cells and hide internal names (ports keep theirs).
-        "flatten",
-        "delete t:$scopeinfo",
-        "rename -hide w:* i:* o:* %u %d",
-        "chformal -remove",
+        *PREPARE_COMMANDS,
         *(command.format(top=top_name) for command in spec.commands),
         f"tee -q -o stat.json stat -json {spec.stat_arguments}".rstrip(),
     ]

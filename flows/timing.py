@@ -33,7 +33,7 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .synth import SynthesisError, find_yosys
+from .synth import PREPARE_COMMANDS, SynthesisError, find_yosys
 from .toolchain import yowasp_tool
 
 __all__ = ["DEVICES", "Device", "TimingHarness", "TimingError", "place_and_route"]
@@ -187,11 +187,7 @@ def _write_script(folder, spec, top_name):
     script = [
         "read_rtlil harness.il",
         f"hierarchy -check -top {top_name}",
-        # Work-arounds shared with flows.synth (Yosys 0.70 abc9 on ECP5): see its docstring.
-        "flatten",
-        "delete t:$scopeinfo",
-        "rename -hide w:* i:* o:* %u %d",
-        "chformal -remove",
+        *PREPARE_COMMANDS,
         spec.synth.format(top=top_name),
         "write_json harness.json",
     ]

@@ -2,7 +2,7 @@
 """flows.timing: the out-of-context harness and nextpnr Fmax on iCE40 and ECP5."""
 
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
