@@ -76,7 +76,7 @@ def demo(simulator, layer, table, out_dir, waves):
     console = Console()
     with console.status("starting") as status:
         def progress(text):
-            console.log(text)
+            console.print(f"[bold]>[/bold] {text}")
             status.update(text)
         report = run_demo(out_dir, simulator, layer, table, waves, progress)
     view = Table(title="tritforge demo: default accelerator, one BitNet b1.58 layer")
