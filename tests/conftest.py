@@ -1,4 +1,7 @@
-"""Suite-wide options: ``--runslow`` for the full RTL sweeps, ``--waves`` for waveforms."""
+"""Suite-wide options: ``--runslow`` for the full RTL sweeps, ``--waves`` (or the environment
+variable ``TRITFORGE_WAVES=1``) for waveforms."""
+
+import os
 
 import pytest
 
@@ -21,5 +24,5 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def waves(request):
-    """True when the user asked for waveforms with ``--waves``."""
-    return request.config.getoption("--waves")
+    """True when the user asked for waveforms (``--waves`` or ``TRITFORGE_WAVES=1``)."""
+    return request.config.getoption("--waves") or os.environ.get("TRITFORGE_WAVES", "") not in ("", "0")
