@@ -6,6 +6,7 @@ from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
 from .activation_buffer import chunk_layout
+from .arith import times_const
 from .banked_memory import write_signature
 from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, OPCODE_BITS, WEIGHT_BANK_BIT,
                        ErrorCode, Opcode, check_params)
@@ -39,6 +40,12 @@ class CommandDecoder(wiring.Component):
     ``clear`` (the accelerator resets its datapath, counters, the error and the pending
     results with it). Errors follow :class:`~tritforge.hdl.protocol.ErrorCode`: the command
     is refused, its remaining beats up to ``tlast`` are dropped one per cycle.
+
+    The ``RUN`` checks use no multiplier (no DSP block): the capacity rule
+    ``chunks * blocks <= weight_depth``, ``tokens * chunks <= act_depth`` compares ``blocks``
+    and ``tokens`` with constant tables of ``depth // chunks``, and ``last_cols``,
+    ``last_rows`` subtract ``(chunks - 1) * cols``, ``(blocks - 1) * rows`` built by shifts
+    and adds (:func:`~tritforge.hdl.arith.times_const`).
 
     Parameters
     ----------
@@ -230,11 +237,16 @@ class CommandDecoder(wiring.Component):
             with m.State("CHECK_SIZE"):
                 m.d.sync += [
                     run.tokens.eq(tokens), run.chunks.eq(chunks), run.blocks.eq(blocks),
-                    run.last_cols.eq(k - (chunks - 1) * p.cols),
-                    run.last_rows.eq(n - (blocks - 1) * p.rows),
+                    run.last_cols.eq(k - times_const(chunks - 1, p.cols)),
+                    run.last_rows.eq(n - times_const(blocks - 1, p.rows)),
                     run.weight_bank.eq(weight_bank), run.act_bank.eq(act_bank),
                 ]
-                with m.If((chunks * blocks > p.weight_depth) | (tokens * chunks > p.act_depth)):
+                # chunks * blocks > weight_depth and tokens * chunks > act_depth, without a
+                # multiplier: for c >= 1, c * x > D exactly when x > D // c (a constant per c).
+                chunk_values = range(2 ** len(chunks))
+                tiles_over = blocks > Array(p.weight_depth // max(c, 1) for c in chunk_values)[chunks]
+                acts_over = tokens > Array(p.act_depth // max(c, 1) for c in chunk_values)[chunks]
+                with m.If((chunks != 0) & (tiles_over | acts_over)):
                     m.d.comb += fail.eq(ErrorCode.CAPACITY)
                     m.next = "HEADER"
                 with m.Elif(pending):

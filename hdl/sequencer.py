@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator_buffer import partial_layout
 from .activation_buffer import chunk_layout
+from .arith import times_small
 from .banked_memory import read_signature
 from .protocol import check_params
 from .weight_memory import decoded_tile_layout
@@ -75,7 +76,9 @@ class Sequencer(wiring.Component):
     stall_out : ``Out(1)``
         Busy, no chunk entering, and the unit's result waits for the accumulator buffer.
     macs : ``Out(range(rows * cols + 1))``
-        Real (non-padding) multiply-accumulates of the chunk entering this cycle.
+        Real (non-padding) multiply-accumulates of the chunk entering this cycle: the tile's
+        real rows times real columns, latched with the tile by a shift-and-add over the
+        bits of the row count (no multiplier, no DSP block).
     invalid_weight : ``Out(1)``
         A chunk with an invalid weight entered the unit (or the unit flagged one).
     """
@@ -180,7 +183,7 @@ class Sequencer(wiring.Component):
                          self.weights.en.eq(~(last_chunk & last_block))]
             rows = Mux(last_block, run.last_rows, p.rows)
             cols = Mux(last_chunk, run.last_cols, p.cols)
-            m.d.sync += [tile.eq(self.weights.data), tile_macs.eq(rows * cols)]
+            m.d.sync += [tile.eq(self.weights.data), tile_macs.eq(times_small(rows, cols))]
 
         with m.If(advance):
             with m.If(~last_token):

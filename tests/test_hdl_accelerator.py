@@ -10,6 +10,7 @@ import torch
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
+from tritforge.flows.synth import synthesize
 from tritforge.golden.quant import ternary_matmul
 from tritforge.hdl.accelerator import Accelerator
 from tritforge.hdl.protocol import AcceleratorParams, ErrorCode
@@ -92,3 +93,14 @@ def test_one_layer(weight_format):
     status = protocol.decode_status(params, status)
     assert status.error == ErrorCode.NONE
     assert status.counters["macs"] == 3 * 13 * 5 and status.counters["compute"] == 3 * 2 * 3
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("target", ["ice40", "ecp5"])
+@pytest.mark.parametrize("shape", [{}, {"rows": 3, "cols": 10}], ids=["default", "3x10"])
+def test_top_has_no_multiplier(target, shape):
+    """A ternary accelerator needs no multiplier anywhere: not in the unit, nor in the
+    decoder's capacity checks or the sequencer's MAC count (the cols 10 case has no
+    power-of-two shortcut)."""
+    report = synthesize(Accelerator.from_params(AcceleratorParams(**shape)), target)
+    assert (report["dsp"], report["mul_cells"]) == (0, 0)
