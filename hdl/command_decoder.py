@@ -228,19 +228,16 @@ class CommandDecoder(wiring.Component):
                 with m.Elif((tokens == 0) | (k == 0) | (n == 0)):
                     m.d.comb += fail.eq(ErrorCode.ZERO_SIZE)
                     m.next = "HEADER"
-                with m.Elif((tokens > p.max_tokens) | (k > p.max_k) | (n > p.weight_depth * p.rows)):
+                # K beyond what any bank holds (ceil(K / cols) > max_chunks) is refused here,
+                # before `chunks`, sized for max_chunks, could wrap around.
+                with m.Elif((tokens > p.max_tokens) | (k > min(p.max_k, max_chunks(p) * p.cols))
+                            | (n > p.weight_depth * p.rows)):
                     m.d.comb += fail.eq(ErrorCode.CAPACITY)
                     m.next = "HEADER"
                 with m.Else():
                     m.next = "CHECK_SIZE"
 
             with m.State("CHECK_SIZE"):
-                m.d.sync += [
-                    run.tokens.eq(tokens), run.chunks.eq(chunks), run.blocks.eq(blocks),
-                    run.last_cols.eq(k - times_const(chunks - 1, p.cols)),
-                    run.last_rows.eq(n - times_const(blocks - 1, p.rows)),
-                    run.weight_bank.eq(weight_bank), run.act_bank.eq(act_bank),
-                ]
                 # chunks * blocks > weight_depth and tokens * chunks > act_depth, without a
                 # multiplier: for c >= 1, c * x > D exactly when x > D // c (a constant per c).
                 chunk_values = range(2 ** len(chunks))
@@ -253,6 +250,14 @@ class CommandDecoder(wiring.Component):
                     m.d.comb += fail.eq(ErrorCode.RESULTS_PENDING)
                     m.next = "HEADER"
                 with m.Else():
+                    # Only an accepted RUN replaces `run`: the pending READ_RESULTS of the
+                    # previous one takes its size from there.
+                    m.d.sync += [
+                        run.tokens.eq(tokens), run.chunks.eq(chunks), run.blocks.eq(blocks),
+                        run.last_cols.eq(k - times_const(chunks - 1, p.cols)),
+                        run.last_rows.eq(n - times_const(blocks - 1, p.rows)),
+                        run.weight_bank.eq(weight_bank), run.act_bank.eq(act_bank),
+                    ]
                     m.next = "RUN_WAIT"
 
             with m.State("RUN_WAIT"):

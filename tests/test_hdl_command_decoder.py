@@ -14,8 +14,10 @@ P = AcceleratorParams(rows=3, cols=10, max_k=100, weight_depth=8, act_depth=12, 
                       stream_width=64)
 
 
-def simulate(packets, *, sequencer_busy=lambda cycle: 0, responding=lambda cycle: 0, cycles=None):
+def simulate(packets, *, sequencer_busy=lambda cycle: 0, responding=lambda cycle: 0, cycles=None,
+             params=P):
     """Send ``packets`` back to back; record every strobe of the decoder with its cycle."""
+    P = params
     dut = CommandDecoder(P)
     data = b"".join(packets)
     ends = set()
@@ -120,6 +122,24 @@ def test_errors(packets, error):
     log = simulate(packets)
     assert log["error"] == error
     assert log["errors"] == (0 if error == ErrorCode.NONE else 1 << error)
+
+
+def test_run_longer_than_any_bank_is_refused():
+    """K may exceed what a bank holds even when max_k allows it: 16 chunks must not wrap
+    around in a chunk counter sized for the 8 a bank can hold."""
+    params = AcceleratorParams(rows=3, cols=10, max_k=400, weight_depth=8, act_depth=12, max_tokens=4,
+                               stream_width=64)
+    log = simulate([protocol.encode_command(params, Opcode.RUN, (1, 160, 1))], params=params)
+    assert log["run"] == [] and log["error"] == ErrorCode.CAPACITY
+
+
+def test_refused_run_keeps_the_pending_results_size():
+    packets = [protocol.run(P, 4, 21, 5, weight_bank=1, act_bank=0),
+               protocol.run(P, 1, 10, 3, weight_bank=0, act_bank=1), protocol.read_results(P)]
+    log = simulate(packets)
+    assert len(log["run"]) == 1 and log["error"] == ErrorCode.RESULTS_PENDING
+    (_, read), = log["read"]
+    assert (read.tokens, read.blocks) == (4, 2)
 
 
 def test_first_error_is_kept_and_clear_recovers():
