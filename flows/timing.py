@@ -25,7 +25,6 @@ LFE5U-85F (``--85k``, package ``CABGA381``).
 import dataclasses
 import json
 import logging
-import subprocess
 from pathlib import Path
 
 from amaranth.back import rtlil
@@ -33,14 +32,13 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .synth import PREPARE_COMMANDS, SynthesisError, find_yosys
+from .synth import PREPARE_COMMANDS, SynthesisError, find_yosys, run_tool
 from .toolchain import yowasp_tool
 
 __all__ = ["DEVICES", "Device", "TimingHarness", "TimingError", "place_and_route"]
 
 logger = logging.getLogger(__name__)
 
-_LOG_TAIL_LINES = 25
 #: Output bits XORed per register of the reduction (one LUT4).
 _XOR_FANIN = 4
 
@@ -195,21 +193,8 @@ def _write_script(folder, spec, top_name):
 
 
 def _run(folder, command, log_name):
-    """Run a tool in ``folder`` (YoWASP tools need relative paths); raise with its log tail."""
-    logger.info("running %s in %s", " ".join(command), folder)
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
-    if result.returncode != 0:
-        log = folder / log_name
-        # The log has what the tool printed; a crash (e.g. out of memory) or a failed start
-        # only shows on the console, so console lines not already in the log are added.
-        text = log.read_text(errors="replace") if log.exists() else ""
-        lines = [line for line in text.splitlines() if line.strip()]
-        logged = set(lines[-2 * _LOG_TAIL_LINES:])
-        lines += [line for line in (result.stderr + result.stdout).splitlines()
-                  if line.strip() and line not in logged]
-        tail = "\n".join(lines[-_LOG_TAIL_LINES:])
-        tool = Path(command[0]).name
-        raise TimingError(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
+    """Run a tool in ``folder``; raise :class:`TimingError` with its log tail."""
+    run_tool(folder, command, log_name, TimingError)
 
 
 def _read_report(folder, spec, clock_mhz):

@@ -106,10 +106,9 @@ def chunk_product(unit, kind, act, weights):
 
 
 def expected_result(kind, act, weights):
-    x = torch.tensor([act], dtype=torch.int16 if max(map(abs, act), default=0) > 127 else torch.int8)
     if kind == "int":
         return (np.array(weights, dtype=np.int64) @ np.array(act, dtype=np.int64)).tolist()
-    return ternary_matmul(x, torch.tensor(weights, dtype=torch.int8))[0].tolist()
+    return ternary_matmul(torch.tensor([act]), torch.tensor(weights, dtype=torch.int8))[0].tolist()
 
 
 def check_results(products, expected, results):
