@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks import machine_environment
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.spec.params import AcceleratorParams
 from tritforge.sim.build import run_accelerator
 from tritforge.sim.perf_model import model_layer, unit_latency
 
@@ -51,7 +51,7 @@ def simulated(params, tokens_list, out):
     summary.unlink(missing_ok=True)
     start = time.perf_counter()
     run_accelerator("verilator", params, build, TB_MODULE, testcase="perf_layers",
-                    config={"params": dataclasses.asdict(params), "summary": str(summary.resolve()),
+                    config={"summary": str(summary.resolve()),
                             "perf_shapes": [[tokens, *LAYER] for tokens in tokens_list]})
     wall = time.perf_counter() - start
     layers = json.loads(summary.read_text())["perf_layers"]["layers"]
@@ -108,7 +108,7 @@ def main(argv=None):
         rows += measure(base3, arguments.tokens, arguments.out, False)[0]
     rows.sort(key=lambda r: (r["format"], r["tokens"], r["stream_width"]))
     print(table(rows))
-    result = {"layer": {"k": LAYER[0], "n": LAYER[1]}, "params": dataclasses.asdict(MEASURED),
+    result = {"layer": {"k": LAYER[0], "n": LAYER[1]}, "params": MEASURED.to_dict(),
               "unit_latency": unit_latency(MEASURED), "rtl_wall_s": walls, "points": rows,
               "environment": environment()}
     path = arguments.out / "accelerator.json"

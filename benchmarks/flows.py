@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 from tritforge.flows.activity import SWITCHING_45NM, adder_energy
-from tritforge.flows.compare import compare, to_markdown
+from tritforge.app.compare import compare, to_markdown
 from tritforge.flows.energy import (TABLES, HardwareModel, load_table, paper_ratio, parse_workload,
                                     workload_energy)
-from tritforge.flows.flow import DesignConfig, FlowConfig, run_flow
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.flows.flow import FlowConfig, run_flow
+from tritforge.spec.params import AcceleratorParams, UnitParams
 
 ZERO_SHARES = (0.0, 0.25, 0.5, 0.75, 0.9)
 
@@ -62,7 +62,7 @@ def zero_sweep(out, cycles=200):
     print(f"{'kind':<8} {'zeros':>5} {'pJ/MAC':>7} {'logic':>7} {'ff':>7} {'clock':>7} {'s':>5}")
     for kind in ("ternary", "int"):
         for share in ZERO_SHARES:
-            cfg = FlowConfig(DesignConfig(kind=kind, rows=2, cols=8), steps=("activity",),
+            cfg = FlowConfig(UnitParams(kind=kind, rows=2, cols=8), steps=("activity",),
                              out_dir=Path("build/flows/zero_sweep") / f"{kind}_{share}",
                              zero_share=share, activity_cycles=cycles)
             start = time.perf_counter()
@@ -79,7 +79,7 @@ def cache_speed(out):
     """Cold and warm flow (rtl digest, ice40 synthesis) of a 4x16 unit in a fresh cache."""
     folder = Path(tempfile.mkdtemp(prefix="flows-cache-"))
     try:
-        cfg = FlowConfig(DesignConfig(rows=4, cols=16), steps=("synth_ice40",),
+        cfg = FlowConfig(UnitParams(rows=4, cols=16), steps=("synth_ice40",),
                          out_dir=folder / "out", cache_dir=folder / "cache")
         times = []
         for _ in range(2):

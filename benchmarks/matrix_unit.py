@@ -26,10 +26,12 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from tritforge.flows.synth import synthesize
-from tritforge.hdl.encoding import WeightCode
+from tritforge.spec.formats import WeightCode
 from tritforge.hdl.int_matrix_unit import IntMatrixUnit
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit
 from tritforge.hdl.ternary_dot import KEEP, Stages, TernaryDot, TreeNode, adder_tree
+from tritforge.hdl.units import build_unit
+from tritforge.spec.params import UnitParams
 
 SHAPES = ((4, 16), (8, 32), (16, 64))
 PIPELINES = (0, 1, 2)
@@ -183,14 +185,15 @@ def verilator_speed(rows, cols, build_root, products=400):
     backpressure, every result checked) over ``products`` dot products; cycles/s counts
     the testbench loop only, the C++ build is reported apart."""
     from tritforge.sim.runner import run_cocotb, write_verilog
-    unit = TernaryMatrixUnit(rows, cols, max_k=8 * cols, pipeline=1)
+    params = UnitParams(rows=rows, cols=cols, max_k=8 * cols, pipeline=1)
+    unit = build_unit(params)
     build = Path(build_root) / f"r{rows}_c{cols}"
     source = write_verilog(unit, "matrix_unit", build / "matrix_unit.v", ports=unit.verilog_ports())
     summary = build / "summary.json"
     start = time.perf_counter()
     run_cocotb("verilator", [source], "matrix_unit", "tritforge.sim.tb_matrix_unit", build, quiet=True,
-               config={"kind": "ternary", "rows": rows, "cols": cols, "max_k": 8 * cols, "pipeline": 1,
-                       "products": products, "seed": 1, "summary": str(summary.resolve())})
+               config={"unit": params.to_dict(), "products": products, "gap": 0.3, "stall": 0.3,
+                       "seed": 1, "summary": str(summary.resolve())})
     total_s = time.perf_counter() - start
     result = json.loads(summary.read_text())
     return {"rows": rows, "cols": cols, "cycles": result["cycles"],

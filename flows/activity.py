@@ -42,7 +42,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from .synth import PREPARE_COMMANDS, find_yosys, run_tool
+from ..hdl.units import build_unit
+from .synth import PREPARE_COMMANDS
+from .tools import find_yosys, run_tool
 
 __all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "CHUNKS_PER_PRODUCT", "SwitchingModel",
            "GateNetlist", "VcdTrace", "make_workload", "simulate_rtl", "read_vcd",
@@ -572,9 +574,9 @@ def estimate_activity(design, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
     chunks = make_workload(design.kind, design.rows, design.cols, cycles,
                            zero_share=zero_share, seed=seed)
     vcd = folder / "rtl.vcd"
-    simulate_rtl(design.build(), design.kind, chunks, vcd)
+    simulate_rtl(build_unit(design), design.kind, chunks, vcd)
     trace = read_vcd(vcd)
-    result = estimate_design_activity(design.build(), design.name, trace, folder / "netlist", model)
+    result = estimate_design_activity(build_unit(design), design.name, trace, folder / "netlist", model)
     macs = trace.cycles * design.rows * design.cols
     parts = {part: result[f"{part}_pj"] / macs for part in ("logic", "ff", "clock")}
     return {

@@ -11,7 +11,8 @@ Two parts, both pure Python (no tools run):
   width rules as the hardware generators in :mod:`tritforge.hdl`, plus the memories of the
   accelerator around it. :func:`workload_energy` multiplies that by the chunk steps of a
   workload (layer shapes as ``(name, out_features, in_features)`` tuples, the format of
-  ``BitNetConfig.linear_shapes()``) or by the accelerator's own ``compute`` counter.
+  :meth:`ModelShape.linear_shapes() <tritforge.spec.formats.ModelShape.linear_shapes>`) or by
+  the accelerator's own ``compute`` counter.
 
 :func:`paper_matmul_energy` is the idealised count of the BitNet b1.58 paper (FP16: one
 multiply and one add per MAC; BitNet b1.58: one INT8 add per MAC), kept separate from the
@@ -37,12 +38,14 @@ import math
 from importlib import resources
 from pathlib import Path
 
-from tritforge.hdl.encoding import accumulator_bits
-from tritforge.hdl.ternary_dot import TreeNode, pipeline_registers
+from ..hdl.ternary_dot import TreeNode, pipeline_registers
+from ..spec.errors import ParameterError
+from ..spec.formats import MODEL_SHAPES, accumulator_bits, bits_per_weight, model_shape
+from ..spec.params import AcceleratorParams
 
 __all__ = ["TABLES", "EnergyTable", "UnitStructure", "MemoryGeometry", "HardwareModel",
-           "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",
-           "parse_workload", "model_shapes", "MODEL_PRESETS", "CATEGORIES"]
+           "hardware_model", "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",
+           "parse_workload", "CATEGORIES"]
 
 #: Energy tables shipped with the package (``flows/data/energy_<name>.json``).
 TABLES = ("horowitz_45nm", "bitnet_7nm")
@@ -177,7 +180,7 @@ def load_table(name):
     elif Path(name).is_file():
         fields = json.loads(Path(name).read_text())
     else:
-        raise ValueError(f"energy table must be one of {', '.join(TABLES)} or a JSON file, not {name!r}")
+        raise ParameterError(f"energy table must be one of {', '.join(TABLES)} or a JSON file, not {name!r}")
     notes = []
     if "memory_from" in fields:
         memory = load_table(fields["memory_from"])
@@ -383,11 +386,11 @@ class MemoryGeometry:
     @classmethod
     def from_params(cls, params, kind="ternary", weight_bits=8):
         """The memories of :class:`~tritforge.hdl.accelerator.Accelerator` for ``params``
-        (an :class:`~tritforge.hdl.protocol.AcceleratorParams`). ``kind="int"``: the same
+        (an :class:`~tritforge.spec.params.AcceleratorParams`). ``kind="int"``: the same
         accelerator holding ``weight_bits``-bit weights (the baseline's memories)."""
         if kind == "ternary":
             tile_bits = params.tile_bits
-            per_weight = 8 / 5 if params.weight_format == "base3" else 2
+            per_weight = bits_per_weight(params.weight_format)
         else:
             tile_bits = params.rows * params.cols * weight_bits
             per_weight = weight_bits
@@ -440,6 +443,19 @@ class HardwareModel:
         return energy
 
 
+def hardware_model(design):
+    """The :class:`HardwareModel` of a design's parameters: an accelerator with its memories,
+    or a matrix unit with the memories of an accelerator of its shape around it."""
+    if isinstance(design, AcceleratorParams):
+        return HardwareModel.for_accelerator(design)
+    weight_bits = design.weight_bits or 8
+    unit = UnitStructure.from_params(design.kind, design.rows, design.cols, design.act_bits,
+                                     design.max_k, design.pipeline, weight_bits)
+    around = AcceleratorParams(rows=design.rows, cols=design.cols, act_bits=design.act_bits,
+                               max_k=design.max_k, pipeline=design.pipeline)
+    return HardwareModel(unit, MemoryGeometry.from_params(around, design.kind, weight_bits))
+
+
 def _ceil_div(a, b):
     return -(-a // b)
 
@@ -471,13 +487,13 @@ def workload_energy(model, layers, table, *, tokens=1, counters=None, dram="mid"
     model : HardwareModel
     layers : iterable of (str, int, int)
         ``(name, out_features, in_features)`` of each matrix multiplication, e.g.
-        ``BitNetConfig.linear_shapes()``.
+        :meth:`tritforge.spec.formats.ModelShape.linear_shapes`.
     table : EnergyTable
     tokens : int
         Tokens processed together (``T`` of each ``RUN``).
     counters : dict or None
         Performance counters of the run (``compute``, ``macs``; names of
-        :data:`tritforge.hdl.protocol.COUNTERS`), e.g. read with ``READ_STATUS`` or from the
+        :data:`tritforge.spec.protocol.COUNTERS`), e.g. read with ``READ_STATUS`` or from the
         cycle model. ``compute`` then replaces the chunk steps derived from the shapes.
     dram : str
         ``"low"``, ``"mid"`` or ``"high"`` DRAM energy.
@@ -549,35 +565,12 @@ def _check_count(name, value):
 
 # --- workloads -------------------------------------------------------------------------------
 
-def _model_presets():
-    return json.loads(_data_text("models.json"))["models"]
-
-
-#: Names of the model presets in ``flows/data/models.json``.
-MODEL_PRESETS = tuple(_model_presets())
-
-
-def model_shapes(name):
-    """``(name, out_features, in_features)`` of every BitLinear of the model preset ``name``,
-    in the order and naming of ``BitNetConfig.linear_shapes()``."""
-    presets = _model_presets()
-    if name not in presets:
-        raise ValueError(f"model preset must be one of {', '.join(presets)}, not {name!r}")
-    p = presets[name]
-    h, ffn = p["hidden_size"], p["intermediate_size"]
-    kv = p["num_key_value_heads"] * (h // p["num_attention_heads"])
-    layer = [("self_attn.q_proj", h, h), ("self_attn.k_proj", kv, h), ("self_attn.v_proj", kv, h),
-             ("self_attn.o_proj", h, h), ("mlp.gate_proj", ffn, h), ("mlp.up_proj", ffn, h),
-             ("mlp.down_proj", h, ffn)]
-    return [(f"model.layers.{i}.{lin}", out_features, in_features)
-            for i in range(p["num_hidden_layers"]) for lin, out_features, in_features in layer]
-
-
 def parse_workload(text):
     """Layer shapes and token count of a workload given as text.
 
     ``OUTxIN`` or ``OUTxINxT<tokens>`` (one layer, e.g. ``2048x2048xT8``), or
-    ``<preset>`` / ``<preset>xT<tokens>`` (a model of :data:`MODEL_PRESETS`, e.g. ``2b4t``).
+    ``<preset>`` / ``<preset>xT<tokens>`` (a model of
+    :data:`~tritforge.spec.formats.MODEL_SHAPES`, e.g. ``2b4t``).
 
     Returns
     -------
@@ -585,7 +578,7 @@ def parse_workload(text):
 
     Raises
     ------
-    ValueError
+    ParameterError
         If ``text`` is neither form.
     """
     head, _, tail = text.rpartition("xT")
@@ -595,7 +588,7 @@ def parse_workload(text):
     parts = text.split("x")
     if len(parts) == 2 and all(part.isdigit() and int(part) > 0 for part in parts):
         return [(f"layer_{parts[0]}x{parts[1]}", int(parts[0]), int(parts[1]))], tokens
-    if text in MODEL_PRESETS:
-        return model_shapes(text), tokens
-    raise ValueError(f"workload must be OUTxIN[xT<tokens>] or a model preset "
-                     f"({', '.join(MODEL_PRESETS)})[xT<tokens>], not {text!r}")
+    if text in MODEL_SHAPES:
+        return model_shape(text).linear_shapes(), tokens
+    raise ParameterError(f"workload must be OUTxIN[xT<tokens>] or a model preset "
+                         f"({', '.join(MODEL_SHAPES)})[xT<tokens>], not {text!r}")

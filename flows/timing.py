@@ -32,8 +32,8 @@ from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .synth import PREPARE_COMMANDS, SynthesisError, find_yosys, run_tool
-from .toolchain import yowasp_tool
+from .synth import PREPARE_COMMANDS, SynthesisError
+from .tools import find_yosys, run_tool, yowasp_tool
 
 __all__ = ["DEVICES", "Device", "TimingHarness", "TimingError", "place_and_route"]
 

@@ -7,11 +7,11 @@ the packing formats (:mod:`tritforge.golden.packing`), the BitNet b1.58 transfor
 
 from . import packing
 from .bitlinear import BitLinear
-from .quant import (accumulator_bits, quantize_activations, quantize_weights, ternary_matmul,
-                    ternary_matmul_numpy)
+from .checkpoint import CheckpointError, checkpoint_layout, load_checkpoint, save_checkpoint
 from .config import PRESETS, BitNetConfig
 from .model import BitNetModel
-from .checkpoint import CheckpointError, checkpoint_layout, load_checkpoint, save_checkpoint
+from .quant import (accumulator_bits, quantize_activations, quantize_weights, ternary_matmul,
+                    ternary_matmul_numpy)
 from .train import TinyRecipe, complete_text, generate_greedy, tiny_model, train_tiny
 
 __all__ = [

@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..spec.errors import TritforgeError
 from .config import BitNetConfig
 from .model import BitNetModel
 from .packing import WEIGHTS_PER_BYTE, pack_hf, unpack_hf
@@ -40,7 +41,7 @@ FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 CONFIG_METADATA_KEY = "tritforge.config"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TritforgeError, ValueError):
     """A checkpoint file that cannot be a BitNet model of the expected configuration."""
 
 

@@ -19,7 +19,7 @@ Presets (:data:`PRESETS`, :meth:`BitNetConfig.preset`):
 
 import dataclasses
 
-from .quant import accumulator_bits
+from ..spec.formats import MODEL_SHAPES, ModelShape, accumulator_bits
 
 __all__ = ["BitNetConfig", "PRESETS"]
 
@@ -109,14 +109,20 @@ class BitNetConfig:
                              f"{bits}-bit accumulator, more than the int32 the matmul uses")
 
     @property
+    def shape(self):
+        """The matrix shapes (:class:`~tritforge.spec.formats.ModelShape`)."""
+        return ModelShape(self.hidden_size, self.intermediate_size, self.num_hidden_layers,
+                          self.num_attention_heads, self.num_key_value_heads)
+
+    @property
     def head_dim(self):
         """Channels per attention head."""
-        return self.hidden_size // self.num_attention_heads
+        return self.shape.head_dim
 
     @property
     def kv_size(self):
         """Output width of ``k_proj`` and ``v_proj``."""
-        return self.num_key_value_heads * self.head_dim
+        return self.shape.kv_size
 
     @classmethod
     def preset(cls, name):
@@ -141,16 +147,7 @@ class BitNetConfig:
     def layer_linear_shapes(self):
         """``(name, out_features, in_features)`` of the seven BitLinears of one layer, in
         execution order; names are relative to the layer (``self_attn.q_proj``...)."""
-        h, kv, ffn = self.hidden_size, self.kv_size, self.intermediate_size
-        return [
-            ("self_attn.q_proj", h, h),
-            ("self_attn.k_proj", kv, h),
-            ("self_attn.v_proj", kv, h),
-            ("self_attn.o_proj", h, h),
-            ("mlp.gate_proj", ffn, h),
-            ("mlp.up_proj", ffn, h),
-            ("mlp.down_proj", h, ffn),
-        ]
+        return self.shape.layer_linear_shapes()
 
     def linear_shapes(self):
         """``(name, out_features, in_features)`` of every BitLinear of the model, in execution
@@ -158,13 +155,11 @@ class BitNetConfig:
 
         ``lm_head`` is a float linear layer and is not listed.
         """
-        return [(f"model.layers.{i}.{name}", out_features, in_features)
-                for i in range(self.num_hidden_layers)
-                for name, out_features, in_features in self.layer_linear_shapes()]
+        return self.shape.linear_shapes()
 
     def ternary_weight_count(self):
         """Number of ternary weights in the whole model."""
-        return sum(out_features * in_features for _, out_features, in_features in self.linear_shapes())
+        return self.shape.ternary_weight_count()
 
 
 def _check_int(name, value, minimum):
@@ -181,24 +176,23 @@ def _check_positive_float(name, value):
         raise ValueError(f"{name} must be positive, not {value!r}")
 
 
-def _paper_size(hidden_size, intermediate_size, num_hidden_layers, num_attention_heads):
-    """A BitNet b1.58 paper model as the 1bitLLM/bitnet_b1_58 config.json files give it."""
-    return BitNetConfig(vocab_size=32002, hidden_size=hidden_size, intermediate_size=intermediate_size,
-                        num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
-                        num_key_value_heads=num_attention_heads, max_position_embeddings=2048,
-                        rope_theta=10000.0, tie_word_embeddings=False)
+def _preset(name, **fields):
+    """The model preset ``name``: its shape from :data:`~tritforge.spec.formats.MODEL_SHAPES`
+    plus the other fields of its ``config.json``."""
+    return BitNetConfig(**dataclasses.asdict(MODEL_SHAPES[name]), **fields)
 
+
+#: The fields of the 1bitLLM/bitnet_b1_58 config.json files of the paper's models.
+_PAPER_MODEL = dict(vocab_size=32002, max_position_embeddings=2048, rope_theta=10000.0,
+                    tie_word_embeddings=False)
 
 #: Named configurations; the config objects are frozen, so sharing them is safe.
 PRESETS = {
-    "2b4t": BitNetConfig(vocab_size=128256, hidden_size=2560, intermediate_size=6912, num_hidden_layers=30,
-                         num_attention_heads=20, num_key_value_heads=5, max_position_embeddings=4096,
-                         rope_theta=500000.0, tie_word_embeddings=True),
-    "700M": _paper_size(1536, 4096, 24, 16),
-    "1.3B": _paper_size(2048, 5460, 24, 32),
-    "3B": _paper_size(3200, 8640, 26, 32),
-    # FFN 172 = 64 * 8/3 rounded to a multiple of 4, the LLaMA sizing rule at toy scale.
-    "tiny": BitNetConfig(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         rope_theta=10000.0, tie_word_embeddings=True),
+    "2b4t": _preset("2b4t", vocab_size=128256, max_position_embeddings=4096, rope_theta=500000.0,
+                    tie_word_embeddings=True),
+    "700M": _preset("700M", **_PAPER_MODEL),
+    "1.3B": _preset("1.3B", **_PAPER_MODEL),
+    "3B": _preset("3B", **_PAPER_MODEL),
+    "tiny": _preset("tiny", vocab_size=256, max_position_embeddings=256, rope_theta=10000.0,
+                    tie_word_embeddings=True),
 }

@@ -18,16 +18,18 @@ code of a zero weight, so padded weights add nothing to a dot product.
 
 import torch
 
+from ..spec.formats import BASE3_LIMIT, TRITS_PER_BYTE, WEIGHT_FORMATS, WeightCode
+
 __all__ = [
     "CODE_NEG", "CODE_ZERO", "CODE_POS", "CODE_INVALID", "TRITS_PER_BYTE",
     "WEIGHTS_PER_BYTE", "pack_hf", "unpack_hf", "pack_2bit", "unpack_2bit",
     "pack_base3", "unpack_base3",
 ]
 
-CODE_NEG, CODE_ZERO, CODE_POS, CODE_INVALID = 0b00, 0b01, 0b10, 0b11
-WEIGHTS_PER_BYTE = 4
-TRITS_PER_BYTE = 5
-_BASE3_LIMIT = 3 ** TRITS_PER_BYTE  # 243: the first invalid base-3 byte
+# The codes and bytes-per-weight are defined once, in tritforge.spec.formats (numpy packers of
+# the 2bit and base3 formats live there too and are tested against these, bit for bit).
+CODE_NEG, CODE_ZERO, CODE_POS, CODE_INVALID = (int(code) for code in WeightCode)
+WEIGHTS_PER_BYTE = WEIGHT_FORMATS["2bit"]
 
 
 def pack_hf(w_t):
@@ -85,11 +87,11 @@ def unpack_base3(packed, in_features):
     """
     packed = _packed_tensor(packed, "packed")
     _check_width(in_features, packed.shape[1], TRITS_PER_BYTE)
-    bad = (packed >= _BASE3_LIMIT).nonzero()
+    bad = (packed >= BASE3_LIMIT).nonzero()
     if len(bad):
         n, j = bad[0].tolist()
         raise ValueError(f"invalid base-3 byte {int(packed[n, j])} at [{n}, {j}]: "
-                         f"a byte holds 5 trits, so it must be below {_BASE3_LIMIT}")
+                         f"a byte holds 5 trits, so it must be below {BASE3_LIMIT}")
     digits = packed.to(torch.int32).unsqueeze(2) // 3 ** torch.arange(TRITS_PER_BYTE, dtype=torch.int32) % 3
     return (digits.reshape(packed.shape[0], -1)[:, :in_features] - 1).to(torch.int8)
 

@@ -16,6 +16,8 @@ following the BitNet b1.58 reference code:
 import numpy as np
 import torch
 
+from ..spec.formats import accumulator_bits
+
 __all__ = [
     "EPS", "quantize_weights", "quantize_activations", "ternary_matmul",
     "ternary_matmul_numpy", "accumulator_bits",
@@ -80,22 +82,6 @@ def ternary_matmul_numpy(x_q, w_t):
     if not np.all(np.isin(w_t, (-1, 0, 1))):
         raise ValueError("w_t must hold only -1, 0 and 1")
     return (x_q.astype(np.int64) @ w_t.astype(np.int64).T).astype(np.int32)
-
-
-def accumulator_bits(k, act_bits=8):
-    """Signed width that holds every dot product of ``k`` ternary weights and signed
-    ``act_bits``-bit activations.
-
-    The largest magnitude is ``k * 2**(act_bits-1)``, reached positive when every
-    activation is the most negative value and every weight is -1; the most negative sum
-    (same activations, weights +1) is never larger in magnitude. So the width is the bit
-    length of that bound plus a sign bit.
-    """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, not {k!r}")
-    if not isinstance(act_bits, int) or act_bits < 1:
-        raise ValueError(f"act_bits must be an integer >= 1, not {act_bits!r}")
-    return (k << (act_bits - 1)).bit_length() + 1
 
 
 def _float_tensor(t, name):

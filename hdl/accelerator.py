@@ -1,18 +1,16 @@
 """The accelerator top: matrix unit, memories, sequencer and the AXI4-Stream host link."""
 
-import dataclasses
-
 from amaranth.hdl import Module, Mux, ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec.params import check_params
+from ..spec.protocol import COUNTER_BITS, COUNTERS, ERROR_MASK_SHIFT, WORD_BITS, StatusFlag
 from .accumulator_buffer import AccumulatorBuffer
 from .activation_buffer import ActivationBuffer
 from .command_decoder import CommandDecoder
 from .matrix_unit import TernaryMatrixUnit
 from .perf_counters import PerfCounters
-from .protocol import (COUNTER_BITS, COUNTERS, ERROR_MASK_SHIFT, WORD_BITS, AcceleratorParams,
-                       StatusFlag)
 from .result_packer import ResultPacker
 from .sequencer import Sequencer
 from .status_packer import StatusPacker
@@ -27,7 +25,7 @@ class Accelerator(wiring.Component):
     Computes ``Y[T x N] = X[T x K] . W^T[K x N]`` (int8 activations, ternary weights, exact
     int32 results) for layers that fit its buffers; the host splits bigger ones. Commands
     and data arrive on ``s_axis``, responses leave on ``m_axis``, as
-    :mod:`tritforge.hdl.protocol` defines.
+    :mod:`tritforge.spec.protocol` defines.
 
     Data path::
 
@@ -43,10 +41,8 @@ class Accelerator(wiring.Component):
 
     Parameters
     ----------
-    rows, cols, act_bits, max_k, pipeline, weight_format, weight_depth, act_depth,
-    max_tokens, stream_width
-        See :class:`~tritforge.hdl.protocol.AcceleratorParams` (defaults: a small unit that
-        simulates fast).
+    params : AcceleratorParams
+        The accelerator's parameters (:class:`~tritforge.spec.params.AcceleratorParams`).
 
     Members
     -------
@@ -69,15 +65,15 @@ class Accelerator(wiring.Component):
 
     Raises
     ------
-    TypeError, ValueError
-        A parameter out of range (see :class:`AcceleratorParams`).
+    TypeError
+        ``params`` is not an :class:`AcceleratorParams` (which checks its own values).
     """
 
-    def __init__(self, **params):
-        self._params = AcceleratorParams(**params)
-        p = self._params
-        self._unit = TernaryMatrixUnit(p.rows, p.cols, act_bits=p.act_bits, max_k=p.cols,
-                                       pipeline=p.pipeline)
+    def __init__(self, params):
+        self._params = p = check_params(params)
+        unit = p.unit
+        self._unit = TernaryMatrixUnit(unit.rows, unit.cols, act_bits=unit.act_bits,
+                                       max_k=unit.max_k, pipeline=unit.pipeline)
         w = p.stream_width
         super().__init__({
             "s_axis_tdata": In(w), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -86,11 +82,6 @@ class Accelerator(wiring.Component):
             "m_axis_tlast": Out(1),
             "busy": Out(1), "error": Out(1),
         })
-
-    @classmethod
-    def from_params(cls, params):
-        """The accelerator of an :class:`AcceleratorParams`."""
-        return cls(**dataclasses.asdict(params))
 
     @property
     def params(self):

@@ -6,14 +6,9 @@ from amaranth.lib.data import ArrayLayout
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .encoding import WEIGHT_CODE_BITS, WeightCode
+from ..spec.formats import BASE3_LIMIT, TRITS_PER_BYTE, WEIGHT_CODE_BITS, WeightCode
 
-__all__ = ["TRITS_PER_BYTE", "BASE3_LIMIT", "base3_codes", "Base3Decoder"]
-
-#: Weights in one base-3 byte.
-TRITS_PER_BYTE = 5
-#: The first byte value that encodes no five trits (``3**5``).
-BASE3_LIMIT = 3 ** TRITS_PER_BYTE
+__all__ = ["base3_codes", "Base3Decoder"]
 
 
 def base3_codes(byte):

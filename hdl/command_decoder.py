@@ -5,17 +5,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
+from ..spec.params import check_params
+from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, ERROR_SET_BITS, OPCODE_BITS,
+                             WEIGHT_BANK_BIT, ErrorCode, Opcode)
 from .activation_buffer import chunk_layout
 from .arith import times_const
 from .banked_memory import write_signature
-from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, OPCODE_BITS, WEIGHT_BANK_BIT,
-                       ErrorCode, Opcode, check_params)
 from .sequencer import max_chunks, run_layout
 
 __all__ = ["beat_layout", "read_layout", "CommandDecoder"]
-
-#: Bits of the set of errors seen (one per :class:`ErrorCode`).
-ERROR_SET_BITS = 16
 
 
 def beat_layout(width):
@@ -30,7 +28,7 @@ def read_layout(params):
 
 
 class CommandDecoder(wiring.Component):
-    """Parses the command stream (:mod:`tritforge.hdl.protocol`) and executes each command.
+    """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
 
     Loads are written to the banks at stream rate (one beat per cycle; an item is written
     in the cycle its last beat arrives). ``RUN`` is checked in two cycles after its last
@@ -38,7 +36,7 @@ class CommandDecoder(wiring.Component):
     the next command meanwhile. ``READ_RESULTS`` and ``READ_STATUS`` are handed to the
     packers once no response is being sent; ``CLEAR`` waits for the same and then pulses
     ``clear`` (the accelerator resets its datapath, counters, the error and the pending
-    results with it). Errors follow :class:`~tritforge.hdl.protocol.ErrorCode`: the command
+    results with it). Errors follow :class:`~tritforge.spec.protocol.ErrorCode`: the command
     is refused, its remaining beats up to ``tlast`` are dropped one per cycle.
 
     The ``RUN`` checks use no multiplier (no DSP block): the capacity rule

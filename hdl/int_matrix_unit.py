@@ -8,8 +8,9 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec.errors import check_integer
 from .matrix_unit import MatrixUnitBase
-from .ternary_dot import KEEP, Stages, TreeNode, adder_tree, check_integer
+from .ternary_dot import KEEP, Stages, TreeNode, adder_tree
 from .ternary_dot import pipeline_registers, tree_depth
 
 __all__ = ["IntMatrixUnit"]

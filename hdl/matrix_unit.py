@@ -13,8 +13,10 @@ from amaranth.hdl import C, Cat, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .encoding import WEIGHT_CODE_BITS, accumulator_bits
-from .ternary_dot import ACT_BITS_RANGE, KEEP, Stages, TernaryDot, check_integer
+from ..spec.errors import check_integer
+from ..spec.formats import WEIGHT_CODE_BITS, accumulator_bits
+from ..spec.params import ACT_BITS_RANGE
+from .ternary_dot import KEEP, Stages, TernaryDot
 
 __all__ = ["MatrixUnitBase", "TernaryMatrixUnit", "describe_shape"]
 
@@ -245,7 +247,7 @@ class TernaryMatrixUnit(MatrixUnitBase):
 
         * ``act`` - ``ArrayLayout(signed(act_bits), cols)``, shared by all rows;
         * ``weights`` - ``ArrayLayout(ArrayLayout(unsigned(2), cols), rows)``:
-          ``weights[r][c]`` (a :class:`~tritforge.hdl.encoding.WeightCode`) multiplies
+          ``weights[r][c]`` (a :class:`~tritforge.spec.formats.WeightCode`) multiplies
           ``act[c]`` for row ``r``;
         * ``first`` / ``last`` - first and last chunk of a dot product (both set for a
           single-chunk product).

@@ -5,13 +5,13 @@ from amaranth.lib import wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
-from .protocol import COUNTER_BITS, COUNTERS
+from ..spec.protocol import COUNTER_BITS, COUNTERS
 
 __all__ = ["counters_layout", "PerfCounters"]
 
 
 def counters_layout():
-    """All counters of :data:`~tritforge.hdl.protocol.COUNTERS`, 64 bits each."""
+    """All counters of :data:`~tritforge.spec.protocol.COUNTERS`, 64 bits each."""
     return StructLayout({name: COUNTER_BITS for name in COUNTERS})
 
 

@@ -4,9 +4,10 @@ from amaranth.hdl import Array, Cat, Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec.params import check_params
+from ..spec.protocol import WORD_BITS
 from .accumulator_buffer import drain_signature
 from .command_decoder import beat_layout, read_layout
-from .protocol import WORD_BITS, check_params
 
 __all__ = ["ResultPacker"]
 

@@ -5,11 +5,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
+from ..spec.params import check_params
 from .accumulator_buffer import partial_layout
 from .activation_buffer import chunk_layout
 from .arith import times_small
 from .banked_memory import read_signature
-from .protocol import check_params
 from .weight_memory import decoded_tile_layout
 
 __all__ = ["max_chunks", "run_layout", "Sequencer"]

@@ -5,14 +5,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
+from ..spec.params import check_params
+from ..spec.protocol import STATUS_WORDS, WORD_BITS
 from .command_decoder import beat_layout
-from .protocol import STATUS_WORDS, WORD_BITS, check_params
 
 __all__ = ["StatusPacker"]
 
 
 class StatusPacker(wiring.Component):
-    """Snapshots :data:`~tritforge.hdl.protocol.STATUS_WORDS` words and sends them.
+    """Snapshots :data:`~tritforge.spec.protocol.STATUS_WORDS` words and sends them.
 
     At ``start`` all words are copied at once (the counters keep running; the packet shows
     one instant), then sent :attr:`AcceleratorParams.words_per_beat` words per beat, word 0

@@ -45,13 +45,12 @@ from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .encoding import WEIGHT_CODE_BITS, WeightCode
+from ..spec.errors import check_integer
+from ..spec.formats import WEIGHT_CODE_BITS, WeightCode
+from ..spec.params import ACT_BITS_RANGE
 
 __all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "Stages", "TreeNode", "adder_tree",
            "check_integer", "pipeline_registers", "tree_depth"]
-
-#: Smallest and largest activation width the ternary blocks accept.
-ACT_BITS_RANGE = range(2, 17)
 
 # The correction bit of a lane is code bit 1: it must be set exactly for the codes whose
 # complement-domain leaf value is one below the wanted value (POS: ~a = -a - 1; INVALID:
@@ -63,27 +62,6 @@ assert all(bool((code >> _CARRY_BIT) & 1) == (code in (WeightCode.POS, WeightCod
 #: Attributes of an adder's output wire that stop Yosys' ``alumacc`` from merging the
 #: adder with its neighbours into one ``$macc`` (module docstring).
 KEEP = {"keep": 1}
-
-
-def check_integer(name, value, minimum, maximum=None):
-    """Check a constructor parameter, raising with a message that names it.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not an :class:`int` (a :class:`bool` is not accepted).
-    ValueError
-        If ``value`` is below ``minimum`` or above ``maximum``.
-    """
-    if maximum is None:
-        rule = f"an integer >= {minimum}"
-    else:
-        rule = f"an integer in {minimum}..{maximum}"
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be {rule}, not {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {rule}, not {value!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +226,7 @@ class TernaryDot(wiring.Component):
     act : ``In(ArrayLayout(signed(act_bits), lanes))``
         Activations.
     weights : ``In(ArrayLayout(unsigned(2), lanes))``
-        Weight codes (:class:`~tritforge.hdl.encoding.WeightCode`); ``weights[k]``
+        Weight codes (:class:`~tritforge.spec.formats.WeightCode`); ``weights[k]``
         multiplies ``act[k]``.
     sum : ``Out(signed(accumulator_bits(lanes, act_bits)))``
         Not ``raw``: sum over lanes of ``(code - 1) * act``, INVALID lanes counting 0.

@@ -5,14 +5,11 @@ from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout, StructLayout
 from amaranth.lib.wiring import In, Out
 
+from ..spec.formats import TRITS_PER_BYTE, WEIGHT_CODE_BITS, WeightCode, packed_row_bytes
 from .banked_memory import BankedMemory, read_signature, write_signature
-from .base3_decoder import TRITS_PER_BYTE, Base3Decoder
-from .encoding import WEIGHT_CODE_BITS, WeightCode
-from .protocol import WEIGHT_FORMATS
+from .base3_decoder import Base3Decoder
 
-__all__ = ["tile_layout", "decoded_tile_layout", "packed_row_bytes", "TileDecoder", "WeightMemory"]
-
-_WEIGHTS_PER_BYTE = {"2bit": 8 // WEIGHT_CODE_BITS, "base3": TRITS_PER_BYTE}
+__all__ = ["tile_layout", "decoded_tile_layout", "TileDecoder", "WeightMemory"]
 
 
 def tile_layout(rows, cols):
@@ -23,12 +20,6 @@ def tile_layout(rows, cols):
 def decoded_tile_layout(rows, cols):
     """A decoded tile and its error flag."""
     return StructLayout({"codes": tile_layout(rows, cols), "invalid": 1})
-
-
-def packed_row_bytes(cols, weight_format):
-    """Bytes of one packed tile row of ``cols`` weights."""
-    _check_format(weight_format)
-    return -(-cols // _WEIGHTS_PER_BYTE[weight_format])
 
 
 class TileDecoder(wiring.Component):
@@ -124,7 +115,6 @@ class WeightMemory(wiring.Component):
     def __init__(self, rows, cols, weight_format, depth):
         _check_positive("rows", rows)
         _check_positive("cols", cols)
-        _check_format(weight_format)
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise ValueError(f"depth must be a positive integer, not {depth!r}")
         self._shape = rows, cols, weight_format
@@ -155,9 +145,3 @@ class WeightMemory(wiring.Component):
 def _check_positive(name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
-
-
-def _check_format(weight_format):
-    if weight_format not in WEIGHT_FORMATS:
-        raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, "
-                         f"not {weight_format!r}")

@@ -12,10 +12,9 @@ import abc
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from tritforge.hdl.protocol import ErrorCode, check_params
-
+from ..spec.params import check_params
+from ..spec.protocol import ErrorCode
 from . import protocol
 
 __all__ = ["Transport", "Part", "plan_matmul", "AcceleratorError", "Driver"]
@@ -146,8 +145,8 @@ class Driver:
         """
         if not isinstance(lookahead, int) or lookahead < 1:
             raise ValueError(f"lookahead must be a positive integer, not {lookahead!r}")
-        x_q, w_t = torch.as_tensor(x_q), torch.as_tensor(w_t)
-        if x_q.dim() != 2 or w_t.dim() != 2 or x_q.shape[1] != w_t.shape[1]:
+        x_q, w_t = np.asarray(x_q), np.asarray(w_t)
+        if x_q.ndim != 2 or w_t.ndim != 2 or x_q.shape[1] != w_t.shape[1]:
             raise ValueError(f"x_q [T, K] and w_t [N, K] do not match: x_q has shape "
                              f"{tuple(x_q.shape)}, w_t has {tuple(w_t.shape)}")
         tokens, k = x_q.shape

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from cocotb.task import bridge, resume
 
-from tritforge.golden.bitlinear import BitLinear
-from tritforge.golden.quant import quantize_activations
+from ..golden.bitlinear import BitLinear
+from ..golden.quant import quantize_activations
 
 __all__ = ["MatmulCall", "RtlMatmul", "model_logits_on_rtl", "bitlinear_on_rtl"]
 

@@ -25,9 +25,9 @@ result group):
 
 from dataclasses import dataclass, field
 
-from tritforge.hdl.accumulator_buffer import HALVES
-from tritforge.hdl.protocol import check_params
-
+from ..hdl.accumulator_buffer import HALVES
+from ..hdl.matrix_unit import TernaryMatrixUnit
+from ..spec.params import check_params
 from .driver import plan_matmul
 
 __all__ = ["LayerTiming", "model_layer", "unit_latency"]
@@ -43,7 +43,7 @@ class LayerTiming:
     """Modeled cycles of one layer.
 
     ``counters`` are what ``READ_STATUS`` after the layer reports (same names as
-    :data:`~tritforge.hdl.protocol.COUNTERS`). ``total`` runs from the first beat of the
+    :data:`~tritforge.spec.protocol.COUNTERS`). ``total`` runs from the first beat of the
     layer's first command to its last result beat, and is split into ``compute`` (a chunk
     enters the unit), ``wait_out`` (stalled by the accumulator buffer, plus the tail from
     the end of the last run to the last result beat), ``overhead`` (busy without either:
@@ -66,7 +66,6 @@ class LayerTiming:
 
 def unit_latency(params):
     """The matrix unit's latency in the accelerator built from ``params``."""
-    from tritforge.hdl.matrix_unit import TernaryMatrixUnit
     return TernaryMatrixUnit.latency_for(params.cols, params.pipeline)
 
 

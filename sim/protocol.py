@@ -1,22 +1,23 @@
 """Host side of the accelerator protocol: encode commands, tile and pack layers, decode responses.
 
-Pure Python (numpy and the golden packers), shared by the cocotb testbenches and the FPGA
-host driver. The numbers (opcodes, fields, capacities) come from
-:mod:`tritforge.hdl.protocol`; this module turns them into bytes and back.
+Pure Python and numpy (no torch, no Amaranth, no cocotb), shared by the cocotb testbenches
+and the FPGA host driver. The numbers (opcodes, fields) come from
+:mod:`tritforge.spec.protocol` and the weight packing from :mod:`tritforge.spec.formats`;
+this module turns them into bytes and back. Arrays may be numpy arrays or CPU torch tensors.
 
-Every function takes the accelerator's :class:`~tritforge.hdl.protocol.AcceleratorParams`:
+Every function takes the accelerator's :class:`~tritforge.spec.params.AcceleratorParams`:
 a packet's layout depends on the stream width and the tile shape.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from tritforge.golden.packing import pack_2bit, pack_base3
-from tritforge.hdl.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTER_BITS, COUNTERS,
-                                    ERROR_MASK_SHIFT, STATUS_WORDS, WEIGHT_BANK_BIT, WORD_BITS,
-                                    ErrorCode, Opcode, StatusFlag, check_params)
+from ..spec.formats import pack_weights
+from ..spec.params import check_params
+from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTER_BITS, COUNTERS,
+                             ERROR_MASK_SHIFT, STATUS_WORDS, WEIGHT_BANK_BIT, WORD_BITS, ErrorCode,
+                             Opcode, StatusFlag)
 
 __all__ = [
     "ProtocolError", "Status", "encode_command", "load_weights", "load_acts", "run",
@@ -24,7 +25,6 @@ __all__ = [
     "decode_status", "result_packet_bytes",
 ]
 
-_PACKERS = {"2bit": pack_2bit, "base3": pack_base3}
 _WORD_BYTES = WORD_BITS // 8
 
 
@@ -92,19 +92,19 @@ def pack_tiles(params, w_t):
     """The weight tiles of ``w_t`` ``[N, K]`` in sequencer order: row block, then K-chunk.
 
     Tile ``(b, kc)`` holds rows ``b*rows ..`` and columns ``kc*cols ..``, zero-padded, each
-    row packed by the golden packer of ``params.weight_format``. Returns a list of
-    ``chunks(K) * row_blocks(N)`` byte strings of ``rows * weight_row_bytes`` bytes.
+    row packed in ``params.weight_format`` (:func:`tritforge.spec.formats.pack_weights`).
+    Returns a list of ``chunks(K) * row_blocks(N)`` byte strings of
+    ``rows * weight_row_bytes`` bytes.
     """
     check_params(params)
-    w_t = torch.as_tensor(w_t)
-    if w_t.dim() != 2 or 0 in w_t.shape:
-        raise ValueError(f"w_t must be a non-empty [N, K] matrix, not shape {tuple(w_t.shape)}")
+    w_t = np.asarray(w_t)
+    if w_t.ndim != 2 or 0 in w_t.shape:
+        raise ValueError(f"w_t must be a non-empty [N, K] matrix, not shape {w_t.shape}")
     n, k = w_t.shape
     blocks, chunks = params.row_blocks(n), params.chunks(k)
-    padded = torch.zeros(blocks * params.rows, chunks * params.cols, dtype=torch.int8)
+    padded = np.zeros((blocks * params.rows, chunks * params.cols), dtype=np.int8)
     padded[:n, :k] = w_t
-    pack = _PACKERS[params.weight_format]
-    per_chunk = [pack(padded[:, kc * params.cols:(kc + 1) * params.cols]).numpy()
+    per_chunk = [pack_weights(padded[:, kc * params.cols:(kc + 1) * params.cols], params.weight_format)
                  for kc in range(chunks)]
     return [per_chunk[kc][b * params.rows:(b + 1) * params.rows].tobytes()
             for b in range(blocks) for kc in range(chunks)]
@@ -117,7 +117,7 @@ def pack_chunks(params, x_q):
     ``act_bits`` two's-complement bits, activation ``c`` at bit ``c * act_bits``.
     """
     check_params(params)
-    x = np.asarray(torch.as_tensor(x_q), dtype=np.int64)
+    x = np.asarray(x_q, dtype=np.int64)
     if x.ndim != 2 or 0 in x.shape:
         raise ValueError(f"x_q must be a non-empty [T, K] matrix, not shape {x.shape}")
     low, high = -2 ** (params.act_bits - 1), 2 ** (params.act_bits - 1) - 1

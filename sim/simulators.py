@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..spec.errors import TritforgeError
+
 __all__ = ["SIMULATORS", "MIN_VERILATOR", "Simulator", "SimulatorNotFound", "find_simulator",
            "activate", "check_simulators"]
 
@@ -23,7 +25,7 @@ MIN_VERILATOR = (5, 36)
 _SETUP_HINT = "run `make setup`"
 
 
-class SimulatorNotFound(RuntimeError):
+class SimulatorNotFound(TritforgeError, RuntimeError):
     """No usable simulator of the requested kind on this machine."""
 
 

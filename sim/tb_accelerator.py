@@ -4,11 +4,15 @@ Run through :func:`tritforge.sim.runner.run_cocotb` (``tests/test_rtl_accelerato
 the configuration arrives with :func:`~tritforge.sim.runner.tb_config`:
 
 ``params``
-    The accelerator's :class:`~tritforge.hdl.protocol.AcceleratorParams` as a dict.
+    The accelerator's :class:`~tritforge.spec.params.AcceleratorParams` as a dict
+    (:func:`~tritforge.sim.build.tb_params` reads it back).
 ``seed``
     Seed of every random choice.
 ``layers``, ``max_shape``
     Random layers of :func:`random_layers` and their largest ``[T, K, N]``.
+``idle``, ``backpressure``
+    Probabilities of an idle cycle on the command stream and of backpressure on the response
+    stream; lists, taken in turn by each layer (or bad command) so that one run covers several.
 ``summary``
     File name (in the build folder) for the JSON summary of what was checked.
 
@@ -29,11 +33,11 @@ import torch
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from tritforge.golden.quant import quantize_activations, ternary_matmul
-from tritforge.hdl.protocol import AcceleratorParams, ErrorCode, Opcode, StatusFlag
-
+from ..golden.quant import quantize_activations, ternary_matmul
+from ..spec.protocol import ErrorCode, Opcode, StatusFlag
 from . import protocol
 from .axis_transport import AxisTransport
+from .build import tb_params
 from .driver import Driver, plan_matmul
 from .layer import bitlinear_on_rtl, model_logits_on_rtl
 from .runner import tb_config
@@ -137,11 +141,13 @@ class TB:
         await tb.reset()
         return tb
 
-    def set_idle_generator(self, generator=None):
-        self.transport.source.set_pause_generator(generator)
-
-    def set_backpressure_generator(self, generator=None):
-        self.transport.sink.set_pause_generator(generator)
+    def set_link_pauses(self, rng, config, index):
+        """Idle cycles on the command stream and backpressure on the response stream with
+        the probabilities ``config["idle"][index]`` and ``config["backpressure"][index]``
+        (each list taken in turn)."""
+        idle, backpressure = config["idle"], config["backpressure"]
+        self.transport.source.set_pause_generator(pauses(rng, idle[index % len(idle)]))
+        self.transport.sink.set_pause_generator(pauses(rng, backpressure[index % len(backpressure)]))
 
     async def reset(self, cycles=3):
         self.dut.rst.value = 1
@@ -170,8 +176,7 @@ class TB:
 
 def _setup():
     config = tb_config()
-    params = AcceleratorParams(**config["params"])
-    return config, params, random.Random(config.get("seed", 1))
+    return config, tb_params(), random.Random(config.get("seed", 1))
 
 
 def _write_summary(config, test, **values):
@@ -191,9 +196,8 @@ async def random_layers(dut):
     tb = await TB.create(dut, params)
     max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
     start = tb.transport.now()
-    for _ in range(config.get("layers", 4)):
-        tb.set_idle_generator(pauses(rng, rng.choice((0, 0, 0.2, 0.6))))
-        tb.set_backpressure_generator(pauses(rng, rng.choice((0, 0, 0.2, 0.6))))
+    for index in range(config["layers"]):
+        tb.set_link_pauses(rng, config, index)
         x_q, w_t = random_layer(rng, max_shape, params.act_bits)
         await tb.matmul_checked(x_q, w_t)
     await tb.expect_status()
@@ -237,9 +241,8 @@ async def bad_commands(dut):
     config, params, rng = _setup()
     tb = await TB.create(dut, params)
     cases = bad_command_cases(params, rng)
-    for name, (packets, error, flags) in cases.items():
-        tb.set_idle_generator(pauses(rng, rng.choice((0, 0.3))))
-        tb.set_backpressure_generator(pauses(rng, rng.choice((0, 0.3))))
+    for index, (name, (packets, error, flags)) in enumerate(cases.items()):
+        tb.set_link_pauses(rng, config, index)
         await tb.driver.clear()
         for packet in packets:
             await tb.driver.send(packet)
@@ -260,7 +263,7 @@ async def reset_mid_run(dut):
     """Reset while a multi-part layer is in flight; the unit starts clean and works."""
     config, params, rng = _setup()
     tb = await TB.create(dut, params)
-    for _ in range(config.get("resets", 2)):
+    for _ in range(config["resets"]):
         x_q, w_t = random_layer(rng, [params.max_tokens, 2 * params.cols, 3 * params.rows],
                                 params.act_bits)
         task = cocotb.start_soon(tb.driver.matmul(x_q, w_t))
@@ -300,7 +303,7 @@ def bitnet(config):
     ``model``: ``"tiny"`` (the trained model, :func:`tritforge.golden.tiny_model`) or
     ``"random"`` (seeded random weights, no training).
     """
-    from tritforge.golden import PRESETS, BitNetModel, tiny_model
+    from ..golden import PRESETS, BitNetModel, tiny_model
     if config.get("model", "tiny") == "tiny":
         model = tiny_model()
     else:

@@ -5,9 +5,10 @@ out under random backpressure, and a scoreboard checks every result against the 
 model's exact integer product. The payloads are packed and unpacked with the unit's own
 Amaranth layouts, so the testbench cannot disagree with the RTL about bit positions.
 
-Configuration (``tb_config()``): ``kind``, ``rows``, ``cols``, ``act_bits``, ``max_k``,
-``pipeline``, ``products``, ``gap`` and ``stall`` (probabilities), ``seed``, ``summary``
-(a JSON file the testbench writes its counts to).
+Configuration (``tb_config()``): ``unit`` (the unit's
+:class:`~tritforge.spec.params.UnitParams` as :meth:`~tritforge.spec.params.UnitParams.to_dict`
+gives it), ``products``, ``gap`` and ``stall`` (probabilities), ``seed``, ``summary`` (a JSON
+file the testbench writes its counts to).
 """
 
 import json
@@ -20,10 +21,10 @@ import torch
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from tritforge.flows.generate import build_unit
-from tritforge.golden import ternary_matmul
-from tritforge.hdl.encoding import WeightCode
-
+from ..golden import ternary_matmul
+from ..hdl.units import build_unit
+from ..spec.formats import WeightCode
+from ..spec.params import design_from_dict
 from .runner import tb_config
 
 
@@ -126,20 +127,20 @@ def check_results(products, expected, results):
 @cocotb.test()
 async def random_products_with_gaps_and_backpressure(dut):
     cfg = tb_config()
-    rng = random.Random(cfg.get("seed", 0))
-    kind = cfg.get("kind", "ternary")
-    unit = build_unit(kind, cfg["rows"], cfg["cols"], cfg.get("act_bits", 8), cfg["max_k"],
-                      cfg.get("pipeline", 1))
+    rng = random.Random(cfg["seed"])
+    params = design_from_dict(cfg["unit"])
+    kind = params.kind
+    unit = build_unit(params)
     tb = MatrixUnitTB(dut, unit, rng)
     await tb.reset()
 
-    products = random_products(unit, kind, rng, cfg.get("products", 20))
+    products = random_products(unit, kind, rng, cfg["products"])
     chunks = [tb.pack_chunk(*chunk) for act, weights in products
               for chunk in chunk_product(unit, kind, act, weights)]
     expected = [expected_result(kind, act, weights) for act, weights in products]
     timeout = 20 * len(chunks) + 100
     start = time.perf_counter()
-    results = await tb.run(chunks, len(products), cfg.get("gap", 0.3), cfg.get("stall", 0.3), timeout)
+    results = await tb.run(chunks, len(products), cfg["gap"], cfg["stall"], timeout)
     run_s = time.perf_counter() - start
     check_results(products, expected, results)
 

@@ -10,8 +10,8 @@ from tritforge.flows.activity import (SWITCHING_45NM, GateNetlist, VcdTrace, add
                                       estimate_activity, make_workload, read_vcd, simulate_rtl,
                                       switching_energy)
 from tritforge.flows.energy import load_table
-from tritforge.flows.flow import DesignConfig
-from tritforge.flows.generate import build_unit
+from tritforge.hdl.units import build_unit
+from tritforge.spec.params import UnitParams
 
 
 class TestWorkload:
@@ -44,7 +44,7 @@ class TestWorkload:
 
 
 def test_read_vcd_samples_ports_and_counts_toggles(tmp_path):
-    unit = build_unit("ternary", 1, 2, 8, 8, 0)
+    unit = build_unit(UnitParams(kind="ternary", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0))
     chunks = [{"act": [a, -a], "weights": [[1, 0]], "first": True, "last": True} for a in (1, 2, 3, 4)]
     simulate_rtl(unit, "ternary", chunks, tmp_path / "x.vcd")
     trace = read_vcd(tmp_path / "x.vcd")
@@ -107,7 +107,7 @@ class TestGateNetlist:
 @pytest.mark.synth
 class TestActivity:
     def test_replay_matches_rtl_and_transistors_match_yosys(self, tmp_path):
-        report = estimate_activity(DesignConfig(rows=2, cols=4), workdir=tmp_path, cycles=40)
+        report = estimate_activity(UnitParams(rows=2, cols=4), workdir=tmp_path, cycles=40)
         assert report["transistors_from_cells"] == report["transistors"] > 0
         assert report["macs"] == 40 * 8 and report["pj_per_mac"] > 0
         parts = report["pj_per_mac_by_part"]
@@ -125,16 +125,16 @@ class TestActivity:
         monkeypatch.setattr(activity, "read_vcd", corrupted)
         with pytest.raises(RuntimeError, match=r"^gate netlist disagrees with the RTL simulation on "
                                                r"o__payload at cycle 0: "):
-            estimate_activity(DesignConfig(rows=1, cols=2), workdir=tmp_path, cycles=8)
+            estimate_activity(UnitParams(rows=1, cols=2), workdir=tmp_path, cycles=8)
 
     def test_energy_per_mac_falls_with_zero_weights(self, tmp_path):
-        design = DesignConfig(rows=2, cols=8)
+        design = UnitParams(rows=2, cols=8)
         energy = [estimate_activity(design, workdir=tmp_path / str(share), zero_share=share,
                                     cycles=150)["pj_per_mac"] for share in (0.0, 0.5, 0.9)]
         assert energy[0] > energy[1] > energy[2]
 
     def test_ternary_below_int(self, tmp_path):
-        ternary, integer = (estimate_activity(DesignConfig(kind=kind, rows=2, cols=4),
+        ternary, integer = (estimate_activity(UnitParams(kind=kind, rows=2, cols=4),
                                               workdir=tmp_path / kind, cycles=100)["pj_per_mac"]
                             for kind in ("ternary", "int"))
         assert integer > 2 * ternary

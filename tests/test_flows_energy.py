@@ -6,12 +6,13 @@ import math
 
 import pytest
 
-from tritforge.flows.energy import (CATEGORIES, MODEL_PRESETS, HardwareModel, MemoryGeometry,
-                                    UnitStructure, load_table, model_shapes, paper_matmul_energy,
-                                    paper_ratio, parse_workload, workload_energy)
-from tritforge.flows.generate import build_unit
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.flows.energy import (CATEGORIES, HardwareModel, MemoryGeometry, UnitStructure,
+                                    hardware_model, load_table, paper_matmul_energy, paper_ratio,
+                                    parse_workload, workload_energy)
 from tritforge.hdl.ternary_dot import TernaryDot
+from tritforge.hdl.units import build_unit
+from tritforge.spec.params import UnitParams
+from tritforge.spec.params import AcceleratorParams, UnitParams
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ class TestTables:
 ])
 def test_register_bits_match_synthesized_flip_flops(kind, rows, cols, pipeline):
     from tritforge.flows.synth import synthesize
-    unit = build_unit(kind, rows, cols, 8, 64, pipeline)
+    unit = build_unit(UnitParams(kind=kind, rows=rows, cols=cols, act_bits=8, max_k=64, pipeline=pipeline))
     structure = UnitStructure.from_params(kind, rows, cols, 8, 64, pipeline)
     assert structure.register_bits == synthesize(unit, "ice40", top_name="unit")["ff"]
 
@@ -116,7 +117,7 @@ class TestUnitStructure:
     def test_ternary_tree_matches_hardware(self, cols):
         structure = UnitStructure.from_params("ternary", 2, cols, act_bits=6, max_k=300, pipeline=1)
         dot = TernaryDot(cols, 6, pipeline=1, raw=True)
-        unit = build_unit("ternary", 2, cols, 6, 300, 1)
+        unit = build_unit(UnitParams(kind="ternary", rows=2, cols=cols, act_bits=6, max_k=300, pipeline=1))
         assert len(structure.adder_widths) == cols - 1
         if cols > 1:
             assert max(structure.adder_widths) == len(dot.partial)
@@ -125,7 +126,7 @@ class TestUnitStructure:
     def test_int_has_multipliers_and_wider_adders(self):
         ternary = UnitStructure.from_params("ternary", 4, 16)
         integer = UnitStructure.from_params("int", 4, 16)
-        unit = build_unit("int", 4, 16, 8, 4096, 1)
+        unit = build_unit(UnitParams(kind="int", rows=4, cols=16, act_bits=8, max_k=4096, pipeline=1))
         assert (integer.acc_bits, integer.latency) == (unit.acc_bits, unit.latency)
         assert integer.multipliers == ((8, 8),) * 16 and ternary.multipliers == ()
         # First level: two int8 x int8 products reach 2 * 2**14 (17 bits signed); two ternary
@@ -231,12 +232,11 @@ class TestWorkloadText:
                                              r"\(.*\)\[xT<tokens>\], not '2048x0'$"):
             parse_workload("2048x0")
 
-    def test_preset_wrong(self):
-        with pytest.raises(ValueError, match=r"^model preset must be one of .*, not 'gpt2'$"):
-            model_shapes("gpt2")
-
-    def test_presets_are_golden_configs(self):
-        from tritforge.golden.config import PRESETS
-        assert set(MODEL_PRESETS) == set(PRESETS)
-        for name in MODEL_PRESETS:
-            assert model_shapes(name) == PRESETS[name].linear_shapes(), name
+    def test_unit_design_sits_in_an_accelerator_of_its_shape(self):
+        unit = UnitParams(kind="int", rows=2, cols=8, max_k=256)
+        model = hardware_model(unit)
+        assert model.unit == UnitStructure.from_params("int", 2, 8, 8, 256, 1, 8)
+        assert model.memory == MemoryGeometry.from_params(
+            AcceleratorParams(rows=2, cols=8, max_k=256), "int", 8)
+        top = hardware_model(AcceleratorParams(rows=2, cols=8))
+        assert top.buffer_acc_bits == AcceleratorParams(rows=2, cols=8).acc_bits

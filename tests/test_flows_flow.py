@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""flows.flow: design configs, the step registry, reports on disk and the cache."""
+"""flows.flow: the step registry, reports on disk and the cache."""
 
 import json
 import time
@@ -7,58 +7,8 @@ import time
 import pytest
 
 from tritforge.flows import flow
-from tritforge.flows.flow import STEPS, DesignConfig, FlowConfig, derived_area, run_flow
-
-
-class TestDesignConfig:
-    def test_defaults_and_name(self):
-        design = DesignConfig()
-        assert design.name == "ternary_r4_c16_a8_k4096_p1"
-        assert DesignConfig(kind="int", weight_bits=4).name == "int_r4_c16_a8_w4_k4096_p1"
-        assert DesignConfig(kind="accelerator").name.startswith("accelerator_r4_c16_a8_k4096_p1_2bit_")
-
-    def test_to_dict_keeps_what_matters(self):
-        assert "weight_bits" not in DesignConfig().to_dict()
-        assert "weight_depth" not in DesignConfig(kind="int").to_dict()
-        assert DesignConfig(kind="accelerator").to_dict()["weight_depth"] == 64
-
-    def test_kind_wrong(self):
-        with pytest.raises(ValueError, match=r"^kind must be one of ternary, int, accelerator, not 'fp16'$"):
-            DesignConfig(kind="fp16")
-
-    def test_parameter_wrong(self):
-        # The hardware's own check names the parameter.
-        with pytest.raises(ValueError, match=r"^act_bits must be an integer in 2\.\.16, not 17$"):
-            DesignConfig(act_bits=17)
-
-    def test_unknown_key(self):
-        with pytest.raises(ValueError, match=r"^unknown design parameter 'lanes'; known: act_bits, "):
-            DesignConfig.from_mapping({"lanes": 4})
-
-    def test_from_toml_and_json(self, tmp_path):
-        toml = tmp_path / "unit.toml"
-        toml.write_text('[design]\nkind = "int"\nrows = 2\ncols = 8\n')
-        plain = tmp_path / "unit.json"
-        plain.write_text(json.dumps({"kind": "int", "rows": 2, "cols": 8}))
-        assert DesignConfig.from_file(toml) == DesignConfig.from_file(plain) == \
-            DesignConfig(kind="int", rows=2, cols=8)
-
-    def test_file_suffix_wrong(self, tmp_path):
-        path = tmp_path / "unit.yaml"
-        path.write_text("kind: int\n")
-        with pytest.raises(ValueError, match=r"^config file must end in \.json or \.toml, not 'unit\.yaml'$"):
-            DesignConfig.from_file(path)
-
-    def test_builds_the_design(self):
-        from tritforge.hdl.accelerator import Accelerator
-        from tritforge.hdl.int_matrix_unit import IntMatrixUnit
-        for kind, cls in (("int", IntMatrixUnit), ("accelerator", Accelerator)):
-            design = DesignConfig(kind=kind).build()
-            # Built only to look at: silence "created but never used" (the accelerator's unit too).
-            for block in (design, getattr(design, "_unit", None)):
-                if block is not None:
-                    block._MustUse__silence = True
-            assert isinstance(design, cls)
+from tritforge.flows.flow import STEPS, FlowConfig, derived_area, run_flow
+from tritforge.spec.params import AcceleratorParams, UnitParams
 
 
 class TestRegistry:
@@ -71,18 +21,22 @@ class TestRegistry:
 
     def test_unknown_step(self):
         with pytest.raises(ValueError, match=r"^unknown flow step 'route'; known: rtl, "):
-            FlowConfig(DesignConfig(), steps=("route",))
+            FlowConfig(UnitParams(), steps=("route",))
+
+    def test_design_wrong(self):
+        with pytest.raises(TypeError, match=r"^design must be a UnitParams or an AcceleratorParams, not \{'rows': 2\}$"):
+            FlowConfig({"rows": 2})
 
 
 def test_derived_area():
     report = {"target": "ice40", "logic_luts": 320, "ff": 64, "dsp": 0, "transistors": None}
-    derived = derived_area(report, DesignConfig(rows=2, cols=8))
+    derived = derived_area(report, UnitParams(rows=2, cols=8))
     assert derived == {"lanes": 16, "dsp": 0, "logic_luts_per_lane": 20.0,
                        "logic_luts_per_lane_bit": 2.5, "ff_per_lane": 4.0, "ff_per_lane_bit": 0.5}
 
 
 def test_energy_and_rtl_steps_write_reports(tmp_path):
-    cfg = FlowConfig(DesignConfig(rows=2, cols=4), steps=("rtl", "energy"), out_dir=tmp_path,
+    cfg = FlowConfig(UnitParams(rows=2, cols=4), steps=("rtl", "energy"), out_dir=tmp_path,
                      cache_dir=tmp_path / "cache", workload="64x64xT2")
     state = run_flow(cfg)
     energy = json.loads((tmp_path / "energy.json").read_text())
@@ -94,7 +48,7 @@ def test_energy_and_rtl_steps_write_reports(tmp_path):
 
 
 def test_activity_step_wrong_kind(tmp_path):
-    cfg = FlowConfig(DesignConfig(kind="accelerator"), steps=("activity",), out_dir=tmp_path,
+    cfg = FlowConfig(AcceleratorParams(), steps=("activity",), out_dir=tmp_path,
                      cache_dir=tmp_path / "cache")
     with pytest.raises(ValueError, match=r"^the activity step runs on a matrix unit \(kind ternary or "
                                          r"int\), not on the accelerator$"):
@@ -104,14 +58,14 @@ def test_activity_step_wrong_kind(tmp_path):
 @pytest.mark.synth
 class TestCache:
     def _cfg(self, tmp_path, **overrides):
-        fields = dict(design=DesignConfig(rows=2, cols=4), steps=("synth_ice40",),
+        fields = dict(design=UnitParams(rows=2, cols=4), steps=("synth_ice40",),
                       out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
         return FlowConfig(**{**fields, **overrides})
 
     def test_second_call_answers_from_cache(self, tmp_path, monkeypatch):
         first = run_flow(self._cfg(tmp_path)).reports["synth_ice40"]
         # A cache hit must not even elaborate the design (that takes seconds for big units).
-        monkeypatch.setattr(DesignConfig, "build", lambda self: pytest.fail("design elaborated"))
+        monkeypatch.setattr(flow, "build", lambda design: pytest.fail("design elaborated"))
         start = time.perf_counter()
         second = run_flow(self._cfg(tmp_path)).reports["synth_ice40"]
         assert time.perf_counter() - start < 1
@@ -122,7 +76,7 @@ class TestCache:
     def test_no_cache_and_other_design_run_again(self, tmp_path):
         run_flow(self._cfg(tmp_path))
         assert run_flow(self._cfg(tmp_path, no_cache=True)).reports["synth_ice40"]["cached"] is False
-        other = self._cfg(tmp_path, design=DesignConfig(rows=1, cols=4))
+        other = self._cfg(tmp_path, design=UnitParams(rows=1, cols=4))
         assert run_flow(other).reports["synth_ice40"]["cached"] is False
 
     def test_key_covers_the_flow_script(self, tmp_path, monkeypatch):

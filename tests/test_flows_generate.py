@@ -1,4 +1,4 @@
-"""flows.generate: Verilog plus manifest, and the click command's errors."""
+"""flows.generate: Verilog plus manifest; ``tritforge generate`` and its errors."""
 
 import json
 import re
@@ -6,7 +6,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from tritforge.flows.generate import generate, generate_command
+from tritforge.app.cli import cli
+from tritforge.flows.generate import generate
+from tritforge.spec.params import UnitParams
 
 
 def _verilog_ports(text, name):
@@ -22,13 +24,13 @@ def _verilog_ports(text, name):
 
 class TestGenerate:
     def test_writes_verilog_and_manifest(self, tmp_path):
-        result = generate(2, 3, 8, 16, 1, tmp_path)
-        name = "ternary_mu_r2_c3_a8_k16_p1"
+        result = generate(UnitParams(rows=2, cols=3, max_k=16), tmp_path)
+        name = "ternary_r2_c3_a8_k16_p1"
         assert result["name"] == name
         verilog_text = (tmp_path / f"{name}.v").read_text()
         description = json.loads((tmp_path / f"{name}.json").read_text())
-        assert description["parameters"] == {"rows": 2, "cols": 3, "act_bits": 8, "max_k": 16,
-                                             "pipeline": 1, "acc_bits": 13}
+        assert description["parameters"] == {"kind": "ternary", "rows": 2, "cols": 3, "act_bits": 8,
+                                             "max_k": 16, "pipeline": 1, "acc_bits": 13}
         assert description["latency"] == 2
         assert description["accumulator_bits"] == 13
         assert description["verilog"] == f"{name}.v"
@@ -41,42 +43,41 @@ class TestGenerate:
         assert manifest_ports["o__payload"] == ("output", 2 * 13 + 1)
 
     def test_int_kind(self, tmp_path):
-        result = generate(1, 2, 8, 4, 0, tmp_path, kind="int", weight_bits=4)
-        assert result["name"] == "int_mu_r1_c2_a8_w4_k4_p0"
+        result = generate(UnitParams(kind="int", rows=1, cols=2, max_k=4, pipeline=0, weight_bits=4),
+                          tmp_path)
+        assert result["name"] == "int_r1_c2_a8_w4_k4_p0"
         assert result["parameters"]["weight_bits"] == 4
-        assert (tmp_path / "int_mu_r1_c2_a8_w4_k4_p0.v").exists()
+        assert (tmp_path / "int_r1_c2_a8_w4_k4_p0.v").exists()
 
-    def test_bad_parameter_writes_nothing(self, tmp_path):
-        with pytest.raises(ValueError, match=r"^cols must be an integer >= 1, not 0$"):
-            generate(2, 0, 8, 16, 1, tmp_path / "out")
+    def test_takes_unit_params(self, tmp_path):
+        with pytest.raises(TypeError, match=r"^params must be a UnitParams, not \{'rows': 2\}$"):
+            generate({"rows": 2}, tmp_path / "out")
         assert not (tmp_path / "out").exists()
-
-    def test_bad_kind(self, tmp_path):
-        with pytest.raises(ValueError, match=r"^kind must be one of ternary, int, not 'fp16'$"):
-            generate(2, 3, 8, 16, 1, tmp_path, kind="fp16")
 
 
 class TestGenerateCommand:
     def test_writes_files(self, tmp_path):
-        result = CliRunner().invoke(generate_command, [
-            "--rows", "2", "--cols", "4", "--act-bits", "6", "--max-k", "8", "--pipeline", "0",
-            "-o", str(tmp_path)])
+        result = CliRunner().invoke(cli, [
+            "generate", "--rows", "2", "--cols", "4", "--act-bits", "6", "--max-k", "8",
+            "--pipeline", "0", "-o", str(tmp_path)])
         assert result.exit_code == 0, result.output
-        name = "ternary_mu_r2_c4_a6_k8_p0"
+        name = "ternary_r2_c4_a6_k8_p0"
         assert result.output.splitlines() == [str(tmp_path / f"{name}.v"),
                                               str(tmp_path / f"{name}.json")]
         assert json.loads((tmp_path / f"{name}.json").read_text())["latency"] == 1
 
     @pytest.mark.parametrize("arguments, message", [
-        (["--rows", "0"], "Error: rows must be an integer >= 1, not 0"),
-        (["--act-bits", "20"], "Error: act_bits must be an integer in 2..16, not 20"),
-        (["--pipeline", "-1"], "Error: pipeline must be an integer >= 0, not -1"),
+        (["--rows", "0"], "error: rows must be an integer >= 1, not 0"),
+        (["--act-bits", "20"], "error: act_bits must be an integer in 2..16, not 20"),
+        (["--pipeline", "-1"], "error: pipeline must be an integer >= 0, not -1"),
         (["--kind", "int", "--weight-bits", "1"],
-         "Error: weight_bits must be an integer in 2..16, not 1"),
+         "error: weight_bits must be an integer in 2..16, not 1"),
+        (["--weight-bits", "4"],
+         "error: weight_bits applies to the int unit only, not to 'ternary' (its weights are 2-bit codes)"),
     ])
     def test_bad_parameter_is_one_line_and_fails(self, tmp_path, arguments, message):
-        result = CliRunner().invoke(generate_command, arguments + ["-o", str(tmp_path)])
-        assert result.exit_code != 0
+        result = CliRunner().invoke(cli, ["generate", *arguments, "-o", str(tmp_path)])
+        assert result.exit_code == 2
         assert result.output.splitlines() == [message]
         assert "Traceback" not in result.output
         assert list(tmp_path.iterdir()) == []

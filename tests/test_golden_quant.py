@@ -120,7 +120,7 @@ def test_accumulator_bits_reached_by_integer_path():
 
 
 def test_accumulator_bits_wrong():
-    with pytest.raises(ValueError, match=r"^k must be an integer >= 1, not 0$"):
+    with pytest.raises(ValueError, match=r"^max_k must be a positive integer, not 0$"):
         accumulator_bits(0)
 
 

@@ -13,7 +13,8 @@ from amaranth.sim import Simulator
 from tritforge.flows.synth import synthesize
 from tritforge.golden.quant import ternary_matmul
 from tritforge.hdl.accelerator import Accelerator
-from tritforge.hdl.protocol import AcceleratorParams, ErrorCode
+from tritforge.spec.params import AcceleratorParams
+from tritforge.spec.protocol import ErrorCode
 from tritforge.sim import protocol
 
 AXIS = ["s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
@@ -21,7 +22,8 @@ AXIS = ["s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
 
 
 def test_verilog_ports_are_axi_stream_names():
-    text = verilog.convert(Accelerator(rows=2, cols=8, stream_width=64), name="top", emit_src=False)
+    text = verilog.convert(Accelerator(AcceleratorParams(rows=2, cols=8, stream_width=64)), name="top",
+                           emit_src=False)
     header = text[text.index("module top("):text.index(");")]
     ports = set(re.findall(r"\w+", header)) - {"module", "top"}
     assert ports == set(AXIS) | {"clk", "rst", "busy", "error"}
@@ -29,11 +31,13 @@ def test_verilog_ports_are_axi_stream_names():
     assert re.search(r"output \[63:0\] m_axis_tdata;", text)
 
 
-def test_params_are_checked():
-    with pytest.raises(ValueError, match=r"^stream_width must be a multiple of 32 in 32\.\.1024, not 40$"):
-        Accelerator(stream_width=40)
-    with pytest.raises(TypeError, match=r"unexpected keyword argument 'depth'"):
-        Accelerator(depth=3)
+def test_takes_its_parameter_object():
+    with pytest.raises(TypeError, match=r"^params must be an AcceleratorParams, not \{'rows': 2\}$"):
+        Accelerator({"rows": 2})
+    params = AcceleratorParams(rows=2, cols=8)
+    top = Accelerator(params)
+    top._MustUse__silence = top._unit._MustUse__silence = True
+    assert top.params is params
 
 
 def axis_exchange(dut, params, packets, responses):
@@ -86,7 +90,7 @@ def test_one_layer(weight_format):
                protocol.load_acts(params, 0, protocol.pack_chunks(params, x)),
                protocol.run(params, 3, 13, 5, weight_bank=1, act_bank=0),
                protocol.read_results(params), protocol.read_status(params)]
-    dut = Accelerator.from_params(params)
+    dut = Accelerator(params)
     assert dut.params == params
     results, status = axis_exchange(dut, params, packets, 2)
     assert np.array_equal(protocol.decode_results(params, results, 3, 5), ternary_matmul(x, w).numpy())
@@ -102,5 +106,5 @@ def test_top_has_no_multiplier(target, shape):
     """A ternary accelerator needs no multiplier anywhere: not in the unit, nor in the
     decoder's capacity checks or the sequencer's MAC count (the cols 10 case has no
     power-of-two shortcut)."""
-    report = synthesize(Accelerator.from_params(AcceleratorParams(**shape)), target)
+    report = synthesize(Accelerator(AcceleratorParams(**shape)), target)
     assert (report["dsp"], report["mul_cells"]) == (0, 0)

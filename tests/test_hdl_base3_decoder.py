@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from tritforge.golden.packing import unpack_base3
 from tritforge.hdl.base3_decoder import BASE3_LIMIT, Base3Decoder, base3_codes
-from tritforge.hdl.encoding import WeightCode
+from tritforge.spec.formats import WeightCode
 
 
 def golden_weights(byte):

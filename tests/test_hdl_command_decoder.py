@@ -7,7 +7,8 @@ from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from tritforge.hdl.command_decoder import CommandDecoder
-from tritforge.hdl.protocol import AcceleratorParams, ErrorCode, Opcode
+from tritforge.spec.params import AcceleratorParams
+from tritforge.spec.protocol import ErrorCode, Opcode
 from tritforge.sim import protocol
 
 P = AcceleratorParams(rows=3, cols=10, max_k=100, weight_depth=8, act_depth=12, max_tokens=4,

@@ -15,7 +15,7 @@ import torch
 from amaranth.sim import Simulator
 
 from tritforge.golden import ternary_matmul
-from tritforge.hdl.encoding import WeightCode, accumulator_bits
+from tritforge.spec.formats import WeightCode, accumulator_bits
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit, describe_shape
 
 

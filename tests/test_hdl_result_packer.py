@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from tritforge.hdl.accumulator_buffer import AccumulatorBuffer
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.spec.params import AcceleratorParams
 from tritforge.hdl.result_packer import ResultPacker
 from tritforge.sim import protocol
 

@@ -15,7 +15,7 @@ from tritforge.hdl.accumulator_buffer import AccumulatorBuffer, drain_signature
 from tritforge.hdl.activation_buffer import ActivationBuffer, chunk_layout
 from tritforge.hdl.banked_memory import write_signature
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit
-from tritforge.hdl.protocol import AcceleratorParams
+from tritforge.spec.params import AcceleratorParams
 from tritforge.hdl.sequencer import Sequencer, run_layout
 from tritforge.hdl.weight_memory import WeightMemory
 from tritforge.sim import protocol

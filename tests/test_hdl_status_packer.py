@@ -7,7 +7,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from tritforge.hdl.perf_counters import PerfCounters
-from tritforge.hdl.protocol import COUNTERS, STATUS_WORDS, AcceleratorParams
+from tritforge.spec.params import AcceleratorParams
+from tritforge.spec.protocol import COUNTERS, STATUS_WORDS
 from tritforge.hdl.status_packer import StatusPacker
 
 

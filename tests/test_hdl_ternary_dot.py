@@ -11,7 +11,7 @@ from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
 from tritforge.golden import ternary_matmul
-from tritforge.hdl.encoding import WeightCode, accumulator_bits
+from tritforge.spec.formats import WeightCode, accumulator_bits
 from tritforge.hdl.ternary_dot import TernaryDot
 
 CODES = (WeightCode.NEG, WeightCode.ZERO, WeightCode.POS)

@@ -8,7 +8,7 @@ import torch
 from amaranth.sim import Simulator
 
 from tritforge.golden.packing import pack_2bit, pack_base3, unpack_2bit, unpack_base3
-from tritforge.hdl.encoding import WeightCode
+from tritforge.spec.formats import WeightCode
 from tritforge.hdl.weight_memory import TileDecoder, WeightMemory, packed_row_bytes
 
 UNPACK = {"2bit": unpack_2bit, "base3": unpack_base3}

@@ -7,10 +7,9 @@ exactly the same cycles, busy, compute and stall counts.
 
 import pytest
 
-from tritforge.hdl.protocol import AcceleratorParams
 from tritforge.sim.perf_model import model_layer
 
-from test_rtl_accelerator import GEOMETRIES, WIDE, run_accelerator_tb
+from rtl_runs import GEOMETRIES, run_accelerator_tb
 
 #: Shapes: one tile; a layer in one run; several runs over N; K split (partial sums);
 #: tokens split; few chunks per block with many tokens (the output link limits).
@@ -27,17 +26,17 @@ def check_model(params, measured):
 
 @pytest.mark.rtl
 def test_model_matches_rtl(waves):
-    geometry = GEOMETRIES["2bit"]
-    summary = run_accelerator_tb("icarus", "perf_model", geometry, waves,
+    params = GEOMETRIES["2bit"]
+    summary = run_accelerator_tb("icarus", "perf_model", params, waves,
                                  testcase="perf_layers", perf_shapes=SHAPES)
-    check_model(AcceleratorParams(**geometry), summary["perf_layers"]["layers"])
+    check_model(params, summary["perf_layers"]["layers"])
 
 
 @pytest.mark.rtl
 @pytest.mark.slow
 @pytest.mark.parametrize("geometry", ["base3", "wide"])
 def test_model_matches_rtl_full(geometry, waves):
-    params = WIDE if geometry == "wide" else GEOMETRIES[geometry]
+    params = GEOMETRIES[geometry]
     summary = run_accelerator_tb("verilator", f"perf_model_{geometry}", params, waves,
                                  testcase="perf_layers", perf_shapes=SLOW_SHAPES)
-    check_model(AcceleratorParams(**params), summary["perf_layers"]["layers"])
+    check_model(params, summary["perf_layers"]["layers"])

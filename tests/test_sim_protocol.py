@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from tritforge.golden.packing import unpack_2bit, unpack_base3
-from tritforge.hdl.protocol import (COUNTERS, STATUS_WORDS, AcceleratorParams, ErrorCode, Opcode,
-                                    StatusFlag)
+from tritforge.spec.params import AcceleratorParams
+from tritforge.spec.protocol import COUNTERS, STATUS_WORDS, ErrorCode, Opcode, StatusFlag
 from tritforge.sim import protocol
 from tritforge.sim.driver import plan_matmul
 

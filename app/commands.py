@@ -1,58 +1,85 @@
-"""Click commands of the estimation flows: ``tritforge synth`` and ``tritforge energy``.
+"""The design commands: ``tritforge generate``, ``synth``, ``energy`` and ``compare``.
 
-Both take the design from ``--config FILE`` (JSON or TOML, the fields of
-:class:`~tritforge.flows.flow.DesignConfig`, in TOML optionally under ``[design]``) and/or
-inline options (``--kind``, ``--rows``, ...), which override the file. They print a table,
-write ``<out>/<command>.json`` and ``<out>/<command>.csv`` plus one JSON report per flow
-step, and show a progress bar while tools run. A failed tool ends the command with the
-tool's own last log lines and the log's path.
+A design comes from ``--config FILE`` (JSON or TOML, the fields of
+:class:`~tritforge.spec.params.UnitParams` or :class:`~tritforge.spec.params.AcceleratorParams`
+with ``kind``, in TOML optionally under ``[design]``) and/or inline options, which override
+the file. The inline options are made from the parameter classes' fields
+(:func:`design_options`): a new parameter is added in one place, its help and default come
+with it. ``synth`` and ``energy`` print a table, write ``<out>/<name>/<command>.json`` and
+``.csv`` plus one JSON report per flow step, and show a progress bar while tools run.
 """
 
 import csv
 import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from .flow import KINDS, DesignConfig, FlowConfig, run_flow
-from .synth import TARGETS
-from .timing import DEVICES
+from ..flows.energy import TABLES
+from ..flows.flow import FlowConfig, run_flow
+from ..flows.generate import generate
+from ..flows.synth import TARGETS
+from ..flows.timing import DEVICES
+from ..spec.errors import ParameterError
+from ..spec.io import write_text_atomic
+from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitParams,
+                           design_from_dict, load_design)
+from .compare import DEFAULT_STEPS, compare, to_markdown
 
-__all__ = ["synth_command", "energy_command", "design_options", "design_from_options",
-           "output_options"]
+__all__ = ["design_options", "design_from_options", "output_options", "generate_command",
+           "synth_command", "energy_command", "compare_command"]
 
-_DESIGN_OPTIONS = (
-    ("kind", click.Choice(KINDS), "Matrix unit kind, or the whole accelerator."),
-    ("rows", int, "Output rows M."),
-    ("cols", int, "Lanes N per chunk."),
-    ("act_bits", int, "Activation width."),
-    ("max_k", int, "Longest dot product without overflow."),
-    ("pipeline", int, "Tree levels per pipeline register (0: combinational trees)."),
-    ("weight_bits", int, "Weight width of the int kind."),
-    ("weight_depth", int, "Accelerator: tiles per weight bank."),
-    ("act_depth", int, "Accelerator: chunks per activation bank."),
-    ("max_tokens", int, "Accelerator: tokens per RUN."),
-)
-
-
-def design_options(command):
-    """Add ``--config`` and one option per design parameter to a click command."""
-    for name, kind, help_text in reversed(_DESIGN_OPTIONS):
-        command = click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None,
-                               help=f"{help_text} Overrides --config.")(command)
-    return click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-                        default=None, help="Design parameters: a .json or .toml file.")(command)
+#: Designs every design command can build; ``generate`` builds matrix units only.
+_ALL_DESIGNS = (UnitParams, AcceleratorParams)
 
 
-def design_from_options(config_path, options):
-    """The :class:`DesignConfig` of a ``--config`` file updated by the inline options given."""
+def _design_fields(classes):
+    """Every field of the parameter ``classes`` by name (the first class's field wins; shared
+    fields have the same default, which a test checks)."""
     fields = {}
-    if config_path is not None:
-        fields = dataclasses.asdict(DesignConfig.from_file(config_path))
+    for cls in classes:
+        for field in dataclasses.fields(cls):
+            fields.setdefault(field.name, field)
+    return fields
+
+
+def _option_for(field, classes):
+    choices = field.metadata.get("choices")
+    if field.name == "kind":
+        choices = DESIGN_KINDS if AcceleratorParams in classes else UNIT_KINDS
+    kind = click.Choice(choices) if choices else (int if field.type is int else str)
+    default = "" if field.default is None else f" [default: {field.default}]"
+    return click.option(f"--{field.name.replace('_', '-')}", field.name, type=kind, default=None,
+                        help=f"{field.metadata['help']}{default}")
+
+
+def design_options(classes=_ALL_DESIGNS):
+    """Add ``--config`` and one option per parameter of ``classes`` to a click command; the
+    command receives ``config_path`` and the parameters (None where not given)."""
+    def decorate(command):
+        for field in reversed(list(_design_fields(classes).values())):
+            command = _option_for(field, classes)(command)
+        return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                            help="Design parameters: a .json or .toml file (options override it)."
+                            )(command)
+    return decorate
+
+
+def design_from_options(config_path, options, classes=_ALL_DESIGNS):
+    """The design of a ``--config`` file updated by the inline options given."""
+    fields = load_design(config_path).to_dict() if config_path is not None else {}
     fields.update({name: value for name, value in options.items() if value is not None})
-    return DesignConfig.from_mapping(fields)
+    design = design_from_dict(fields)
+    if not isinstance(design, classes):
+        raise ParameterError(f"this command builds {' or '.join(c.__name__ for c in classes)}, "
+                             f"not kind {design.kind!r}")
+    return design
 
 
 def output_options(default_out):
@@ -71,8 +98,6 @@ def output_options(default_out):
 
 def _run_with_progress(cfg):
     """Run the flow with a rich progress bar (one tick per step)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     # On stderr, and only on a terminal: piped output stays the table and the paths.
     console = Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -90,19 +115,15 @@ def _run_with_progress(cfg):
 
 def _write_outputs(out_dir, stem, rows, payload):
     """``<out>/<stem>.json`` (``payload``) and ``<out>/<stem>.csv`` (``rows``: dicts)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    with open(out / f"{stem}.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out / f"{stem}.json", out / f"{stem}.csv"
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return (write_text_atomic(Path(out_dir) / f"{stem}.json", json.dumps(payload, indent=2, sort_keys=True) + "\n"),
+            write_text_atomic(Path(out_dir) / f"{stem}.csv", text.getvalue()))
 
 
 def _print_table(title, rows):
-    from rich.console import Console
-    from rich.table import Table
     table = Table(title=title)
     # Piped output has no terminal width: give the table room rather than cut its headers.
     console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -119,18 +140,15 @@ def _format(value):
     return "-" if value is None else str(value)
 
 
-def _tool_errors(function):
-    """Show a failed tool's message (its last log lines and the log path) without a traceback."""
-    import functools
-    from .synth import SynthesisError
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except (SynthesisError, ValueError, TypeError, OSError) as error:
-            raise click.ClickException(str(error)) from None
-    return wrapper
+@click.command("generate")
+@design_options((UnitParams,))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/generated",
+              show_default=True, help="Output folder.")
+def generate_command(config_path, out_dir, **options):
+    """Generate a matrix unit as Verilog plus a JSON manifest of its ports."""
+    result = generate(design_from_options(config_path, options, (UnitParams,)), out_dir)
+    click.echo(result["verilog_path"])
+    click.echo(result["manifest_path"])
 
 
 def synth_rows(state):
@@ -150,15 +168,14 @@ def synth_rows(state):
 
 
 @click.command("synth")
-@design_options
+@design_options()
 @click.option("--target", "targets", type=click.Choice(sorted(TARGETS)), multiple=True,
               default=("ice40",), show_default=True, help="Synthesis target (repeatable).")
 @click.option("--timing/--no-timing", default=False, show_default=True,
               help="Also place and route on the FPGA targets (ice40, ecp5) for Fmax.")
-@click.option("--clock-mhz", type=float, default=100.0, show_default=True,
-              help="Clock constraint of place and route.")
+@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True), default=100.0,
+              show_default=True, help="Clock constraint of place and route.")
 @output_options("build/synth")
-@_tool_errors
 def synth_command(config_path, targets, timing, clock_mhz, out_dir, no_cache, cache_dir, **options):
     """Synthesize a matrix unit or the accelerator: cells, LUT4s, DSPs, transistors, Fmax."""
     design = design_from_options(config_path, options)
@@ -181,24 +198,23 @@ def energy_rows(report):
     return [{"category": category, "pj_per_mac": report["pj_per_mac"][category],
              "uj_per_token": report["pj_per_token"][category] / 1e6,
              "share": report["energy_pj"][category] / total}
-            for category in (*report["energy_pj"],)]
+            for category in report["energy_pj"]]
 
 
 @click.command("energy")
-@design_options
+@design_options()
 @click.option("--workload", default="2048x2048xT1", show_default=True,
               help="OUTxIN[xT<tokens>] (one layer) or a model preset (2b4t, 700M, 1.3B, 3B, "
                    "tiny)[xT<tokens>].")
 @click.option("--table", "energy_table", default="horowitz_45nm", show_default=True,
-              help="Energy table: horowitz_45nm, bitnet_7nm, or a JSON file.")
+              help=f"Energy table: {', '.join(TABLES)}, or a JSON file.")
 @click.option("--activity/--no-activity", default=False, show_default=True,
               help="Also estimate switching energy per MAC from an RTL simulation (units only).")
-@click.option("--zero-share", type=float, default=1 / 3, show_default=True,
+@click.option("--zero-share", type=click.FloatRange(0, 1), default=1 / 3, show_default=True,
               help="Share of zero weights in the switching-activity workload.")
-@click.option("--cycles", type=int, default=200, show_default=True,
+@click.option("--cycles", type=click.IntRange(1), default=200, show_default=True,
               help="Cycles of the switching-activity simulation.")
 @output_options("build/energy")
-@_tool_errors
 def energy_command(config_path, workload, energy_table, activity, zero_share, cycles, out_dir,
                    no_cache, cache_dir, **options):
     """Energy per MAC and per token of a workload, split into arithmetic, registers, on-chip
@@ -220,3 +236,24 @@ def energy_command(config_path, workload, energy_table, activity, zero_share, cy
     for path in _write_outputs(cfg.out_dir, "energy", rows, {"design": design.to_dict(),
                                                              "reports": state.reports}):
         click.echo(path)
+
+
+def _shape(text):
+    rows, _, cols = text.partition("x")
+    if not (rows.isdigit() and cols.isdigit() and int(rows) > 0 and int(cols) > 0):
+        raise ParameterError(f"shape must be ROWSxCOLS with positive integers, e.g. 8x32, not {text!r}")
+    return int(rows), int(cols)
+
+
+@click.command("compare")
+@click.argument("shapes", nargs=-1, required=True)
+@click.option("--steps", default=",".join(DEFAULT_STEPS), show_default=True,
+              help="Comma-separated flow steps.")
+@output_options("build/compare")
+def compare_command(shapes, steps, out_dir, no_cache, cache_dir):
+    """The ternary unit against the INT8 baseline at each ROWSxCOLS shape (e.g. 8x32), as
+    Markdown tables (how docs/comparison.md is made)."""
+    for rows, cols in [_shape(shape) for shape in shapes]:
+        result = compare(rows, cols, steps=tuple(steps.split(",")), out_dir=out_dir,
+                         cache_dir=cache_dir, no_cache=no_cache)
+        click.echo(to_markdown(result))

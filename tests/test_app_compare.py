@@ -1,9 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""flows.compare: the ternary-vs-int table."""
+"""app.compare: the ternary-vs-int table."""
 
 import pytest
 
-from tritforge.flows.compare import METRICS, compare, comparison_rows, to_markdown
+from tritforge.app.compare import METRICS, compare, comparison_rows, to_markdown
 
 
 def _result(ternary, integer, errors=None):

@@ -7,16 +7,15 @@
 times more the baseline needs). A step that fails for one design (typically: the design
 does not fit the FPGA) leaves its figures empty and its reason in ``errors``.
 
-``python -m tritforge.flows.compare 8x32 16x64`` prints the tables as Markdown
-(``docs/comparison.md`` is made this way).
+``tritforge compare 8x32 16x64`` prints the tables as Markdown (``docs/comparison.md`` is
+made this way).
 """
 
-import argparse
-import sys
 from pathlib import Path
 
-from .flow import DesignConfig, FlowConfig, run_flow
-from .synth import SynthesisError
+from ..flows.flow import FlowConfig, run_flow
+from ..spec.errors import TritforgeError
+from ..spec.params import UNIT_KINDS, UnitParams
 
 __all__ = ["METRICS", "DEFAULT_STEPS", "compare", "comparison_rows", "to_markdown"]
 
@@ -49,7 +48,8 @@ def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_d
     """Run ``steps`` on the ternary and the int unit of ``rows`` x ``cols``.
 
     ``flow_options`` go to :class:`~tritforge.flows.flow.FlowConfig` (``clock_mhz``,
-    ``zero_share``, ...).
+    ``zero_share``, ...). Both units have the default parameters of
+    :class:`~tritforge.spec.params.UnitParams` but for their kind and shape.
 
     Returns
     -------
@@ -58,15 +58,15 @@ def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_d
         ``errors`` (``{kind: {step: message}}`` of the steps that failed).
     """
     reports, errors = {}, {}
-    for kind in ("ternary", "int"):
-        design = DesignConfig(kind=kind, rows=rows, cols=cols)
+    for kind in UNIT_KINDS:
+        design = UnitParams(kind=kind, rows=rows, cols=cols)
         reports[kind], errors[kind] = {}, {}
         for step in steps:
             cfg = FlowConfig(design, steps=(step,), out_dir=Path(out_dir) / design.name,
                              cache_dir=cache_dir, no_cache=no_cache, **flow_options)
             try:
                 state = run_flow(cfg, on_step=on_step)
-            except (SynthesisError, ValueError) as error:
+            except TritforgeError as error:
                 errors[kind][step] = _summary(str(error))
                 continue
             report = state.reports[step]
@@ -129,22 +129,3 @@ def to_markdown(result):
         lines.append("")
         lines += [f"- {kind} `{step}` failed: {message}" for kind, step, message in failures]
     return "\n".join(lines) + "\n"
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shapes", nargs="+", help="ROWSxCOLS, e.g. 8x32")
-    parser.add_argument("--steps", default=",".join(DEFAULT_STEPS), help="comma-separated flow steps")
-    parser.add_argument("--out", default="build/compare")
-    parser.add_argument("--no-cache", action="store_true")
-    args = parser.parse_args(argv)
-    for shape in args.shapes:
-        rows, cols = (int(part) for part in shape.split("x"))
-        result = compare(rows, cols, steps=tuple(args.steps.split(",")), out_dir=args.out,
-                         no_cache=args.no_cache)
-        sys.stdout.write(to_markdown(result) + "\n")
-        sys.stdout.flush()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

