@@ -10,12 +10,12 @@ Every RTL point also runs the model and records whether the counters agree cycle
 (``--out``) and prints a Markdown table for ``docs/accelerator.md``.
 """
 
-import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
+
+import click
 
 from benchmarks import machine_environment
 from tritforge.spec.params import AcceleratorParams
@@ -88,35 +88,36 @@ def table(rows):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    """Run the benchmark; ``argv`` are command-line options (none: the full run, as
-    ``make bench`` does)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-only", action="store_true", help="skip the RTL simulations")
-    parser.add_argument("--tokens", type=int, nargs="+", default=list(TOKENS))
-    parser.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS))
-    parser.add_argument("--out", type=Path, default=Path("build/bench"))
-    arguments = parser.parse_args([] if argv is None else argv)
-    arguments.out.mkdir(parents=True, exist_ok=True)
+@click.command()
+@click.option("--model-only", is_flag=True, help="Skip the RTL simulations.")
+@click.option("--tokens", type=int, multiple=True, default=TOKENS, show_default=True,
+              help="Tokens per layer (repeatable).")
+@click.option("--widths", type=int, multiple=True, default=WIDTHS, show_default=True,
+              help="Stream widths (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/bench"),
+              show_default=True)
+def main(model_only, tokens, widths, out):
+    """The 2048 x 2048 layer on the accelerator: cycle model against the RTL counters."""
+    out.mkdir(parents=True, exist_ok=True)
     rows, walls = [], {}
-    for width in arguments.widths:
+    for width in widths:
         params = dataclasses.replace(MEASURED, stream_width=width)
-        measured, wall = measure(params, arguments.tokens, arguments.out, not arguments.model_only)
+        measured, wall = measure(params, list(tokens), out, not model_only)
         rows += measured
         walls[width] = wall
         base3 = dataclasses.replace(params, weight_format="base3")
-        rows += measure(base3, arguments.tokens, arguments.out, False)[0]
+        rows += measure(base3, list(tokens), out, False)[0]
     rows.sort(key=lambda r: (r["format"], r["tokens"], r["stream_width"]))
     print(table(rows))
     result = {"layer": {"k": LAYER[0], "n": LAYER[1]}, "params": MEASURED.to_dict(),
               "unit_latency": unit_latency(MEASURED), "rtl_wall_s": walls, "points": rows,
               "environment": environment()}
-    path = arguments.out / "accelerator.json"
+    path = out / "accelerator.json"
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path}")
     if any(r.get("model_agrees") is False for r in rows):
-        raise SystemExit("the cycle model disagrees with the RTL counters")
+        raise click.ClickException("the cycle model disagrees with the RTL counters")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

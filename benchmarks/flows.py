@@ -9,13 +9,14 @@ Each part prints a table and writes JSON to ``build/bench/`` (``--out``): ``flow
 ``flows_compare_<shape>.json``.
 """
 
-import argparse
 import dataclasses
 import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import click
 
 from tritforge.flows.activity import SWITCHING_45NM, adder_energy
 from tritforge.app.compare import compare, to_markdown
@@ -92,7 +93,7 @@ def cache_speed(out):
     _write(out, "flows_cache.json", {"cold_s": times[0], "cached_s": times[1]})
 
 
-def calibrate(out):
+def refit_calibration(out):
     """Refit C per transistor so that an 8-bit add costs the 45 nm table's 0.03 pJ."""
     unit = dataclasses.replace(SWITCHING_45NM, c_per_transistor_ff=1.0)
     with tempfile.TemporaryDirectory() as folder:
@@ -103,22 +104,24 @@ def calibrate(out):
     _write(out, "flows_calibration.json", {"pj_per_add_at_1fF": per_fF, "c_per_transistor_ff": fitted})
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calibrate", action="store_true")
-    parser.add_argument("--compare", action="append", default=[], metavar="ROWSxCOLS")
-    parser.add_argument("--out", type=Path, default=Path("build/bench"))
-    args = parser.parse_args(argv)
-    energy_tables(args.out)
-    zero_sweep(args.out)
-    cache_speed(args.out)
-    if args.calibrate:
-        calibrate(args.out)
-    for shape in args.compare:
+@click.command()
+@click.option("--calibrate", is_flag=True, help="Also refit the switching model's C per transistor.")
+@click.option("--compare", "shapes", multiple=True, metavar="ROWSxCOLS",
+              help="Also the ternary-vs-int table of this shape (repeatable; minutes).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/bench"),
+              show_default=True)
+def main(calibrate, shapes, out):
+    """Estimation-flow benchmarks: energy figures, the zero-weight sweep, the cache."""
+    energy_tables(out)
+    zero_sweep(out)
+    cache_speed(out)
+    if calibrate:
+        refit_calibration(out)
+    for shape in shapes:
         rows, cols = (int(part) for part in shape.split("x"))
         result = compare(rows, cols)
         print(to_markdown(result))
-        _write(args.out, f"flows_compare_{shape}.json", result)
+        _write(out, f"flows_compare_{shape}.json", result)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ Each part prints a table and writes JSON to ``build/bench/`` (``--out``):
 ``matrix_unit_transistors.json``.
 """
 
-import argparse
 import json
 import math
 import random
-import sys
 import time
 from pathlib import Path
+
+import click
 
 from benchmarks import machine_environment
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -217,52 +217,52 @@ def _write(out_dir, name, rows):
     return path
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=2000, help="simulated cycles per shape")
-    parser.add_argument("--area", action="store_true", help="synthesize the units")
-    parser.add_argument("--alternatives", action="store_true", help="synthesize negation schemes")
-    parser.add_argument("--transistors", action="store_true",
-                        help="CMOS transistor estimate of the ternary and int units (minutes)")
-    parser.add_argument("--no-verilator", action="store_true",
-                        help="skip the cocotb-on-Verilator speed measurement")
-    parser.add_argument("--out", type=Path, default=Path("build/bench"))
-    arguments = parser.parse_args(argv)
+@click.command()
+@click.option("--cycles", type=click.IntRange(1), default=2000, show_default=True,
+              help="Simulated cycles per shape.")
+@click.option("--area", is_flag=True, help="Synthesize the units.")
+@click.option("--alternatives", is_flag=True, help="Synthesize the negation schemes.")
+@click.option("--transistors", is_flag=True,
+              help="CMOS transistor estimate of the ternary and int units (minutes).")
+@click.option("--no-verilator", is_flag=True, help="Skip the cocotb-on-Verilator speed measurement.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/bench"),
+              show_default=True)
+def main(cycles, area, alternatives, transistors, no_verilator, out):
+    """Matrix unit: simulator speed, area of the units and of the negation schemes."""
 
-    speed = [simulator_speed(rows, cols, 1, arguments.cycles) for rows, cols in SHAPES]
+    speed = [simulator_speed(rows, cols, 1, cycles) for rows, cols in SHAPES]
     print(_table(speed, ["rows", "cols", "build_s", "cycles_per_s"]))
-    print(_write(arguments.out, "matrix_unit_sim.json", speed))
+    print(_write(out, "matrix_unit_sim.json", speed))
 
-    if not arguments.no_verilator:
-        cocotb_speed = [verilator_speed(rows, cols, arguments.out / "verilator") for rows, cols in SHAPES]
+    if not no_verilator:
+        cocotb_speed = [verilator_speed(rows, cols, out / "verilator") for rows, cols in SHAPES]
         print(_table(cocotb_speed, ["rows", "cols", "cycles", "build_s", "cycles_per_s", "gemv_1024x1024_cycles"]))
-        print(_write(arguments.out, "matrix_unit_verilator.json", cocotb_speed))
+        print(_write(out, "matrix_unit_verilator.json", cocotb_speed))
 
-    if arguments.area:
-        area = [unit_area("ternary", rows, cols, pipeline, target)
+    if area:
+        areas = [unit_area("ternary", rows, cols, pipeline, target)
                 for rows, cols in SHAPES for pipeline in PIPELINES for target in ("ice40", "ecp5")]
-        area += [unit_area("int", rows, cols, 1, target)
+        areas += [unit_area("int", rows, cols, 1, target)
                  for rows, cols in SHAPES for target in ("ice40", "ecp5")]
         # The integer baseline with its multipliers in LUTs (1024 of them take long).
-        area += [unit_area("int", rows, cols, 1, "ice40-nodsp") for rows, cols in SHAPES[:2]]
-        print(_table(area, ["kind", "rows", "cols", "pipeline", "target", "latency",
+        areas += [unit_area("int", rows, cols, 1, "ice40-nodsp") for rows, cols in SHAPES[:2]]
+        print(_table(areas, ["kind", "rows", "cols", "pipeline", "target", "latency",
                             "lut4_per_lane", "logic_luts_per_lane", "ff", "dsp",
                             "gemv_1024x1024_cycles"]))
-        print(_write(arguments.out, "matrix_unit_area.json", area))
+        print(_write(out, "matrix_unit_area.json", areas))
 
-    if arguments.alternatives:
+    if alternatives:
         schemes = [alternative_area(scheme) for scheme in _TreeAlternative.SCHEMES]
         print(_table(schemes, ["scheme", "lanes", "lut4", "lut4_per_lane", "carry"]))
-        print(_write(arguments.out, "matrix_unit_alternatives.json", schemes))
+        print(_write(out, "matrix_unit_alternatives.json", schemes))
 
-    if arguments.transistors:
+    if transistors:
         cmos = [unit_area(kind, rows, cols, 1, "generic")
                 for rows, cols in SHAPES for kind in ("ternary", "int")]
         print(_table(cmos, ["kind", "rows", "cols", "transistors", "transistors_per_lane",
                             "ff", "synth_s"]))
-        print(_write(arguments.out, "matrix_unit_transistors.json", cmos))
-    return 0
+        print(_write(out, "matrix_unit_transistors.json", cmos))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

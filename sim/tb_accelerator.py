@@ -34,6 +34,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from ..golden.quant import quantize_activations, ternary_matmul
+from ..spec.formats import BASE3_LIMIT, weights_per_byte
 from ..spec.protocol import ErrorCode, Opcode, StatusFlag
 from . import protocol
 from .axis_transport import AxisTransport
@@ -443,8 +444,9 @@ async def invalid_weight(tb, rng):
     p = tb.params
     x_q, w_t = random_layer(rng, [3, 2 * p.cols, 2 * p.rows], p.act_bits)
     tiles = [bytearray(t) for t in protocol.pack_tiles(p, w_t)]
-    per_byte = 4 if p.weight_format == "2bit" else 5
-    bad_byte = 0xFF if p.weight_format == "2bit" else 0xFA
+    per_byte = weights_per_byte(p.weight_format)
+    # A byte that encodes no weights: four code-3 weights, or a base-3 value >= 243.
+    bad_byte = 0xFF if p.weight_format == "2bit" else BASE3_LIMIT + 7
     expected_w = w_t.clone()
     row = rng.randrange(min(p.rows, w_t.shape[0]))                           # a real output row
     byte = rng.randrange(min(p.weight_row_bytes, -(-w_t.shape[1] // per_byte)))  # real inputs
