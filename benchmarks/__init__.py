@@ -6,16 +6,11 @@ the figures recorded in ``docs/`` come from here, with the machine and tool vers
 
 import os
 import platform
-from importlib import metadata
+
+from tritforge.flows.tools import package_versions
 
 
 def machine_environment(packages):
     """The machine and the versions of ``packages``, stored beside every measurement."""
-    versions = {}
-    for package in packages:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
     return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "versions": versions}
+            "cpus": os.cpu_count(), "versions": package_versions(packages)}

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import time
-from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import rtlil
@@ -44,6 +43,7 @@ from . import energy as energy_model
 from .activity import estimate_activity
 from .synth import TARGETS, synthesize
 from .timing import DEVICES, place_and_route
+from .tools import package_versions
 
 __all__ = ["FlowConfig", "FlowState", "STEPS", "Cache", "run_flow", "default_cache_dir",
            "FLOW_SCRIPTS", "derived_area"]
@@ -167,23 +167,13 @@ def _sources_digest(folder, names=None):
     return _digest(*[path.name.encode() + b"\0" + path.read_bytes() for path in paths if path.exists()])
 
 
-def _tool_versions():
-    versions = {}
-    for tool in _TOOLS:
-        try:
-            versions[tool] = metadata.version(tool)
-        except metadata.PackageNotFoundError:
-            versions[tool] = None
-    return versions
-
-
 def _rtl_digest(state, cache, no_cache):
     """Hash of the design's RTLIL, remembered under the inputs that determine it."""
     if state._rtl_digest is None:
         package = Path(__file__).resolve().parent.parent
         inputs = _digest(state.design.to_dict(),
                          *[_sources_digest(package / folder) for folder in _RTL_SOURCES],
-                         _tool_versions()["amaranth"])
+                         package_versions(_TOOLS)["amaranth"])
         known = None if no_cache else cache.get("rtl", inputs)
         if known is None:
             known = {"rtlil_sha256": hashlib.sha256(state.rtlil().encode()).hexdigest()}
@@ -202,7 +192,7 @@ def _cached(state, cfg, step, options, run, scripts):
     """
     cache = Cache(cfg.cache_dir or default_cache_dir())
     key = _digest(step, options, _rtl_digest(state, cache, cfg.no_cache),
-                  _sources_digest(Path(__file__).parent, FLOW_SCRIPTS[scripts]), _tool_versions())
+                  _sources_digest(Path(__file__).parent, FLOW_SCRIPTS[scripts]), package_versions(_TOOLS))
     report = None if cfg.no_cache else cache.get("reports", key)
     if report is not None:
         return dict(report, cached=True)

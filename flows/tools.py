@@ -16,7 +16,7 @@ from typing import NamedTuple
 from ..spec.errors import TritforgeError
 
 __all__ = ["ToolError", "ToolNotFound", "Check", "yowasp_tool", "find_yosys", "run_tool",
-           "check_toolchain", "REQUIRED_TORCH"]
+           "check_toolchain", "package_versions", "REQUIRED_TORCH"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,18 @@ def run_tool(folder, command, log_name, error=ToolError):
         tail = "\n".join(lines[-_LOG_TAIL_LINES:])
         tool = Path(command[0]).name
         raise error(f"{tool} exited with code {result.returncode}; last lines of {log}:\n{tail}")
+
+
+def package_versions(packages):
+    """``{package: version or None}`` of the installed ``packages`` (for cache keys and the
+    records beside measurements)."""
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions
 
 
 def check_toolchain():
