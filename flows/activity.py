@@ -6,8 +6,8 @@ How a number comes about (``docs/energy.md`` has the assumptions and their sourc
 1. **Workload.** A stream of chunks for a matrix unit: int8 activations and weights drawn
    from a clipped normal distribution (absmax-quantized tensors are roughly normal and
    span about four standard deviations), a chosen share of the weights set to zero, one
-   chunk every cycle, dot products :data:`CHUNKS_PER_PRODUCT` chunks long
-   (:func:`make_workload`). The weights of the ternary unit are -1, 0, +1.
+   chunk every cycle, dot products four chunks long (:mod:`tritforge.flows.stimulus`).
+   The weights of the ternary unit are -1, 0, +1.
 2. **RTL simulation.** Amaranth's simulator runs the unit on that stream and writes a
    VCD (:func:`simulate_rtl`). :func:`read_vcd` samples every top-level port at each
    rising clock edge and counts the RTL signals' bit toggles.
@@ -42,10 +42,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from .stimulus import make_workload
 from .synth import PREPARE_COMMANDS, find_yosys, run_tool
 
-__all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "CHUNKS_PER_PRODUCT", "SwitchingModel",
-           "GateNetlist", "VcdTrace", "make_workload", "simulate_rtl", "read_vcd",
+__all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "SwitchingModel",
+           "GateNetlist", "VcdTrace", "simulate_rtl", "read_vcd",
            "synthesize_netlist", "switching_energy", "estimate_activity", "estimate_design_activity",
            "adder_energy"]
 
@@ -80,12 +81,6 @@ _GATES = {
     "$_OAI4_": lambda a, b, c, d, s: ~((a | b) & (c | d)),
 }
 _FLIP_FLOP = "$_DFF_P_"
-
-#: Chunks per dot product in the generated workload (K = 4 * cols).
-CHUNKS_PER_PRODUCT = 4
-#: Standard deviation of the int8 activations and int weights (absmax-quantized tensors
-#: span about four of them).
-INT8_SIGMA = 127 / 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,54 +121,6 @@ SWITCHING_45NM = SwitchingModel(
     source="Vdd of Horowitz ISSCC 2014 (45 nm, 0.9 V); capacitance per transistor fitted so "
            "that a Yosys-synthesized 8-bit adder with uniform random inputs spends 0.03 pJ per "
            "add (Horowitz' 8-bit add); half of a flip-flop's 16 transistors clocked.")
-
-
-# --- 1. workload --------------------------------------------------------------------------------
-
-def _clipped_normal(rng, count, sigma=INT8_SIGMA, limit=127):
-    return [max(-limit, min(limit, round(rng.gauss(0, sigma)))) for _ in range(count)]
-
-
-def _weights(rng, kind, count, zero_share):
-    """``count`` weights with ``zero_share`` zeros: ternary +-1, else clipped-normal int8."""
-    values = []
-    for _ in range(count):
-        if rng.random() < zero_share:
-            values.append(0)
-        elif kind == "ternary":
-            values.append(rng.choice((-1, 1)))
-        else:
-            value = 0
-            while value == 0:
-                value = _clipped_normal(rng, 1)[0]
-            values.append(value)
-    return values
-
-
-def make_workload(kind, rows, cols, cycles, *, zero_share, seed=1):
-    """One chunk per cycle for a ``kind`` unit: ``[{"act", "weights", "first", "last"}]``.
-
-    ``act`` is ``cols`` int8 values, ``weights`` ``rows`` lists of ``cols`` integer weights
-    (-1/0/+1 for ternary), ``first``/``last`` mark dot products of
-    :data:`CHUNKS_PER_PRODUCT` chunks.
-
-    Raises
-    ------
-    ValueError
-        If ``zero_share`` is not in [0, 1] or ``cycles`` is not positive.
-    """
-    if not isinstance(zero_share, (int, float)) or not 0 <= zero_share <= 1:
-        raise ValueError(f"zero_share must be a number in 0..1, not {zero_share!r}")
-    if not isinstance(cycles, int) or cycles < 1:
-        raise ValueError(f"cycles must be a positive integer, not {cycles!r}")
-    rng = random.Random(seed)
-    chunks = []
-    for cycle in range(cycles):
-        position = cycle % CHUNKS_PER_PRODUCT
-        chunks.append({"act": _clipped_normal(rng, cols),
-                       "weights": [_weights(rng, kind, cols, zero_share) for _ in range(rows)],
-                       "first": position == 0, "last": position == CHUNKS_PER_PRODUCT - 1})
-    return chunks
 
 
 # --- 2. RTL simulation --------------------------------------------------------------------------
