@@ -17,13 +17,9 @@ How a number comes about (``docs/energy.md`` has the assumptions and their sourc
    zero-delay, cycle-based simulator (:class:`GateNetlist`). Every cell output's toggles
    are counted, and the netlist's outputs must equal the RTL's outputs in the VCD at every
    cycle - a failed check raises, so a wrong mapping cannot go unnoticed.
-4. **Energy.** A toggle of a cell's output costs ``0.5 * C * Vdd**2`` with ``C`` the
-   cell's transistor count (Yosys' CMOS estimate, :data:`CMOS_TRANSISTORS`) times a
-   capacitance per transistor; every flip-flop's clock input switches twice per cycle and
-   costs its clocked transistors' share. The capacitance per transistor of
-   :data:`SWITCHING_45NM` is calibrated so that a synthesized 8-bit adder with uniformly
-   random inputs spends Horowitz's 0.03 pJ per add at 45 nm, 0.9 V
-   (``benchmarks/flows.py --calibrate`` recomputes it).
+4. **Energy.** Toggles times the cells' transistor counts times a capacitance per
+   transistor, plus the flip-flops' clock inputs (:mod:`tritforge.flows.switching`,
+   calibrated by :func:`adder_energy`).
 
 Zero-delay simulation counts one toggle per functional change: glitches in the adders'
 carry chains are not seen, so the figures are a lower bound for a real chip.
@@ -43,23 +39,13 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from .stimulus import make_workload
+from .switching import CMOS_TRANSISTORS, FLIP_FLOP, SWITCHING_45NM, switching_energy
 from .synth import PREPARE_COMMANDS, find_yosys, run_tool
 
-__all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "SwitchingModel",
-           "GateNetlist", "VcdTrace", "simulate_rtl", "read_vcd",
-           "synthesize_netlist", "switching_energy", "estimate_activity", "estimate_design_activity",
-           "adder_energy"]
+__all__ = ["GateNetlist", "VcdTrace", "simulate_rtl", "read_vcd", "synthesize_netlist",
+           "estimate_activity", "estimate_design_activity", "adder_energy"]
 
 logger = logging.getLogger(__name__)
-
-#: Transistors per cell of Yosys' internal gate library, as ``stat -tech cmos`` counts them
-#: (Yosys ``kernel/cost.cc``); :func:`synthesize_netlist` checks that their sum reproduces
-#: Yosys' own estimate.
-CMOS_TRANSISTORS = {
-    "$_BUF_": 1, "$_NOT_": 2, "$_AND_": 6, "$_NAND_": 4, "$_OR_": 6, "$_NOR_": 4,
-    "$_ANDNOT_": 6, "$_ORNOT_": 6, "$_XOR_": 12, "$_XNOR_": 12, "$_AOI3_": 6, "$_OAI3_": 6,
-    "$_AOI4_": 8, "$_OAI4_": 8, "$_MUX_": 12, "$_NMUX_": 10, "$_DFF_P_": 16,
-}
 
 #: Logic function of each combinational cell on numpy bool arrays (Yosys ``simcells.v``).
 _GATES = {
@@ -80,47 +66,6 @@ _GATES = {
     "$_AOI4_": lambda a, b, c, d, s: ~((a & b) | (c & d)),
     "$_OAI4_": lambda a, b, c, d, s: ~((a | b) & (c | d)),
 }
-_FLIP_FLOP = "$_DFF_P_"
-
-
-@dataclasses.dataclass(frozen=True)
-class SwitchingModel:
-    """Electrical assumptions that turn toggles into energy.
-
-    Attributes
-    ----------
-    name : str
-    vdd : float
-        Supply voltage (V).
-    c_per_transistor_ff : float
-        Switched capacitance per transistor of a cell, fF (gate, diffusion and its share of
-        wiring), for one toggle of the cell's output.
-    clock_transistors_per_ff : int
-        Transistors of a flip-flop driven by the clock (both edges switch them).
-    source : str
-        Where the numbers come from.
-    """
-    name: str
-    vdd: float
-    c_per_transistor_ff: float
-    clock_transistors_per_ff: int
-    source: str
-
-    def toggle_pj(self, transistors):
-        """Energy (pJ) of one output toggle of a cell of ``transistors`` transistors."""
-        return 0.5 * transistors * self.c_per_transistor_ff * 1e-3 * self.vdd ** 2
-
-    def clock_pj(self):
-        """Clock energy (pJ) of one flip-flop in one cycle (two clock edges)."""
-        return 2 * self.toggle_pj(self.clock_transistors_per_ff)
-
-
-#: 45 nm at 0.9 V (Horowitz' node), calibrated on an 8-bit adder (module docstring).
-SWITCHING_45NM = SwitchingModel(
-    name="45nm_0.9V", vdd=0.9, c_per_transistor_ff=0.331, clock_transistors_per_ff=8,
-    source="Vdd of Horowitz ISSCC 2014 (45 nm, 0.9 V); capacitance per transistor fitted so "
-           "that a Yosys-synthesized 8-bit adder with uniform random inputs spends 0.03 pJ per "
-           "add (Horowitz' 8-bit add); half of a flip-flop's 16 transistors clocked.")
 
 
 # --- 2. RTL simulation --------------------------------------------------------------------------
@@ -301,22 +246,18 @@ class GateNetlist:
         self.cell_counts = {}
         for cell in cells:
             self.cell_counts[cell["type"]] = self.cell_counts.get(cell["type"], 0) + 1
-        unknown = sorted(set(self.cell_counts) - set(_GATES) - {_FLIP_FLOP})
+        unknown = sorted(set(self.cell_counts) - set(_GATES) - {FLIP_FLOP})
         if unknown:
-            raise ValueError(f"netlist cell types must be Yosys generic gates or {_FLIP_FLOP}, "
+            raise ValueError(f"netlist cell types must be Yosys generic gates or {FLIP_FLOP}, "
                              f"not {', '.join(unknown)}")
-        flops = [c for c in cells if c["type"] == _FLIP_FLOP]
+        flops = [c for c in cells if c["type"] == FLIP_FLOP]
         self.ff_d = np.array([self._net(c["connections"]["D"][0]) for c in flops], dtype=np.int64)
         self.ff_q = np.array([self._net(c["connections"]["Q"][0]) for c in flops], dtype=np.int64)
         self.init = self._initial_values(module)
-        self.groups = self._levelize([c for c in cells if c["type"] != _FLIP_FLOP])
-        # Transistors of the cell driving each net: what one toggle of that net charges.
-        self.driver_transistors = np.zeros(self.nets)
-        for cell in cells:
-            out = cell["connections"]["Q" if cell["type"] == _FLIP_FLOP else "Y"][0]
-            self.driver_transistors[self._net(out)] = CMOS_TRANSISTORS[cell["type"]]
-        self.is_ff_output = np.zeros(self.nets, dtype=bool)
-        self.is_ff_output[self.ff_q] = True
+        self.groups = self._levelize([c for c in cells if c["type"] != FLIP_FLOP])
+        # The type of the cell driving each net: what one toggle of that net charges.
+        self.driver_type = {self._net(cell["connections"]["Q" if cell["type"] == FLIP_FLOP else "Y"][0]):
+                            cell["type"] for cell in cells}
 
     @classmethod
     def from_file(cls, path, top):
@@ -329,6 +270,14 @@ class GateNetlist:
     def transistors(self):
         """Sum of :data:`CMOS_TRANSISTORS` over the cells."""
         return sum(CMOS_TRANSISTORS[kind] * count for kind, count in self.cell_counts.items())
+
+    def toggles_by_cell(self, toggles):
+        """Output toggles of the cells of each type, ``{cell type: toggles}``, from the
+        per-net ``toggles`` of :meth:`run`."""
+        by_type = dict.fromkeys(self.cell_counts, 0)
+        for net, kind in self.driver_type.items():
+            by_type[kind] += int(toggles[net])
+        return by_type
 
     def _net(self, bit):
         if isinstance(bit, int):
@@ -425,28 +374,7 @@ class GateNetlist:
         return toggles, outputs
 
 
-# --- 4. energy ----------------------------------------------------------------------------------
-
-def switching_energy(netlist, toggles, cycles, model=SWITCHING_45NM):
-    """Dynamic energy (pJ) of ``toggles`` (from :meth:`GateNetlist.run`) over ``cycles``.
-
-    Returns
-    -------
-    dict
-        ``logic_pj`` (combinational cell outputs), ``ff_pj`` (flip-flop outputs),
-        ``clock_pj`` (clock inputs of every flip-flop, every cycle), ``total_pj``, and the
-        toggle counts ``logic_toggles`` / ``ff_toggles``.
-    """
-    per_net = toggles * netlist.driver_transistors
-    ff = netlist.is_ff_output
-    logic_pj = model.toggle_pj(per_net[~ff].sum())
-    ff_pj = model.toggle_pj(per_net[ff].sum())
-    clock_pj = netlist.flip_flops * cycles * model.clock_pj()
-    return {"logic_pj": float(logic_pj), "ff_pj": float(ff_pj), "clock_pj": float(clock_pj),
-            "total_pj": float(logic_pj + ff_pj + clock_pj),
-            "logic_toggles": int(toggles[(netlist.driver_transistors > 0) & ~ff].sum()),
-            "ff_toggles": int(toggles[ff].sum())}
-
+# --- 4. estimate ----------------------------------------------------------------------------------
 
 def _check_replay(trace, outputs, skip):
     """The netlist's outputs must be the RTL's at every cycle (after ``skip`` warm-up cycles)."""
@@ -466,7 +394,7 @@ def estimate_design_activity(design, top_name, trace, workdir, model=SWITCHING_4
     Returns
     -------
     dict
-        :func:`switching_energy` figures plus ``cycles``, ``transistors`` (Yosys' estimate),
+        :func:`~tritforge.flows.switching.switching_energy` figures plus ``cycles``, ``transistors`` (Yosys' estimate),
         ``transistors_from_cells`` (:data:`CMOS_TRANSISTORS` summed: must agree),
         ``flip_flops`` and ``cells``.
     """
@@ -479,7 +407,7 @@ def estimate_design_activity(design, top_name, trace, workdir, model=SWITCHING_4
         raise ValueError(f"input port {', '.join(missing)} of the netlist is not in the VCD")
     toggles, outputs = netlist.run(trace.samples, cycles)
     _check_replay(trace, outputs, skip=0)
-    energy = switching_energy(netlist, toggles, cycles, model)
+    energy = switching_energy(netlist.toggles_by_cell(toggles), netlist.flip_flops, cycles, model)
     transistors = int(str(stat.get("estimated_num_transistors", "0")).rstrip("+"))
     return {**energy, "cycles": cycles, "transistors": transistors,
             "transistors_from_cells": netlist.transistors(), "flip_flops": netlist.flip_flops,
@@ -556,7 +484,8 @@ def adder_energy(workdir, *, bits=8, cycles=2000, seed=1, model=SWITCHING_45NM):
     """Switching energy (pJ) of one ``bits``-wide add with uniformly random operands.
 
     Only the adder's gates count (not the input registers nor the clock): the figure to
-    compare with an energy table's add (:data:`SWITCHING_45NM` is fitted on it).
+    compare with an energy table's add (:data:`~tritforge.flows.switching.SWITCHING_45NM` is
+    fitted on it).
     """
     rng = random.Random(seed)
     adder = _RegisteredAdder(bits)
