@@ -9,8 +9,8 @@ How a number comes about (``docs/energy.md`` has the assumptions and their sourc
    chunk every cycle, dot products four chunks long (:mod:`tritforge.flows.stimulus`).
    The weights of the ternary unit are -1, 0, +1.
 2. **RTL simulation.** Amaranth's simulator runs the unit on that stream and writes a
-   VCD (:func:`simulate_rtl`). :func:`read_vcd` samples every top-level port at each
-   rising clock edge and counts the RTL signals' bit toggles.
+   VCD (:func:`simulate_rtl`). :func:`tritforge.flows.vcdtrace.read_vcd` (pyvcd) samples
+   every top-level port at each rising clock edge and counts the RTL signals' bit toggles.
 3. **Mapping onto the netlist.** The unit is synthesized with Yosys' generic ``synth``
    (the gates :mod:`tritforge.flows.synth` counts transistors of; :func:`synthesize_netlist`)
    and the port values read from the VCD are replayed on that gate netlist by a
@@ -41,11 +41,15 @@ from amaranth.sim import Simulator
 from .stimulus import make_workload
 from .switching import CMOS_TRANSISTORS, FLIP_FLOP, SWITCHING_45NM, switching_energy
 from .synth import PREPARE_COMMANDS, find_yosys, run_tool
+from .vcdtrace import read_vcd
 
-__all__ = ["GateNetlist", "VcdTrace", "simulate_rtl", "read_vcd", "synthesize_netlist",
+__all__ = ["RTL_SCOPE", "GateNetlist", "simulate_rtl", "synthesize_netlist",
            "estimate_activity", "estimate_design_activity", "adder_energy"]
 
 logger = logging.getLogger(__name__)
+
+#: Scope of the design in a VCD of Amaranth's ``Simulator.write_vcd``.
+RTL_SCOPE = ("bench", "top")
 
 #: Logic function of each combinational cell on numpy bool arrays (Yosys ``simcells.v``).
 _GATES = {
@@ -98,98 +102,6 @@ def simulate_rtl(unit, kind, chunks, vcd_path):
     sim.add_testbench(bench)
     with sim.write_vcd(str(vcd_path)):
         sim.run()
-
-
-@dataclasses.dataclass
-class VcdTrace:
-    """Top-level port values at each rising clock edge, and the RTL's toggle counts.
-
-    Attributes
-    ----------
-    samples : dict of str to list of int
-        Value of each top-level signal just before each rising edge of ``clk``.
-    widths : dict of str to int
-    toggles : dict of str to int
-        Bit toggles of every signal of the design over the run (field views left out:
-        they repeat their signal's bits).
-    """
-    samples: dict
-    widths: dict
-    toggles: dict
-
-    @property
-    def cycles(self):
-        return len(self.samples.get("clk", ()))
-
-
-def _parse_value(text):
-    digits = text.replace("x", "0").replace("z", "0").replace("X", "0").replace("Z", "0")
-    return int(digits, 2) if digits else 0
-
-
-def read_vcd(path, scope=("bench", "top"), clock="clk"):
-    """Read a VCD written by :func:`simulate_rtl` (or any VCD with the design in ``scope``).
-
-    Returns
-    -------
-    VcdTrace
-    """
-    code_names, widths, top_codes, toggles = {}, {}, {}, {}
-    current_scope, values = [], {}
-    lines = iter(Path(path).read_text().splitlines())
-    for line in lines:
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "$scope":
-            current_scope.append(words[2])
-        elif words[0] == "$upscope":
-            current_scope.pop()
-        elif words[0] == "$var":
-            width, code, name = int(words[2]), words[3], words[4]
-            full = ".".join(current_scope[len(scope):] + [name])
-            if name.startswith("\\") or tuple(current_scope[:len(scope)]) != tuple(scope):
-                continue  # a field view of another signal, or outside the design
-            code_names.setdefault(code, []).append(full)
-            widths[full] = width
-            toggles[full] = 0
-            if len(current_scope) == len(scope):
-                top_codes[code] = name
-        elif words[0] == "$enddefinitions":
-            break
-    samples = {name: [] for name in top_codes.values()}
-    clock_codes = [code for code, name in top_codes.items() if name == clock]
-    if not clock_codes:
-        raise ValueError(f"VCD {path} has no clock {clock!r} in scope {'.'.join(scope)}")
-    clock_code = clock_codes[0]
-    pending = []
-
-    def apply(changes):
-        rising = any(code == clock_code and value == 1 and values.get(code, 0) == 0
-                     for code, value in changes)
-        if rising:
-            for code, name in top_codes.items():
-                samples[name].append(values.get(code, 0))
-        for code, value in changes:
-            if code in code_names:
-                flipped = bin(values.get(code, 0) ^ value).count("1")
-                for name in code_names[code]:
-                    toggles[name] += flipped
-            values[code] = value
-
-    for line in lines:
-        if not line or line.startswith("$"):
-            continue
-        if line[0] == "#":
-            apply(pending)
-            pending = []
-        elif line[0] in "bB":
-            digits, code = line[1:].split()
-            pending.append((code, _parse_value(digits)))
-        else:
-            pending.append((line[1:], _parse_value(line[0])))
-    apply(pending)
-    return VcdTrace(samples=samples, widths={n: widths[n] for n in samples}, toggles=toggles)
 
 
 # --- 3. the gate netlist ------------------------------------------------------------------------
@@ -389,7 +301,8 @@ def _check_replay(trace, outputs, skip):
 
 
 def estimate_design_activity(design, top_name, trace, workdir, model=SWITCHING_45NM):
-    """Replay ``trace`` (a :class:`VcdTrace` of ``design``) on its generic gate netlist.
+    """Replay ``trace`` (a :class:`~tritforge.flows.vcdtrace.VcdTrace` of ``design``) on its
+    generic gate netlist.
 
     Returns
     -------
@@ -448,15 +361,15 @@ def estimate_activity(design, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
                            zero_share=zero_share, seed=seed)
     vcd = folder / "rtl.vcd"
     simulate_rtl(design.build(), design.kind, chunks, vcd)
-    trace = read_vcd(vcd)
+    trace = read_vcd(vcd, scope=RTL_SCOPE)
     result = estimate_design_activity(design.build(), design.name, trace, folder / "netlist", model)
     macs = trace.cycles * design.rows * design.cols
     parts = {part: result[f"{part}_pj"] / macs for part in ("logic", "ff", "clock")}
     return {
         **result, "macs": macs, "zero_share": zero_share, "seed": seed,
         "pj_per_mac": result["total_pj"] / macs, "pj_per_mac_by_part": parts,
-        "rtl_toggles_per_cycle": sum(trace.toggles.values()) / trace.cycles,
-        "input_toggles_per_cycle": trace.toggles.get("i__payload", 0) / trace.cycles,
+        "rtl_toggles_per_cycle": trace.total_toggles() / trace.cycles,
+        "input_toggles_per_cycle": trace.total_toggles(["i__payload"]) / trace.cycles,
         "model": dataclasses.asdict(model),
     }
 
@@ -503,7 +416,7 @@ def adder_energy(workdir, *, bits=8, cycles=2000, seed=1, model=SWITCHING_45NM):
     folder.mkdir(parents=True, exist_ok=True)
     with sim.write_vcd(str(folder / "adder.vcd")):
         sim.run()
-    trace = read_vcd(folder / "adder.vcd")
+    trace = read_vcd(folder / "adder.vcd", scope=RTL_SCOPE)
     result = estimate_design_activity(_RegisteredAdder(bits), "adder", trace, folder, model)
     # The first cycle's adds see the registers' reset values: one add per later cycle.
     return result["logic_pj"] / (result["cycles"] - 1)

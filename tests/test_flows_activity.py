@@ -5,32 +5,9 @@ import dataclasses
 
 import pytest
 
-from tritforge.flows.activity import (GateNetlist, VcdTrace, adder_energy, estimate_activity,
-                                      read_vcd, simulate_rtl)
+from tritforge.flows.activity import GateNetlist, adder_energy, estimate_activity
 from tritforge.flows.energy import load_table
 from tritforge.flows.flow import DesignConfig
-from tritforge.flows.generate import build_unit
-
-
-def test_read_vcd_samples_ports_and_counts_toggles(tmp_path):
-    unit = build_unit("ternary", 1, 2, 8, 8, 0)
-    chunks = [{"act": [a, -a], "weights": [[1, 0]], "first": True, "last": True} for a in (1, 2, 3, 4)]
-    simulate_rtl(unit, "ternary", chunks, tmp_path / "x.vcd")
-    trace = read_vcd(tmp_path / "x.vcd")
-    assert trace.cycles == 4
-    # act[0] is bits 0..7 of the payload, sampled before each edge.
-    assert [value & 0xff for value in trace.samples["i__payload"]] == [1, 2, 3, 4]
-    # One-cycle latency: the result of chunk t is on o__payload while chunk t+1 is offered.
-    assert [value & 0x3ff for value in trace.samples["o__payload"][1:]] == [1, 2, 3]
-    assert trace.toggles["i__payload"] > 0 and trace.widths["i__valid"] == 1
-
-
-def test_read_vcd_without_clock(tmp_path):
-    path = tmp_path / "empty.vcd"
-    path.write_text("$scope module bench $end\n$scope module top $end\n$var wire 1 ! a $end\n"
-                    "$upscope $end\n$upscope $end\n$enddefinitions $end\n#0\n0!\n")
-    with pytest.raises(ValueError, match=r"^VCD .*empty\.vcd has no clock 'clk' in scope bench\.top$"):
-        read_vcd(path)
 
 
 def _netlist():
@@ -110,6 +87,3 @@ class TestActivity:
         energy = adder_energy(tmp_path, cycles=1000, seed=5)
         assert energy == pytest.approx(load_table("horowitz_45nm").add(8), rel=0.05)
 
-
-def test_vcd_trace_cycles():
-    assert VcdTrace(samples={"clk": [1, 1, 1]}, widths={}, toggles={}).cycles == 3
