@@ -1,52 +1,17 @@
 # amaranth: UnusedElaboratable=no
-"""flows.activity: VCD reading, the gate-level replay and the estimate end to end."""
+"""flows.activity: the switching-activity estimate end to end and its calibration."""
 
 import dataclasses
 
 import pytest
 
-from tritforge.flows.activity import GateNetlist, adder_energy, estimate_activity
+from tritforge.flows.activity import adder_energy, estimate_activity
 from tritforge.flows.energy import load_table
 from tritforge.flows.flow import DesignConfig
 
 
-def _netlist():
-    """q <= a ^ q (a toggle flip-flop) and y = ~q, in Yosys' JSON netlist format."""
-    return {"modules": {"t": {
-        "ports": {"clk": {"direction": "input", "bits": [2]}, "a": {"direction": "input", "bits": [3]},
-                  "y": {"direction": "output", "bits": [6]}},
-        "cells": {
-            "x": {"type": "$_XOR_", "connections": {"A": [3], "B": [4], "Y": [5]}},
-            "f": {"type": "$_DFF_P_", "connections": {"C": [2], "D": [5], "Q": [4]}},
-            "n": {"type": "$_NOT_", "connections": {"A": [4], "Y": [6]}},
-        },
-        "netnames": {"q": {"bits": [4], "attributes": {"init": "1"}}},
-    }}}
-
-
-class TestGateNetlist:
-    def test_simulates_cycle_by_cycle(self):
-        netlist = GateNetlist(_netlist(), "t")
-        toggles, outputs = netlist.run({"clk": [0] * 5, "a": [1, 0, 1, 1, 0]}, 5)
-        # q starts at 1 (init) and flips after each cycle with a = 1: 1, 0, 0, 1, 0.
-        assert outputs["y"] == [0, 1, 1, 0, 1]
-        assert toggles[4] == 3 and toggles[6] == 3
-        assert netlist.transistors() == 12 + 16 + 2 and netlist.flip_flops == 1
-
-    def test_toggles_by_driving_cell(self):
-        netlist = GateNetlist(_netlist(), "t")
-        toggles, _ = netlist.run({"clk": [0] * 5, "a": [1, 0, 1, 1, 0]}, 5)
-        assert netlist.toggles_by_cell(toggles) == {"$_XOR_": toggles[5], "$_DFF_P_": 3, "$_NOT_": 3}
-
-    def test_unknown_cell(self):
-        netlist = _netlist()
-        netlist["modules"]["t"]["cells"]["x"]["type"] = "$_DLATCH_P_"
-        with pytest.raises(ValueError, match=r"^netlist cell types must be Yosys generic gates or "
-                                             r"\$_DFF_P_, not \$_DLATCH_P_$"):
-            GateNetlist(netlist, "t")
-
-
 @pytest.mark.synth
+@pytest.mark.rtl
 class TestActivity:
     def test_replay_matches_rtl_and_transistors_match_yosys(self, tmp_path):
         report = estimate_activity(DesignConfig(rows=2, cols=4), workdir=tmp_path, cycles=40)
