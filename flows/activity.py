@@ -23,6 +23,7 @@ carry chains are not seen, so the figures are a lower bound for a real chip.
 
 import dataclasses
 import random
+import re
 from pathlib import Path
 
 from amaranth.hdl import Module, Signal
@@ -30,6 +31,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from ..hdl.int_matrix_unit import IntMatrixUnit
+from ..hdl.matrix_unit import TernaryMatrixUnit
 from .netlist import check_outputs, replay, synthesize_netlist, toggles_by_cell
 from .stimulus import KINDS, make_workload
 from .switching import SWITCHING_45NM, switching_energy
@@ -39,6 +42,9 @@ __all__ = ["RTL_SCOPE", "simulate_rtl", "gate_activity", "estimate_activity", "a
 
 #: Scope of the design in a VCD of Amaranth's ``Simulator.write_vcd``.
 RTL_SCOPE = ("bench", "top")
+
+_UNIT_CLASSES = {"ternary": TernaryMatrixUnit, "int": IntMatrixUnit}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _simulate(design, testbench, vcd_path):
@@ -118,14 +124,29 @@ def gate_activity(design, top_name, rtl_vcd, workdir, model=SWITCHING_45NM):
             "cells": sum(netlist.cell_counts.values())}, rtl
 
 
-def estimate_activity(design, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
+def _check_unit(unit, kind, name):
+    if kind not in KINDS:
+        raise ValueError(f"kind must be ternary or int, not {kind!r}")
+    expected = _UNIT_CLASSES[kind]
+    if not isinstance(unit, expected):
+        raise ValueError(f"unit must be a {expected.__name__} for kind {kind!r}, "
+                         f"not {type(unit).__name__}")
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"name must be a Verilog identifier (letters, digits, _), not {name!r}")
+
+
+def estimate_activity(unit, kind, name, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
                       model=SWITCHING_45NM):
     """Dynamic energy per MAC of a matrix unit on a random workload (module docstring).
 
     Parameters
     ----------
-    design : tritforge.flows.flow.DesignConfig
-        A matrix unit (``kind`` ``"ternary"`` or ``"int"``).
+    unit : TernaryMatrixUnit or IntMatrixUnit
+        A built matrix unit; it is elaborated twice (simulation and synthesis).
+    kind : str
+        ``"ternary"`` or ``"int"``, matching ``unit``.
+    name : str
+        Module name of the synthesized netlist.
     workdir : path-like
         Folder for ``rtl.vcd`` and ``netlist/`` (the Yosys and Icarus files).
     zero_share : float
@@ -143,17 +164,23 @@ def estimate_activity(design, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
         :func:`gate_activity`, ``macs``, ``rtl_toggles_per_cycle`` (all RTL signal bits)
         and ``input_toggles_per_cycle`` (the ``i`` payload), ``zero_share``, ``seed``,
         ``model``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind``, ``unit``, ``name``, ``zero_share`` or ``cycles`` is wrong.
+    RuntimeError
+        If the gate netlist's outputs differ from the RTL's.
+    SynthesisError
+        If Yosys or Icarus Verilog fails.
     """
-    if design.kind not in KINDS:
-        raise ValueError(f"design kind must be ternary or int, not {design.kind!r}")
-    chunks = make_workload(design.kind, design.rows, design.cols, cycles,
-                           zero_share=zero_share, seed=seed)
+    _check_unit(unit, kind, name)
+    chunks = make_workload(kind, unit.rows, unit.cols, cycles, zero_share=zero_share, seed=seed)
     folder = Path(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    simulate_rtl(design.build(), design.kind, chunks, folder / "rtl.vcd")
-    result, rtl = gate_activity(design.build(), design.name, folder / "rtl.vcd", folder / "netlist",
-                                model)
-    macs = rtl.cycles * design.rows * design.cols
+    simulate_rtl(unit, kind, chunks, folder / "rtl.vcd")
+    result, rtl = gate_activity(unit, name, folder / "rtl.vcd", folder / "netlist", model)
+    macs = rtl.cycles * unit.rows * unit.cols
     parts = {part: result[f"{part}_pj"] / macs for part in ("logic", "ff", "clock")}
     return {
         **result, "macs": macs, "zero_share": zero_share, "seed": seed,

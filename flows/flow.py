@@ -466,7 +466,8 @@ def step_activity(state, cfg):
     options = {"zero_share": cfg.zero_share, "cycles": cfg.activity_cycles, "seed": cfg.activity_seed}
 
     def run():
-        return estimate_activity(state.config, workdir=_workdir(cfg, "activity"), **options)
+        return estimate_activity(state.config.build(), state.config.kind, state.config.name,
+                                 workdir=_workdir(cfg, "activity"), **options)
     return _finish(state, cfg, "activity", _cached(state, cfg, "activity", options, run, "activity"))
 
 

@@ -1,28 +1,61 @@
 # amaranth: UnusedElaboratable=no
-"""flows.activity: the switching-activity estimate end to end and its calibration."""
+"""flows.activity: the switching-activity estimate end to end (RTL simulation, synthesis,
+gate-level replay on Icarus Verilog, energy) and its calibration."""
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
+from tritforge.flows import activity
 from tritforge.flows.activity import adder_energy, estimate_activity
 from tritforge.flows.energy import load_table
-from tritforge.flows.flow import DesignConfig
+from tritforge.flows.flow import DesignConfig, FlowConfig, run_flow
+from tritforge.flows.generate import build_unit
+
+#: Every key of an estimate_activity report (the flow step and `tritforge energy --activity`
+#: read them).
+REPORT_KEYS = {"pj_per_mac", "pj_per_mac_by_part", "logic_pj", "ff_pj", "clock_pj", "total_pj",
+               "logic_toggles", "ff_toggles", "cycles", "transistors", "transistors_from_cells",
+               "flip_flops", "cells", "macs", "zero_share", "seed", "rtl_toggles_per_cycle",
+               "input_toggles_per_cycle", "model"}
+
+
+def _estimate(kind, rows, cols, workdir, **options):
+    unit = build_unit(kind, rows, cols, 8, 4096, 1)
+    return estimate_activity(unit, kind, f"{kind}_{rows}x{cols}", workdir=workdir, **options)
+
+
+@pytest.fixture(scope="module")
+def ternary_sweep(tmp_path_factory):
+    """A 2 x 4 ternary unit at 0, 0.5 and 0.9 zero weights, 60 cycles: {share: (report, workdir)}."""
+    sweep = {}
+    for share in (0.0, 0.5, 0.9):
+        folder = tmp_path_factory.mktemp(f"zeros{share}")
+        sweep[share] = _estimate("ternary", 2, 4, folder, zero_share=share, cycles=60), folder
+    return sweep
 
 
 @pytest.mark.synth
 @pytest.mark.rtl
 class TestActivity:
-    def test_replay_matches_rtl_and_transistors_match_yosys(self, tmp_path):
-        report = estimate_activity(DesignConfig(rows=2, cols=4), workdir=tmp_path, cycles=40)
+    def test_report_and_transistors_match_yosys(self, ternary_sweep):
+        report, folder = ternary_sweep[0.5]
+        assert set(report) == REPORT_KEYS
         assert report["transistors_from_cells"] == report["transistors"] > 0
-        assert report["macs"] == 40 * 8 and report["pj_per_mac"] > 0
-        parts = report["pj_per_mac_by_part"]
-        assert sum(parts.values()) == pytest.approx(report["pj_per_mac"])
-        assert (tmp_path / "rtl.vcd").exists() and (tmp_path / "netlist" / "netlist.json").exists()
+        assert report["cycles"] == 60 and report["macs"] == 60 * 8 and report["pj_per_mac"] > 0
+        assert sum(report["pj_per_mac_by_part"].values()) == pytest.approx(report["pj_per_mac"])
+        assert report["input_toggles_per_cycle"] < report["rtl_toggles_per_cycle"]
+        assert (folder / "rtl.vcd").exists() and (folder / "netlist" / "gates.vcd").exists()
+
+    def test_energy_per_mac_falls_with_zero_weights(self, ternary_sweep):
+        energy = [ternary_sweep[share][0]["pj_per_mac"] for share in (0.0, 0.5, 0.9)]
+        assert energy[0] > energy[1] > energy[2]
+        # The clock does not care about the weights.
+        assert len({ternary_sweep[share][0]["clock_pj"] for share in ternary_sweep}) == 1
 
     def test_replay_mismatch_is_caught(self, tmp_path, monkeypatch):
-        from tritforge.flows import activity
         real = activity.read_vcd
 
         def corrupted(path, **kwargs):
@@ -31,24 +64,67 @@ class TestActivity:
             return dataclasses.replace(trace, samples=samples)
         monkeypatch.setattr(activity, "read_vcd", corrupted)
         with pytest.raises(RuntimeError, match=r"^gate netlist disagrees with the RTL simulation on "
-                                               r"o__payload at cycle 0: "):
-            estimate_activity(DesignConfig(rows=1, cols=2), workdir=tmp_path, cycles=8)
+                                               r"o__payload at cycle 0: 0x1 != 0x0$"):
+            _estimate("ternary", 1, 2, tmp_path, cycles=8)
 
-    def test_energy_per_mac_falls_with_zero_weights(self, tmp_path):
-        design = DesignConfig(rows=2, cols=8)
-        energy = [estimate_activity(design, workdir=tmp_path / str(share), zero_share=share,
-                                    cycles=150)["pj_per_mac"] for share in (0.0, 0.5, 0.9)]
-        assert energy[0] > energy[1] > energy[2]
+    def test_ternary_below_int(self, ternary_sweep, tmp_path):
+        integer = _estimate("int", 2, 4, tmp_path, zero_share=0.5, cycles=60)
+        assert integer["pj_per_mac"] > 2 * ternary_sweep[0.5][0]["pj_per_mac"]
 
-    def test_ternary_below_int(self, tmp_path):
-        ternary, integer = (estimate_activity(DesignConfig(kind=kind, rows=2, cols=4),
-                                              workdir=tmp_path / kind, cycles=100)["pj_per_mac"]
-                            for kind in ("ternary", "int"))
-        assert integer > 2 * ternary
+    def test_flow_step(self, tmp_path):
+        cfg = FlowConfig(DesignConfig(rows=1, cols=2), steps=("activity",), out_dir=tmp_path / "out",
+                         cache_dir=tmp_path / "cache", activity_cycles=8)
+        report = run_flow(cfg).reports["activity"]
+        assert REPORT_KEYS <= set(report) and report["macs"] == 8 * 2
 
-    def test_calibration_reproduces_horowitz_add(self, tmp_path):
-        # SWITCHING_45NM's capacitance is fitted on this measurement (seed 1, 2000 cycles);
-        # another seed must land within a few percent of the table's 8-bit add.
-        energy = adder_energy(tmp_path, cycles=1000, seed=5)
+
+@pytest.mark.synth
+@pytest.mark.rtl
+class TestCalibration:
+    def test_fit_reproduces_horowitz_add(self, tmp_path):
+        # SWITCHING_45NM's capacitance is fitted on exactly this run: it must not drift.
+        assert adder_energy(tmp_path) == pytest.approx(load_table("horowitz_45nm").add(8), rel=0.005)
+
+    def test_other_seed_lands_near_horowitz_add(self, tmp_path):
+        energy = adder_energy(tmp_path, cycles=500, seed=5)
         assert energy == pytest.approx(load_table("horowitz_45nm").add(8), rel=0.05)
 
+
+class TestBadInput:
+    def test_kind(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^kind must be ternary or int, not 'fp16'$"):
+            estimate_activity(build_unit("ternary", 1, 2, 8, 8, 0), "fp16", "t", workdir=tmp_path)
+
+    def test_unit_of_another_kind(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^unit must be a TernaryMatrixUnit for kind 'ternary', "
+                                             r"not IntMatrixUnit$"):
+            estimate_activity(build_unit("int", 1, 2, 8, 8, 0), "ternary", "t", workdir=tmp_path)
+
+    def test_name(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^name must be a Verilog identifier \(letters, digits, "
+                                             r"_\), not 'my unit'$"):
+            estimate_activity(build_unit("ternary", 1, 2, 8, 8, 0), "ternary", "my unit",
+                              workdir=tmp_path)
+
+    def test_zero_share(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^zero_share must be a number in 0\.\.1, not -0\.1$"):
+            estimate_activity(build_unit("ternary", 1, 2, 8, 8, 0), "ternary", "t", workdir=tmp_path,
+                              zero_share=-0.1)
+
+    def test_adder_cycles(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^cycles must be an integer of at least 2, not 1$"):
+            adder_energy(tmp_path, cycles=1)
+
+    def test_adder_bits(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^bits must be a positive integer, not 0$"):
+            adder_energy(tmp_path, bits=0)
+
+
+def test_activity_modules_stay_in_the_flows_layer():
+    modules = ["tritforge.flows.activity", "tritforge.flows.netlist", "tritforge.flows.stimulus",
+               "tritforge.flows.switching", "tritforge.flows.vcdtrace"]
+    forbidden = ["torch", "tritforge.golden", "tritforge.sim"]
+    probe = (f"import sys, {', '.join(modules)}; "
+             f"print(' '.join(m for m in {forbidden!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
