@@ -47,11 +47,16 @@ class VcdTrace:
         return sum(sum(self.toggles[name]) for name in names)
 
 
+# Scalar values as pyvcd gives them (most changes of a gate netlist's VCD).
+_SCALARS = {"0": 0, "1": 1, "x": 0, "X": 0, "z": 0, "Z": 0}
+
+
 def _value(value):
     """A scalar or vector value of pyvcd as an int."""
     if isinstance(value, int):
         return value
-    return int(value.translate(_UNKNOWN_AS_ZERO) or "0", 2)
+    scalar = _SCALARS.get(value)
+    return scalar if scalar is not None else int(value.translate(_UNKNOWN_AS_ZERO) or "0", 2)
 
 
 def _count_bits(counts, diff, step=1):
@@ -174,17 +179,22 @@ class _ChangeReader:
 
     def _commit(self, pending, baseline):
         """Apply the last value of each signal changed at one timestamp."""
-        changes = {code: _value(value) for code, value in pending.items()}
-        clock = changes.get(self.clock_code)
-        if clock == 1 and self.values.get(self.clock_code) == 0:
+        values = self.values
+        clock = pending.get(self.clock_code)
+        if clock is not None and _value(clock) == 1 and values.get(self.clock_code) == 0:
             self.edges += 1
             for name, code in self.sampled_codes.items():
-                self.samples[name].append(self.values.get(code, 0))
+                self.samples[name].append(values.get(code, 0))
             self.since_edge = []
-        for code, value in changes.items():
+        counts, since_edge = self.counts, self.since_edge
+        for code, raw in pending.items():
+            value = _value(raw)
             # The first timestamp sets the initial state; later ones toggle from it.
-            diff = 0 if baseline else self.values.get(code, 0) ^ value
-            if diff and code in self.counts:
-                _count_bits(self.counts[code], diff)
-                self.since_edge.append((code, diff))
-            self.values[code] = value
+            diff = 0 if baseline else values.get(code, 0) ^ value
+            if diff and code in counts:
+                if diff == 1:  # the usual case: a one-bit net
+                    counts[code][0] += 1
+                else:
+                    _count_bits(counts[code], diff)
+                since_edge.append((code, diff))
+            values[code] = value
