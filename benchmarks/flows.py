@@ -17,11 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tritforge.flows.activity import SWITCHING_45NM, adder_energy
+from tritforge.flows.activity import adder_energy
 from tritforge.flows.compare import compare, to_markdown
 from tritforge.flows.energy import (TABLES, HardwareModel, load_table, paper_ratio, parse_workload,
                                     workload_energy)
 from tritforge.flows.flow import DesignConfig, FlowConfig, run_flow
+from tritforge.flows.switching import SWITCHING_45NM
 from tritforge.hdl.protocol import AcceleratorParams
 
 ZERO_SHARES = (0.0, 0.25, 0.5, 0.75, 0.9)
