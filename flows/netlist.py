@@ -198,6 +198,38 @@ def _testbench(netlist, inputs, cycles, clock):
         ""])
 
 
+def _driven_ports(netlist, inputs, clock):
+    """The input ports the testbench drives (all but ``clock``) and the cycles of ``inputs``;
+    ValueError if they do not fit the netlist (see :func:`replay`)."""
+    if netlist.ports.get(clock, ("",))[0] != "input":
+        raise ValueError(f"netlist {netlist.top} has no clock input {clock!r}")
+    if netlist.top == BENCH:
+        raise ValueError(f"netlist top must not be called {BENCH} (the testbench's name)")
+    ports = [name for name in netlist.port_names("input") if name != clock]
+    missing = [name for name in ports if name not in inputs]
+    if missing:
+        raise ValueError(f"inputs must give every input port of the netlist, missing "
+                         f"{', '.join(missing)}")
+    lengths = {len(inputs[name]) for name in ports}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError(f"inputs must give each port the same number (> 0) of cycles, not "
+                         f"{sorted(lengths)}")
+    return ports, lengths.pop()
+
+
+def _stimulus(netlist, ports, inputs, cycles):
+    """``$readmemh`` text: per cycle one hex word of the ``ports``' values, the first port in
+    the low bits."""
+    words = [0] * cycles
+    offset = 0
+    for name in ports:
+        width = netlist.ports[name][1]
+        words = [word | (value & ((1 << width) - 1)) << offset
+                 for word, value in zip(words, inputs[name])]
+        offset += width
+    return "".join(f"{word:x}\n" for word in words)
+
+
 def replay(netlist, verilog, inputs, workdir, *, clock="clk"):
     """Simulate the gate netlist on Icarus Verilog with ``inputs`` and read its VCD.
 
@@ -207,7 +239,8 @@ def replay(netlist, verilog, inputs, workdir, *, clock="clk"):
     verilog : path-like
         The netlist's Verilog (:func:`synthesize_netlist` writes ``netlist.v``).
     inputs : dict of str to list of int
-        Value of every input port but ``clock`` in each cycle (all lists equally long).
+        Value of every input port but ``clock`` in each cycle (all lists equally long);
+        other entries (an RTL trace's outputs, say) are ignored.
     workdir : path-like
         Folder for ``replay.v``, ``stimulus.hex``, ``replay.vvp``, the logs and ``gates.vcd``.
     clock : str
@@ -227,29 +260,10 @@ def replay(netlist, verilog, inputs, workdir, *, clock="clk"):
     SynthesisError
         If Icarus Verilog fails.
     """
-    if netlist.ports.get(clock, ("",))[0] != "input":
-        raise ValueError(f"netlist {netlist.top} has no clock input {clock!r}")
-    if netlist.top == BENCH:
-        raise ValueError(f"netlist top must not be called {BENCH} (the testbench's name)")
-    ports = [name for name in netlist.port_names("input") if name != clock]
-    missing = [name for name in ports if name not in inputs]
-    if missing:
-        raise ValueError(f"inputs must give every input port of the netlist, missing "
-                         f"{', '.join(missing)}")
-    lengths = {len(inputs[name]) for name in ports}
-    if len(lengths) != 1 or 0 in lengths:
-        raise ValueError(f"inputs must give each port the same number (> 0) of cycles, not "
-                         f"{sorted(lengths)}")
-    cycles = lengths.pop()
+    ports, cycles = _driven_ports(netlist, inputs, clock)
     folder = Path(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    words = [0] * cycles
-    offset = 0
-    for name in ports:
-        mask = (1 << netlist.ports[name][1]) - 1
-        words = [word | (value & mask) << offset for word, value in zip(words, inputs[name])]
-        offset += netlist.ports[name][1]
-    (folder / "stimulus.hex").write_text("".join(f"{word:x}\n" for word in words))
+    (folder / "stimulus.hex").write_text(_stimulus(netlist, ports, inputs, cycles))
     (folder / "replay.v").write_text(_testbench(netlist, ports, cycles, clock))
     verilog = Path(verilog).resolve()  # Icarus is native: an absolute path works
     _run_icarus(folder, [_find_icarus("iverilog"), "-o", "replay.vvp", "-s", BENCH, "replay.v",
