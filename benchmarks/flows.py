@@ -18,11 +18,12 @@ from pathlib import Path
 
 import click
 
-from tritforge.flows.activity import SWITCHING_45NM, adder_energy
 from tritforge.app.compare import compare, to_markdown
+from tritforge.flows.activity import adder_energy
 from tritforge.flows.energy import (TABLES, HardwareModel, load_table, paper_ratio, parse_workload,
                                     workload_energy)
 from tritforge.flows.flow import FlowConfig, run_flow
+from tritforge.flows.switching import SWITCHING_45NM
 from tritforge.spec.params import AcceleratorParams, UnitParams
 
 ZERO_SHARES = (0.0, 0.25, 0.5, 0.75, 0.9)

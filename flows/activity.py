@@ -3,186 +3,64 @@
 
 How a number comes about (``docs/energy.md`` has the assumptions and their sources):
 
-1. **Workload.** A stream of chunks for a matrix unit: int8 activations and weights drawn
-   from a clipped normal distribution (absmax-quantized tensors are roughly normal and
-   span about four standard deviations), a chosen share of the weights set to zero, one
-   chunk every cycle, dot products :data:`CHUNKS_PER_PRODUCT` chunks long
-   (:func:`make_workload`). The weights of the ternary unit are -1, 0, +1.
-2. **RTL simulation.** Amaranth's simulator runs the unit on that stream and writes a
-   VCD (:func:`simulate_rtl`). :func:`read_vcd` samples every top-level port at each
-   rising clock edge and counts the RTL signals' bit toggles.
-3. **Mapping onto the netlist.** The unit is synthesized with Yosys' generic ``synth``
-   (the gates :mod:`tritforge.flows.synth` counts transistors of; :func:`synthesize_netlist`)
-   and the port values read from the VCD are replayed on that gate netlist by a
-   zero-delay, cycle-based simulator (:class:`GateNetlist`). Every cell output's toggles
-   are counted, and the netlist's outputs must equal the RTL's outputs in the VCD at every
+1. **Workload.** One chunk per cycle of random int8 activations and weights with a chosen
+   share of zero weights (:func:`tritforge.flows.stimulus.make_workload`).
+2. **RTL simulation.** Amaranth's simulator runs the matrix unit on that stream and writes
+   a VCD (:func:`simulate_rtl`).
+3. **Gate-level simulation.** The unit is synthesized with Yosys' generic ``synth`` (the
+   gates :mod:`tritforge.flows.synth` counts transistors of), the port values read from
+   the RTL's VCD (:func:`tritforge.flows.vcdtrace.read_vcd`) drive that netlist on Icarus
+   Verilog, and every cell output's toggles are counted in its VCD
+   (:mod:`tritforge.flows.netlist`). The netlist's outputs must equal the RTL's at every
    cycle - a failed check raises, so a wrong mapping cannot go unnoticed.
-4. **Energy.** A toggle of a cell's output costs ``0.5 * C * Vdd**2`` with ``C`` the
-   cell's transistor count (Yosys' CMOS estimate, :data:`CMOS_TRANSISTORS`) times a
-   capacitance per transistor; every flip-flop's clock input switches twice per cycle and
-   costs its clocked transistors' share. The capacitance per transistor of
-   :data:`SWITCHING_45NM` is calibrated so that a synthesized 8-bit adder with uniformly
-   random inputs spends Horowitz's 0.03 pJ per add at 45 nm, 0.9 V
-   (``benchmarks/flows.py --calibrate`` recomputes it).
+4. **Energy.** Toggles times the cells' transistor counts times a capacitance per
+   transistor, plus the flip-flops' clock inputs (:mod:`tritforge.flows.switching`,
+   calibrated by :func:`adder_energy`).
 
-Zero-delay simulation counts one toggle per functional change: glitches in the adders'
+Both simulations count one toggle per functional change per cycle: glitches in the adders'
 carry chains are not seen, so the figures are a lower bound for a real chip.
 """
 
 import dataclasses
-import json
-import logging
 import random
+import re
 from pathlib import Path
 
-import numpy as np
-from amaranth.back import rtlil
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from ..hdl.units import build_unit
-from .synth import PREPARE_COMMANDS
-from .tools import find_yosys, run_tool
+from ..hdl.int_matrix_unit import IntMatrixUnit
+from ..hdl.matrix_unit import TernaryMatrixUnit
+from ..spec.formats import WeightCode
+from ..spec.params import UNIT_KINDS
+from .netlist import check_outputs, replay, synthesize_netlist, toggles_by_cell
+from .stimulus import make_workload
+from .switching import SWITCHING_45NM, switching_energy
+from .vcdtrace import read_vcd
 
-__all__ = ["CMOS_TRANSISTORS", "SWITCHING_45NM", "CHUNKS_PER_PRODUCT", "SwitchingModel",
-           "GateNetlist", "VcdTrace", "make_workload", "simulate_rtl", "read_vcd",
-           "synthesize_netlist", "switching_energy", "estimate_activity", "estimate_design_activity",
-           "adder_energy"]
+__all__ = ["RTL_SCOPE", "simulate_rtl", "gate_activity", "estimate_activity", "adder_energy"]
 
-logger = logging.getLogger(__name__)
+#: Scope of the design in a VCD of Amaranth's ``Simulator.write_vcd``.
+RTL_SCOPE = ("bench", "top")
 
-#: Transistors per cell of Yosys' internal gate library, as ``stat -tech cmos`` counts them
-#: (Yosys ``kernel/cost.cc``); :func:`synthesize_netlist` checks that their sum reproduces
-#: Yosys' own estimate.
-CMOS_TRANSISTORS = {
-    "$_BUF_": 1, "$_NOT_": 2, "$_AND_": 6, "$_NAND_": 4, "$_OR_": 6, "$_NOR_": 4,
-    "$_ANDNOT_": 6, "$_ORNOT_": 6, "$_XOR_": 12, "$_XNOR_": 12, "$_AOI3_": 6, "$_OAI3_": 6,
-    "$_AOI4_": 8, "$_OAI4_": 8, "$_MUX_": 12, "$_NMUX_": 10, "$_DFF_P_": 16,
-}
-
-#: Logic function of each combinational cell on numpy bool arrays (Yosys ``simcells.v``).
-_GATES = {
-    "$_BUF_": lambda a, b, c, d, s: a,
-    "$_NOT_": lambda a, b, c, d, s: ~a,
-    "$_AND_": lambda a, b, c, d, s: a & b,
-    "$_NAND_": lambda a, b, c, d, s: ~(a & b),
-    "$_OR_": lambda a, b, c, d, s: a | b,
-    "$_NOR_": lambda a, b, c, d, s: ~(a | b),
-    "$_XOR_": lambda a, b, c, d, s: a ^ b,
-    "$_XNOR_": lambda a, b, c, d, s: ~(a ^ b),
-    "$_ANDNOT_": lambda a, b, c, d, s: a & ~b,
-    "$_ORNOT_": lambda a, b, c, d, s: a | ~b,
-    "$_MUX_": lambda a, b, c, d, s: np.where(s, b, a),
-    "$_NMUX_": lambda a, b, c, d, s: ~np.where(s, b, a),
-    "$_AOI3_": lambda a, b, c, d, s: ~((a & b) | c),
-    "$_OAI3_": lambda a, b, c, d, s: ~((a | b) & c),
-    "$_AOI4_": lambda a, b, c, d, s: ~((a & b) | (c & d)),
-    "$_OAI4_": lambda a, b, c, d, s: ~((a | b) & (c | d)),
-}
-_FLIP_FLOP = "$_DFF_P_"
-
-#: Chunks per dot product in the generated workload (K = 4 * cols).
-CHUNKS_PER_PRODUCT = 4
-#: Standard deviation of the int8 activations and int weights (absmax-quantized tensors
-#: span about four of them).
-INT8_SIGMA = 127 / 4
+_UNIT_CLASSES = {"ternary": TernaryMatrixUnit, "int": IntMatrixUnit}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclasses.dataclass(frozen=True)
-class SwitchingModel:
-    """Electrical assumptions that turn toggles into energy.
+def _simulate(design, testbench, vcd_path):
+    """Run ``testbench`` on ``design`` with a clock, writing every signal to a VCD."""
+    sim = Simulator(design)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    with sim.write_vcd(str(vcd_path)):
+        sim.run()
 
-    Attributes
-    ----------
-    name : str
-    vdd : float
-        Supply voltage (V).
-    c_per_transistor_ff : float
-        Switched capacitance per transistor of a cell, fF (gate, diffusion and its share of
-        wiring), for one toggle of the cell's output.
-    clock_transistors_per_ff : int
-        Transistors of a flip-flop driven by the clock (both edges switch them).
-    source : str
-        Where the numbers come from.
-    """
-    name: str
-    vdd: float
-    c_per_transistor_ff: float
-    clock_transistors_per_ff: int
-    source: str
-
-    def toggle_pj(self, transistors):
-        """Energy (pJ) of one output toggle of a cell of ``transistors`` transistors."""
-        return 0.5 * transistors * self.c_per_transistor_ff * 1e-3 * self.vdd ** 2
-
-    def clock_pj(self):
-        """Clock energy (pJ) of one flip-flop in one cycle (two clock edges)."""
-        return 2 * self.toggle_pj(self.clock_transistors_per_ff)
-
-
-#: 45 nm at 0.9 V (Horowitz' node), calibrated on an 8-bit adder (module docstring).
-SWITCHING_45NM = SwitchingModel(
-    name="45nm_0.9V", vdd=0.9, c_per_transistor_ff=0.331, clock_transistors_per_ff=8,
-    source="Vdd of Horowitz ISSCC 2014 (45 nm, 0.9 V); capacitance per transistor fitted so "
-           "that a Yosys-synthesized 8-bit adder with uniform random inputs spends 0.03 pJ per "
-           "add (Horowitz' 8-bit add); half of a flip-flop's 16 transistors clocked.")
-
-
-# --- 1. workload --------------------------------------------------------------------------------
-
-def _clipped_normal(rng, count, sigma=INT8_SIGMA, limit=127):
-    return [max(-limit, min(limit, round(rng.gauss(0, sigma)))) for _ in range(count)]
-
-
-def _weights(rng, kind, count, zero_share):
-    """``count`` weights with ``zero_share`` zeros: ternary +-1, else clipped-normal int8."""
-    values = []
-    for _ in range(count):
-        if rng.random() < zero_share:
-            values.append(0)
-        elif kind == "ternary":
-            values.append(rng.choice((-1, 1)))
-        else:
-            value = 0
-            while value == 0:
-                value = _clipped_normal(rng, 1)[0]
-            values.append(value)
-    return values
-
-
-def make_workload(kind, rows, cols, cycles, *, zero_share, seed=1):
-    """One chunk per cycle for a ``kind`` unit: ``[{"act", "weights", "first", "last"}]``.
-
-    ``act`` is ``cols`` int8 values, ``weights`` ``rows`` lists of ``cols`` integer weights
-    (-1/0/+1 for ternary), ``first``/``last`` mark dot products of
-    :data:`CHUNKS_PER_PRODUCT` chunks.
-
-    Raises
-    ------
-    ValueError
-        If ``zero_share`` is not in [0, 1] or ``cycles`` is not positive.
-    """
-    if not isinstance(zero_share, (int, float)) or not 0 <= zero_share <= 1:
-        raise ValueError(f"zero_share must be a number in 0..1, not {zero_share!r}")
-    if not isinstance(cycles, int) or cycles < 1:
-        raise ValueError(f"cycles must be a positive integer, not {cycles!r}")
-    rng = random.Random(seed)
-    chunks = []
-    for cycle in range(cycles):
-        position = cycle % CHUNKS_PER_PRODUCT
-        chunks.append({"act": _clipped_normal(rng, cols),
-                       "weights": [_weights(rng, kind, cols, zero_share) for _ in range(rows)],
-                       "first": position == 0, "last": position == CHUNKS_PER_PRODUCT - 1})
-    return chunks
-
-
-# --- 2. RTL simulation --------------------------------------------------------------------------
 
 def _weight_code(kind, weight):
-    # WeightCode: code = w + 1 (hdl.encoding); the int unit takes the value itself.
-    return weight + 1 if kind == "ternary" else weight
+    # The ternary unit takes the weight's 2-bit code, the int unit the value itself.
+    return WeightCode(weight + 1) if kind == "ternary" else weight
 
 
 def simulate_rtl(unit, kind, chunks, vcd_path):
@@ -190,9 +68,6 @@ def simulate_rtl(unit, kind, chunks, vcd_path):
 
     The output is always ready, so the unit takes a chunk every cycle.
     """
-    sim = Simulator(unit)
-    sim.add_clock(1e-6)
-
     layout = unit.chunk_layout()
 
     async def bench(ctx):
@@ -205,352 +80,77 @@ def simulate_rtl(unit, kind, chunks, vcd_path):
                                                    "first": chunk["first"], "last": chunk["last"]}))
             await ctx.tick()
 
-    sim.add_testbench(bench)
-    with sim.write_vcd(str(vcd_path)):
-        sim.run()
+    _simulate(unit, bench, vcd_path)
 
 
-@dataclasses.dataclass
-class VcdTrace:
-    """Top-level port values at each rising clock edge, and the RTL's toggle counts.
+def gate_activity(design, top_name, rtl_vcd, workdir, model=SWITCHING_45NM):
+    """Replay the RTL simulation ``rtl_vcd`` of ``design`` on its generic gate netlist.
 
-    Attributes
+    Parameters
     ----------
-    samples : dict of str to list of int
-        Value of each top-level signal just before each rising edge of ``clk``.
-    widths : dict of str to int
-    toggles : dict of str to int
-        Bit toggles of every signal of the design over the run (field views left out:
-        they repeat their signal's bits).
-    """
-    samples: dict
-    widths: dict
-    toggles: dict
-
-    @property
-    def cycles(self):
-        return len(self.samples.get("clk", ()))
-
-
-def _parse_value(text):
-    digits = text.replace("x", "0").replace("z", "0").replace("X", "0").replace("Z", "0")
-    return int(digits, 2) if digits else 0
-
-
-def read_vcd(path, scope=("bench", "top"), clock="clk"):
-    """Read a VCD written by :func:`simulate_rtl` (or any VCD with the design in ``scope``).
+    design : amaranth.lib.wiring.Component
+        The simulated design (elaborated again for synthesis).
+    top_name : str
+        Module name of the netlist.
+    rtl_vcd : path-like
+        VCD of ``design`` with the design in :data:`RTL_SCOPE`.
+    workdir : path-like
+        Folder for the Yosys and Icarus files.
+    model : SwitchingModel
 
     Returns
     -------
-    VcdTrace
-    """
-    code_names, widths, top_codes, toggles = {}, {}, {}, {}
-    current_scope, values = [], {}
-    lines = iter(Path(path).read_text().splitlines())
-    for line in lines:
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "$scope":
-            current_scope.append(words[2])
-        elif words[0] == "$upscope":
-            current_scope.pop()
-        elif words[0] == "$var":
-            width, code, name = int(words[2]), words[3], words[4]
-            full = ".".join(current_scope[len(scope):] + [name])
-            if name.startswith("\\") or tuple(current_scope[:len(scope)]) != tuple(scope):
-                continue  # a field view of another signal, or outside the design
-            code_names.setdefault(code, []).append(full)
-            widths[full] = width
-            toggles[full] = 0
-            if len(current_scope) == len(scope):
-                top_codes[code] = name
-        elif words[0] == "$enddefinitions":
-            break
-    samples = {name: [] for name in top_codes.values()}
-    clock_codes = [code for code, name in top_codes.items() if name == clock]
-    if not clock_codes:
-        raise ValueError(f"VCD {path} has no clock {clock!r} in scope {'.'.join(scope)}")
-    clock_code = clock_codes[0]
-    pending = []
-
-    def apply(changes):
-        rising = any(code == clock_code and value == 1 and values.get(code, 0) == 0
-                     for code, value in changes)
-        if rising:
-            for code, name in top_codes.items():
-                samples[name].append(values.get(code, 0))
-        for code, value in changes:
-            if code in code_names:
-                flipped = bin(values.get(code, 0) ^ value).count("1")
-                for name in code_names[code]:
-                    toggles[name] += flipped
-            values[code] = value
-
-    for line in lines:
-        if not line or line.startswith("$"):
-            continue
-        if line[0] == "#":
-            apply(pending)
-            pending = []
-        elif line[0] in "bB":
-            digits, code = line[1:].split()
-            pending.append((code, _parse_value(digits)))
-        else:
-            pending.append((line[1:], _parse_value(line[0])))
-    apply(pending)
-    return VcdTrace(samples=samples, widths={n: widths[n] for n in samples}, toggles=toggles)
-
-
-# --- 3. the gate netlist ------------------------------------------------------------------------
-
-def synthesize_netlist(design, top_name, workdir):
-    """Generic gate netlist of ``design`` as ``flows.synth`` builds it, plus its JSON.
-
-    Writes ``design.il``, ``activity.ys``, ``yosys.log``, ``stat.json`` and ``netlist.json``
-    into ``workdir``.
-
-    Returns
-    -------
-    (Path, dict)
-        The netlist JSON and Yosys' ``stat`` of it (``estimated_num_transistors``...).
-    """
-    folder = Path(workdir)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "design.il").write_text(rtlil.convert(design, name=top_name))
-    # The generic script of flows.synth (same netlist, same transistor count) + write_json.
-    script = ["read_rtlil design.il", f"hierarchy -check -top {top_name}", *PREPARE_COMMANDS,
-              f"synth -flatten -top {top_name}", "dfflegalize -cell $_DFF_P_ 01", "opt_clean",
-              "tee -q -o stat.json stat -json -tech cmos", "write_json netlist.json"]
-    (folder / "activity.ys").write_text("\n".join(script) + "\n")
-    run_tool(folder, [find_yosys(), "-q", "-l", "yosys.log", "-s", "activity.ys"], "yosys.log")
-    stat = json.loads((folder / "stat.json").read_text())["design"]
-    return folder / "netlist.json", stat
-
-
-class GateNetlist:
-    """A Yosys generic netlist (``write_json``), levelized for a cycle-based simulation.
-
-    Nets are numbered as in the JSON; two extra nets hold the constants 0 and 1. The
-    combinational cells are grouped by logic level and type, so a cycle is a few numpy
-    operations per level.
+    (dict, VcdTrace)
+        :func:`~tritforge.flows.switching.switching_energy` figures plus ``cycles``,
+        ``transistors`` (Yosys' estimate), ``transistors_from_cells``
+        (:data:`~tritforge.flows.switching.CMOS_TRANSISTORS` summed: must agree),
+        ``flip_flops`` and ``cells``; and the RTL trace.
 
     Raises
     ------
     ValueError
-        If the netlist has a cell type outside :data:`_GATES` and the ``$_DFF_P_`` flip-flop,
-        or a combinational loop.
+        If a port of the netlist is not in the VCD.
+    RuntimeError
+        If the netlist's outputs differ from the RTL's.
+    SynthesisError
+        If Yosys or Icarus Verilog fails.
     """
-
-    def __init__(self, netlist, top):
-        module = netlist["modules"][top]
-        cells = list(module["cells"].values())
-        bits = [bit for cell in cells for conn in cell["connections"].values() for bit in conn]
-        bits += [bit for port in module["ports"].values() for bit in port["bits"]]
-        numbers = [bit for bit in bits if isinstance(bit, int)]
-        self.zero = max(numbers, default=1) + 1
-        self.one = self.zero + 1
-        self.nets = self.one + 1
-        self.ports = {name: (port["direction"], [self._net(b) for b in port["bits"]])
-                      for name, port in module["ports"].items()}
-        self.cell_counts = {}
-        for cell in cells:
-            self.cell_counts[cell["type"]] = self.cell_counts.get(cell["type"], 0) + 1
-        unknown = sorted(set(self.cell_counts) - set(_GATES) - {_FLIP_FLOP})
-        if unknown:
-            raise ValueError(f"netlist cell types must be Yosys generic gates or {_FLIP_FLOP}, "
-                             f"not {', '.join(unknown)}")
-        flops = [c for c in cells if c["type"] == _FLIP_FLOP]
-        self.ff_d = np.array([self._net(c["connections"]["D"][0]) for c in flops], dtype=np.int64)
-        self.ff_q = np.array([self._net(c["connections"]["Q"][0]) for c in flops], dtype=np.int64)
-        self.init = self._initial_values(module)
-        self.groups = self._levelize([c for c in cells if c["type"] != _FLIP_FLOP])
-        # Transistors of the cell driving each net: what one toggle of that net charges.
-        self.driver_transistors = np.zeros(self.nets)
-        for cell in cells:
-            out = cell["connections"]["Q" if cell["type"] == _FLIP_FLOP else "Y"][0]
-            self.driver_transistors[self._net(out)] = CMOS_TRANSISTORS[cell["type"]]
-        self.is_ff_output = np.zeros(self.nets, dtype=bool)
-        self.is_ff_output[self.ff_q] = True
-
-    @classmethod
-    def from_file(cls, path, top):
-        return cls(json.loads(Path(path).read_text()), top)
-
-    @property
-    def flip_flops(self):
-        return len(self.ff_q)
-
-    def transistors(self):
-        """Sum of :data:`CMOS_TRANSISTORS` over the cells."""
-        return sum(CMOS_TRANSISTORS[kind] * count for kind, count in self.cell_counts.items())
-
-    def _net(self, bit):
-        if isinstance(bit, int):
-            return bit
-        return self.one if bit == "1" else self.zero  # "0", "x", "z"
-
-    def _initial_values(self, module):
-        values = np.zeros(self.nets, dtype=bool)
-        for net in module["netnames"].values():
-            init = net.get("attributes", {}).get("init")
-            if isinstance(init, str) and len(init) == len(net["bits"]):
-                for bit, value in zip(net["bits"], reversed(init)):
-                    if isinstance(bit, int):
-                        values[bit] = value == "1"
-        values[self.one] = True
-        return values
-
-    def _levelize(self, cells):
-        """``[[(type, inputs[A,B,C,D,S], outputs)], ...]`` level by level (Kahn's order)."""
-        driver = {}
-        for index, cell in enumerate(cells):
-            driver[self._net(cell["connections"]["Y"][0])] = index
-        inputs = [[self._net(cell["connections"][pin][0]) if pin in cell["connections"] else self.zero
-                   for pin in "ABCDS"] for cell in cells]
-        level = [None] * len(cells)
-
-        def level_of(index, stack=()):
-            # Iterative depth-first evaluation (designs are deep: no recursion limit issues).
-            todo = [index]
-            while todo:
-                current = todo[-1]
-                if level[current] is not None:
-                    todo.pop()
-                    continue
-                waiting = [driver[net] for net in inputs[current]
-                           if net in driver and level[driver[net]] is None]
-                if not waiting:
-                    level[current] = 1 + max((level[driver[net]] for net in inputs[current]
-                                              if net in driver), default=0)
-                    todo.pop()
-                elif len(todo) > len(cells):
-                    raise ValueError("netlist has a combinational loop")
-                else:
-                    todo.extend(waiting)
-            return level[index]
-
-        for index in range(len(cells)):
-            level_of(index)
-        groups = {}
-        for index, cell in enumerate(cells):
-            groups.setdefault((level[index], cell["type"]), []).append(index)
-        ordered = []
-        for (lvl, kind), members in sorted(groups.items()):
-            ins = np.array([inputs[i] for i in members], dtype=np.int64).T
-            outs = np.array([self._net(cells[i]["connections"]["Y"][0]) for i in members],
-                            dtype=np.int64)
-            ordered.append((_GATES[kind], ins, outs))
-        return ordered
-
-    def port_bits(self, value, nets):
-        """Bool array of the low ``len(nets)`` bits of ``value``."""
-        return np.array([(value >> k) & 1 for k in range(len(nets))], dtype=bool)
-
-    def run(self, inputs, cycles):
-        """Simulate ``cycles`` cycles; ``inputs[name][cycle]`` gives each input port's value.
-
-        Returns
-        -------
-        (numpy.ndarray, dict)
-            Toggles of every net summed over the cycles, counted between the settled values
-            of consecutive cycles (the first cycle against the reset state), and each output
-            port's value per cycle.
-        """
-        values = self.init.copy()
-        previous = values.copy()
-        toggles = np.zeros(self.nets, dtype=np.int64)
-        outputs = {name: [] for name, (direction, _) in self.ports.items() if direction == "output"}
-        settled = False
-        for cycle in range(cycles):
-            for name, (direction, nets) in self.ports.items():
-                if direction == "input":
-                    values[nets] = self.port_bits(inputs[name][cycle], nets)
-            for function, ins, outs in self.groups:
-                a, b, c, d, s = (values[row] for row in ins)
-                values[outs] = function(a, b, c, d, s)
-            if settled:
-                toggles += values != previous
-            settled = True
-            previous[:] = values
-            for name in outputs:
-                bits = values[self.ports[name][1]]
-                outputs[name].append(int(sum(1 << k for k, bit in enumerate(bits) if bit)))
-            values[self.ff_q] = values[self.ff_d]
-        return toggles, outputs
-
-
-# --- 4. energy ----------------------------------------------------------------------------------
-
-def switching_energy(netlist, toggles, cycles, model=SWITCHING_45NM):
-    """Dynamic energy (pJ) of ``toggles`` (from :meth:`GateNetlist.run`) over ``cycles``.
-
-    Returns
-    -------
-    dict
-        ``logic_pj`` (combinational cell outputs), ``ff_pj`` (flip-flop outputs),
-        ``clock_pj`` (clock inputs of every flip-flop, every cycle), ``total_pj``, and the
-        toggle counts ``logic_toggles`` / ``ff_toggles``.
-    """
-    per_net = toggles * netlist.driver_transistors
-    ff = netlist.is_ff_output
-    logic_pj = model.toggle_pj(per_net[~ff].sum())
-    ff_pj = model.toggle_pj(per_net[ff].sum())
-    clock_pj = netlist.flip_flops * cycles * model.clock_pj()
-    return {"logic_pj": float(logic_pj), "ff_pj": float(ff_pj), "clock_pj": float(clock_pj),
-            "total_pj": float(logic_pj + ff_pj + clock_pj),
-            "logic_toggles": int(toggles[(netlist.driver_transistors > 0) & ~ff].sum()),
-            "ff_toggles": int(toggles[ff].sum())}
-
-
-def _check_replay(trace, outputs, skip):
-    """The netlist's outputs must be the RTL's at every cycle (after ``skip`` warm-up cycles)."""
-    for name, values in outputs.items():
-        if name not in trace.samples:
-            raise ValueError(f"output port {name!r} of the netlist is not in the VCD")
-        rtl = trace.samples[name]
-        for cycle in range(skip, len(values)):
-            if values[cycle] != rtl[cycle]:
-                raise RuntimeError(f"gate netlist disagrees with the RTL simulation on {name} "
-                                   f"at cycle {cycle}: {values[cycle]:#x} != {rtl[cycle]:#x}")
-
-
-def estimate_design_activity(design, top_name, trace, workdir, model=SWITCHING_45NM):
-    """Replay ``trace`` (a :class:`VcdTrace` of ``design``) on its generic gate netlist.
-
-    Returns
-    -------
-    dict
-        :func:`switching_energy` figures plus ``cycles``, ``transistors`` (Yosys' estimate),
-        ``transistors_from_cells`` (:data:`CMOS_TRANSISTORS` summed: must agree),
-        ``flip_flops`` and ``cells``.
-    """
-    path, stat = synthesize_netlist(design, top_name, workdir)
-    netlist = GateNetlist.from_file(path, top_name)
-    cycles = trace.cycles
-    missing = [name for name, (direction, _) in netlist.ports.items()
-               if direction == "input" and name not in trace.samples]
-    if missing:
-        raise ValueError(f"input port {', '.join(missing)} of the netlist is not in the VCD")
-    toggles, outputs = netlist.run(trace.samples, cycles)
-    _check_replay(trace, outputs, skip=0)
-    energy = switching_energy(netlist, toggles, cycles, model)
-    transistors = int(str(stat.get("estimated_num_transistors", "0")).rstrip("+"))
-    return {**energy, "cycles": cycles, "transistors": transistors,
+    folder = Path(workdir)
+    netlist, transistors = synthesize_netlist(design, top_name, folder)
+    rtl = read_vcd(rtl_vcd, scope=RTL_SCOPE, sample=netlist.ports)
+    gates = replay(netlist, folder / "netlist.v", rtl.samples, folder)
+    check_outputs(rtl, gates)
+    energy = switching_energy(toggles_by_cell(netlist, gates), netlist.flip_flops, rtl.cycles, model)
+    return {**energy, "cycles": rtl.cycles, "transistors": transistors,
             "transistors_from_cells": netlist.transistors(), "flip_flops": netlist.flip_flops,
-            "cells": sum(netlist.cell_counts.values())}
+            "cells": sum(netlist.cell_counts.values())}, rtl
 
 
-def estimate_activity(design, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
+def _check_unit(unit, kind, name):
+    if kind not in UNIT_KINDS:
+        raise ValueError(f"kind must be ternary or int, not {kind!r}")
+    expected = _UNIT_CLASSES[kind]
+    if not isinstance(unit, expected):
+        raise ValueError(f"unit must be a {expected.__name__} for kind {kind!r}, "
+                         f"not {type(unit).__name__}")
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"name must be a Verilog identifier (letters, digits, _), not {name!r}")
+
+
+def estimate_activity(unit, kind, name, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
                       model=SWITCHING_45NM):
     """Dynamic energy per MAC of a matrix unit on a random workload (module docstring).
 
     Parameters
     ----------
-    design : tritforge.flows.flow.DesignConfig
-        A matrix unit (``kind`` ``"ternary"`` or ``"int"``).
+    unit : TernaryMatrixUnit or IntMatrixUnit
+        A built matrix unit; it is elaborated twice (simulation and synthesis).
+    kind : str
+        ``"ternary"`` or ``"int"``, matching ``unit``.
+    name : str
+        Module name of the synthesized netlist.
     workdir : path-like
-        Folder for the VCD, the netlist and the Yosys files.
+        Folder for ``rtl.vcd`` and ``netlist/`` (the Yosys and Icarus files).
     zero_share : float
         Share of zero weights.
     cycles : int
@@ -563,27 +163,32 @@ def estimate_activity(design, *, workdir, zero_share=1 / 3, cycles=200, seed=1,
     -------
     dict
         ``pj_per_mac`` (total), ``pj_per_mac_by_part`` (logic, ff, clock), the figures of
-        :func:`estimate_design_activity`, ``macs``, ``rtl_toggles_per_cycle`` (all RTL
-        signal bits) and ``input_toggles_per_cycle`` (the ``i`` payload), ``zero_share``,
+        :func:`gate_activity`, ``macs``, ``rtl_toggles_per_cycle`` (all RTL signal bits)
+        and ``input_toggles_per_cycle`` (the ``i`` payload), ``zero_share``, ``seed``,
         ``model``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind``, ``unit``, ``name``, ``zero_share`` or ``cycles`` is wrong.
+    RuntimeError
+        If the gate netlist's outputs differ from the RTL's.
+    SynthesisError
+        If Yosys or Icarus Verilog fails.
     """
-    if design.kind not in ("ternary", "int"):
-        raise ValueError(f"design kind must be ternary or int, not {design.kind!r}")
+    _check_unit(unit, kind, name)
+    chunks = make_workload(kind, unit.rows, unit.cols, cycles, zero_share=zero_share, seed=seed)
     folder = Path(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    chunks = make_workload(design.kind, design.rows, design.cols, cycles,
-                           zero_share=zero_share, seed=seed)
-    vcd = folder / "rtl.vcd"
-    simulate_rtl(build_unit(design), design.kind, chunks, vcd)
-    trace = read_vcd(vcd)
-    result = estimate_design_activity(build_unit(design), design.name, trace, folder / "netlist", model)
-    macs = trace.cycles * design.rows * design.cols
+    simulate_rtl(unit, kind, chunks, folder / "rtl.vcd")
+    result, rtl = gate_activity(unit, name, folder / "rtl.vcd", folder / "netlist", model)
+    macs = rtl.cycles * unit.rows * unit.cols
     parts = {part: result[f"{part}_pj"] / macs for part in ("logic", "ff", "clock")}
     return {
         **result, "macs": macs, "zero_share": zero_share, "seed": seed,
         "pj_per_mac": result["total_pj"] / macs, "pj_per_mac_by_part": parts,
-        "rtl_toggles_per_cycle": sum(trace.toggles.values()) / trace.cycles,
-        "input_toggles_per_cycle": trace.toggles.get("i__payload", 0) / trace.cycles,
+        "rtl_toggles_per_cycle": rtl.total_toggles() / rtl.cycles,
+        "input_toggles_per_cycle": rtl.total_toggles(["i__payload"]) / rtl.cycles,
         "model": dataclasses.asdict(model),
     }
 
@@ -611,12 +216,20 @@ def adder_energy(workdir, *, bits=8, cycles=2000, seed=1, model=SWITCHING_45NM):
     """Switching energy (pJ) of one ``bits``-wide add with uniformly random operands.
 
     Only the adder's gates count (not the input registers nor the clock): the figure to
-    compare with an energy table's add (:data:`SWITCHING_45NM` is fitted on it).
+    compare with an energy table's add (:data:`~tritforge.flows.switching.SWITCHING_45NM`
+    is fitted on it, with the defaults).
+
+    Raises
+    ------
+    ValueError
+        If ``bits`` is not positive or ``cycles`` is below 2.
     """
+    if not isinstance(bits, int) or bits < 1:
+        raise ValueError(f"bits must be a positive integer, not {bits!r}")
+    if not isinstance(cycles, int) or cycles < 2:
+        raise ValueError(f"cycles must be an integer of at least 2, not {cycles!r}")
     rng = random.Random(seed)
     adder = _RegisteredAdder(bits)
-    sim = Simulator(adder)
-    sim.add_clock(1e-6)
 
     async def bench(ctx):
         for _ in range(cycles):
@@ -624,12 +237,9 @@ def adder_energy(workdir, *, bits=8, cycles=2000, seed=1, model=SWITCHING_45NM):
             ctx.set(adder.b, rng.getrandbits(bits))
             await ctx.tick()
 
-    sim.add_testbench(bench)
     folder = Path(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    with sim.write_vcd(str(folder / "adder.vcd")):
-        sim.run()
-    trace = read_vcd(folder / "adder.vcd")
-    result = estimate_design_activity(_RegisteredAdder(bits), "adder", trace, folder, model)
-    # The first cycle's adds see the registers' reset values: one add per later cycle.
+    _simulate(adder, bench, folder / "rtl.vcd")
+    result, _ = gate_activity(adder, "adder", folder / "rtl.vcd", folder / "netlist", model)
+    # Toggles are counted between consecutive cycles: one add per cycle after the first.
     return result["logic_pj"] / (result["cycles"] - 1)

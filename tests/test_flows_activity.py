@@ -1,121 +1,75 @@
 # amaranth: UnusedElaboratable=no
-"""flows.activity: workload, VCD reading, the gate-level replay and switching energy."""
+"""flows.activity: the switching-activity estimate end to end (RTL simulation, synthesis,
+gate-level replay on Icarus Verilog, energy) and its calibration."""
 
 import dataclasses
+import subprocess
+import sys
 
-import numpy as np
 import pytest
 
-from tritforge.flows.activity import (SWITCHING_45NM, GateNetlist, VcdTrace, adder_energy,
-                                      estimate_activity, make_workload, read_vcd, simulate_rtl,
-                                      switching_energy)
+from tritforge.flows import activity
+from tritforge.flows.activity import adder_energy, estimate_activity
 from tritforge.flows.energy import load_table
+from tritforge.flows.flow import FlowConfig, run_flow
 from tritforge.hdl.units import build_unit
 from tritforge.spec.params import UnitParams
 
-
-class TestWorkload:
-    def test_zero_share_and_products(self):
-        chunks = make_workload("ternary", 4, 16, 400, zero_share=0.25, seed=3)
-        weights = np.array([c["weights"] for c in chunks])
-        assert set(np.unique(weights)) == {-1, 0, 1}
-        assert abs((weights == 0).mean() - 0.25) < 0.02
-        assert [c["first"] for c in chunks[:5]] == [True, False, False, False, True]
-        assert [c["last"] for c in chunks[:4]] == [False, False, False, True]
-        acts = np.array([c["act"] for c in chunks])
-        assert acts.min() >= -127 and acts.max() <= 127
-
-    def test_int_weights(self):
-        chunks = make_workload("int", 2, 8, 100, zero_share=0.0)
-        weights = np.array([c["weights"] for c in chunks])
-        assert (weights != 0).all() and np.abs(weights).max() > 1
-
-    def test_seeded(self):
-        assert make_workload("int", 2, 8, 10, zero_share=0.5, seed=7) == \
-            make_workload("int", 2, 8, 10, zero_share=0.5, seed=7)
-
-    def test_zero_share_wrong(self):
-        with pytest.raises(ValueError, match=r"^zero_share must be a number in 0\.\.1, not 1\.5$"):
-            make_workload("ternary", 1, 1, 1, zero_share=1.5)
-
-    def test_cycles_wrong(self):
-        with pytest.raises(ValueError, match=r"^cycles must be a positive integer, not 0$"):
-            make_workload("ternary", 1, 1, 0, zero_share=0)
+#: Every key of an estimate_activity report (the flow step and `tritforge energy --activity`
+#: read them).
+REPORT_KEYS = {"pj_per_mac", "pj_per_mac_by_part", "logic_pj", "ff_pj", "clock_pj", "total_pj",
+               "logic_toggles", "ff_toggles", "cycles", "transistors", "transistors_from_cells",
+               "flip_flops", "cells", "macs", "zero_share", "seed", "rtl_toggles_per_cycle",
+               "input_toggles_per_cycle", "model"}
 
 
-def test_read_vcd_samples_ports_and_counts_toggles(tmp_path):
-    unit = build_unit(UnitParams(kind="ternary", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0))
-    chunks = [{"act": [a, -a], "weights": [[1, 0]], "first": True, "last": True} for a in (1, 2, 3, 4)]
-    simulate_rtl(unit, "ternary", chunks, tmp_path / "x.vcd")
-    trace = read_vcd(tmp_path / "x.vcd")
-    assert trace.cycles == 4
-    # act[0] is bits 0..7 of the payload, sampled before each edge.
-    assert [value & 0xff for value in trace.samples["i__payload"]] == [1, 2, 3, 4]
-    # One-cycle latency: the result of chunk t is on o__payload while chunk t+1 is offered.
-    assert [value & 0x3ff for value in trace.samples["o__payload"][1:]] == [1, 2, 3]
-    assert trace.toggles["i__payload"] > 0 and trace.widths["i__valid"] == 1
+def _estimate(kind, rows, cols, workdir, **options):
+    unit = build_unit(UnitParams(kind=kind, rows=rows, cols=cols))
+    return estimate_activity(unit, kind, f"{kind}_{rows}x{cols}", workdir=workdir, **options)
 
 
-def test_read_vcd_without_clock(tmp_path):
-    path = tmp_path / "empty.vcd"
-    path.write_text("$scope module bench $end\n$scope module top $end\n$var wire 1 ! a $end\n"
-                    "$upscope $end\n$upscope $end\n$enddefinitions $end\n#0\n0!\n")
-    with pytest.raises(ValueError, match=r"^VCD .*empty\.vcd has no clock 'clk' in scope bench\.top$"):
-        read_vcd(path)
+def _flow_report(folder, zero_share, cycles):
+    """The activity step of a flow on the 2 x 4 ternary unit (with a cache of its own)."""
+    cfg = FlowConfig(UnitParams(rows=2, cols=4), steps=("activity",), out_dir=folder / "out",
+                     cache_dir=folder / "cache", zero_share=zero_share, activity_cycles=cycles)
+    return run_flow(cfg).reports["activity"]
 
 
-def _netlist():
-    """q <= a ^ q (a toggle flip-flop) and y = ~q, in Yosys' JSON netlist format."""
-    return {"modules": {"t": {
-        "ports": {"clk": {"direction": "input", "bits": [2]}, "a": {"direction": "input", "bits": [3]},
-                  "y": {"direction": "output", "bits": [6]}},
-        "cells": {
-            "x": {"type": "$_XOR_", "connections": {"A": [3], "B": [4], "Y": [5]}},
-            "f": {"type": "$_DFF_P_", "connections": {"C": [2], "D": [5], "Q": [4]}},
-            "n": {"type": "$_NOT_", "connections": {"A": [4], "Y": [6]}},
-        },
-        "netnames": {"q": {"bits": [4], "attributes": {"init": "1"}}},
-    }}}
+@pytest.fixture(scope="module")
+def ternary_sweep(tmp_path_factory):
+    """A 2 x 4 ternary unit at 0, 0.5 and 0.9 zero weights, 60 cycles: {share: (report, workdir)}.
 
-
-class TestGateNetlist:
-    def test_simulates_cycle_by_cycle(self):
-        netlist = GateNetlist(_netlist(), "t")
-        toggles, outputs = netlist.run({"clk": [0] * 5, "a": [1, 0, 1, 1, 0]}, 5)
-        # q starts at 1 (init) and flips after each cycle with a = 1: 1, 0, 0, 1, 0.
-        assert outputs["y"] == [0, 1, 1, 0, 1]
-        assert toggles[4] == 3 and toggles[6] == 3
-        assert netlist.transistors() == 12 + 16 + 2 and netlist.flip_flops == 1
-
-    def test_energy_charges_the_driving_cell(self):
-        netlist = GateNetlist(_netlist(), "t")
-        toggles, _ = netlist.run({"clk": [0] * 5, "a": [1, 0, 1, 1, 0]}, 5)
-        energy = switching_energy(netlist, toggles, 5)
-        model = SWITCHING_45NM
-        assert energy["ff_pj"] == pytest.approx(3 * model.toggle_pj(16))
-        assert energy["logic_pj"] == pytest.approx(3 * model.toggle_pj(2) + toggles[5] * model.toggle_pj(12))
-        assert energy["clock_pj"] == pytest.approx(5 * 2 * model.toggle_pj(8))
-
-    def test_unknown_cell(self):
-        netlist = _netlist()
-        netlist["modules"]["t"]["cells"]["x"]["type"] = "$_DLATCH_P_"
-        with pytest.raises(ValueError, match=r"^netlist cell types must be Yosys generic gates or "
-                                             r"\$_DFF_P_, not \$_DLATCH_P_$"):
-            GateNetlist(netlist, "t")
+    The 0.9 point runs through the flow's activity step, which must call estimate_activity
+    the same way (one synthesis fewer than a separate flow test).
+    """
+    sweep = {}
+    for share in (0.0, 0.5):
+        folder = tmp_path_factory.mktemp(f"zeros{share}")
+        sweep[share] = _estimate("ternary", 2, 4, folder, zero_share=share, cycles=60), folder
+    folder = tmp_path_factory.mktemp("zeros0.9")
+    sweep[0.9] = _flow_report(folder, 0.9, 60), folder / "out" / "work" / "activity"
+    return sweep
 
 
 @pytest.mark.synth
+@pytest.mark.rtl
 class TestActivity:
-    def test_replay_matches_rtl_and_transistors_match_yosys(self, tmp_path):
-        report = estimate_activity(UnitParams(rows=2, cols=4), workdir=tmp_path, cycles=40)
+    def test_report_and_transistors_match_yosys(self, ternary_sweep):
+        report, folder = ternary_sweep[0.5]
+        assert set(report) == REPORT_KEYS
         assert report["transistors_from_cells"] == report["transistors"] > 0
-        assert report["macs"] == 40 * 8 and report["pj_per_mac"] > 0
-        parts = report["pj_per_mac_by_part"]
-        assert sum(parts.values()) == pytest.approx(report["pj_per_mac"])
-        assert (tmp_path / "rtl.vcd").exists() and (tmp_path / "netlist" / "netlist.json").exists()
+        assert report["cycles"] == 60 and report["macs"] == 60 * 8 and report["pj_per_mac"] > 0
+        assert sum(report["pj_per_mac_by_part"].values()) == pytest.approx(report["pj_per_mac"])
+        assert report["input_toggles_per_cycle"] < report["rtl_toggles_per_cycle"]
+        assert (folder / "rtl.vcd").exists() and (folder / "netlist" / "gates.vcd").exists()
+
+    def test_energy_per_mac_falls_with_zero_weights(self, ternary_sweep):
+        energy = [ternary_sweep[share][0]["pj_per_mac"] for share in (0.0, 0.5, 0.9)]
+        assert energy[0] > energy[1] > energy[2]
+        # The clock does not care about the weights.
+        assert len({ternary_sweep[share][0]["clock_pj"] for share in ternary_sweep}) == 1
 
     def test_replay_mismatch_is_caught(self, tmp_path, monkeypatch):
-        from tritforge.flows import activity
         real = activity.read_vcd
 
         def corrupted(path, **kwargs):
@@ -124,27 +78,67 @@ class TestActivity:
             return dataclasses.replace(trace, samples=samples)
         monkeypatch.setattr(activity, "read_vcd", corrupted)
         with pytest.raises(RuntimeError, match=r"^gate netlist disagrees with the RTL simulation on "
-                                               r"o__payload at cycle 0: "):
-            estimate_activity(UnitParams(rows=1, cols=2), workdir=tmp_path, cycles=8)
+                                               r"o__payload at cycle 0: 0x1 != 0x0$"):
+            _estimate("ternary", 1, 2, tmp_path, cycles=8)
 
-    def test_energy_per_mac_falls_with_zero_weights(self, tmp_path):
-        design = UnitParams(rows=2, cols=8)
-        energy = [estimate_activity(design, workdir=tmp_path / str(share), zero_share=share,
-                                    cycles=150)["pj_per_mac"] for share in (0.0, 0.5, 0.9)]
-        assert energy[0] > energy[1] > energy[2]
+    def test_ternary_below_int(self, ternary_sweep, tmp_path):
+        integer = _estimate("int", 2, 4, tmp_path, zero_share=0.5, cycles=60)
+        assert integer["pj_per_mac"] > 2 * ternary_sweep[0.5][0]["pj_per_mac"]
 
-    def test_ternary_below_int(self, tmp_path):
-        ternary, integer = (estimate_activity(UnitParams(kind=kind, rows=2, cols=4),
-                                              workdir=tmp_path / kind, cycles=100)["pj_per_mac"]
-                            for kind in ("ternary", "int"))
-        assert integer > 2 * ternary
+    def test_flow_step(self, ternary_sweep):
+        report, folder = ternary_sweep[0.9]
+        assert REPORT_KEYS <= set(report) and report["cached"] is False
+        assert report["zero_share"] == 0.9 and report["macs"] == 60 * 8
+        assert (folder / "netlist" / "gates.vcd").exists()
 
-    def test_calibration_reproduces_horowitz_add(self, tmp_path):
-        # SWITCHING_45NM's capacitance is fitted on this measurement (seed 1, 2000 cycles);
-        # another seed must land within a few percent of the table's 8-bit add.
-        energy = adder_energy(tmp_path, cycles=1000, seed=5)
+
+@pytest.mark.synth
+@pytest.mark.rtl
+class TestCalibration:
+    def test_fit_reproduces_horowitz_add(self, tmp_path):
+        # SWITCHING_45NM's capacitance is fitted on exactly this run: it must not drift.
+        assert adder_energy(tmp_path) == pytest.approx(load_table("horowitz_45nm").add(8), rel=0.005)
+
+    def test_other_seed_lands_near_horowitz_add(self, tmp_path):
+        energy = adder_energy(tmp_path, cycles=500, seed=5)
         assert energy == pytest.approx(load_table("horowitz_45nm").add(8), rel=0.05)
 
 
-def test_vcd_trace_cycles():
-    assert VcdTrace(samples={"clk": [1, 1, 1]}, widths={}, toggles={}).cycles == 3
+class TestBadInput:
+    def test_kind(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^kind must be ternary or int, not 'fp16'$"):
+            estimate_activity(build_unit(UnitParams(kind="ternary", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0)), "fp16", "t", workdir=tmp_path)
+
+    def test_unit_of_another_kind(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^unit must be a TernaryMatrixUnit for kind 'ternary', "
+                                             r"not IntMatrixUnit$"):
+            estimate_activity(build_unit(UnitParams(kind="int", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0)), "ternary", "t", workdir=tmp_path)
+
+    def test_name(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^name must be a Verilog identifier \(letters, digits, "
+                                             r"_\), not 'my unit'$"):
+            estimate_activity(build_unit(UnitParams(kind="ternary", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0)), "ternary", "my unit",
+                              workdir=tmp_path)
+
+    def test_zero_share(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^zero_share must be a number in 0\.\.1, not -0\.1$"):
+            estimate_activity(build_unit(UnitParams(kind="ternary", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0)), "ternary", "t", workdir=tmp_path,
+                              zero_share=-0.1)
+
+    def test_adder_cycles(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^cycles must be an integer of at least 2, not 1$"):
+            adder_energy(tmp_path, cycles=1)
+
+    def test_adder_bits(self, tmp_path):
+        with pytest.raises(ValueError, match=r"^bits must be a positive integer, not 0$"):
+            adder_energy(tmp_path, bits=0)
+
+
+def test_activity_modules_stay_in_the_flows_layer():
+    modules = ["tritforge.flows.activity", "tritforge.flows.netlist", "tritforge.flows.stimulus",
+               "tritforge.flows.switching", "tritforge.flows.vcdtrace"]
+    forbidden = ["torch", "tritforge.golden", "tritforge.sim"]
+    probe = (f"import sys, {', '.join(modules)}; "
+             f"print(' '.join(m for m in {forbidden!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
