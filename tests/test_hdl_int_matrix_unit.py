@@ -2,23 +2,18 @@
 # (many blocks here are built only to read their properties or to check an error)
 """IntMatrixUnit, the multiplying baseline, against numpy integer arithmetic.
 
-Driven by the same stream driver, monitor and checker as the ternary unit.
+Driven and checked by :mod:`tritforge.hdl.chunk_stream`, like the ternary unit.
 """
 
 import random
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
-from test_hdl_matrix_unit import Product, check_results, simulate
+from tritforge.hdl.chunk_stream import (Product, StreamDriver, check_results, product_lengths,
+                                        random_product, stream_chunks)
 from tritforge.hdl.int_matrix_unit import IntMatrixUnit
-
-
-def random_int_product(rng, rows, k, act_bits=8, weight_bits=8):
-    a_half, w_half = 1 << (act_bits - 1), 1 << (weight_bits - 1)
-    act = [rng.randrange(-a_half, a_half) for _ in range(k)]
-    weights = [[rng.randrange(-w_half, w_half) for _ in range(k)] for _ in range(rows)]
-    return Product(act, weights, 0)
 
 
 def int_expected(product):
@@ -27,37 +22,44 @@ def int_expected(product):
     return acc.tolist(), False
 
 
+def stream_and_check(unit, products, seed, **knobs):
+    """Stream ``products`` through ``unit`` (garbage in the gaps) in Amaranth's simulator,
+    check every result; the count."""
+    driver = StreamDriver(unit, stream_chunks(unit, products), random.Random(seed), garbage=True,
+                          **knobs)
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(driver.amaranth_testbench)
+    sim.run()
+    return check_results(products, [int_expected(p) for p in products], driver.results)
+
+
 class TestIntMatrixUnit:
-    @pytest.mark.parametrize("rows, cols, pipeline", [(1, 1, 1), (3, 5, 0), (2, 8, 1), (2, 6, 2)])
-    def test_random_products(self, rows, cols, pipeline):
-        rng = random.Random(rows * 100 + cols + pipeline)
-        max_k = 5 * cols
-        dut = IntMatrixUnit(rows, cols, max_k=max_k, pipeline=pipeline)
-        lengths = [1, cols, max_k] + [rng.randint(1, max_k) for _ in range(4)]
-        products = [random_int_product(rng, rows, k) for k in lengths]
-        expected = [int_expected(p) for p in products]
-        received = simulate(dut, products, seed=cols, gap_probability=0.3, stall_probability=0.3)
-        assert check_results(products, expected, received, cols) == len(products)
+    @pytest.mark.parametrize("rows, cols, pipeline, count, gap, stall, seed", [
+        (1, 1, 1, 7, 0.3, 0.3, 1), (3, 5, 0, 7, 0.3, 0.3, 2), (2, 8, 1, 7, 0.3, 0.3, 3),
+        (2, 6, 2, 7, 0.3, 0.3, 4)])
+    def test_random_products(self, rows, cols, pipeline, count, gap, stall, seed):
+        rng = random.Random(seed)
+        unit = IntMatrixUnit(rows, cols, max_k=5 * cols, pipeline=pipeline)
+        products = [random_product(unit, rng, k) for k in product_lengths(unit, rng, count)]
+        assert stream_and_check(unit, products, seed, gap=gap, stall=stall) == count
 
-    @pytest.mark.parametrize("pipeline", [0, 1])
-    def test_extremes_do_not_overflow(self, pipeline):
+    @pytest.mark.parametrize("pipeline, stall, seed", [(0, 0.5, 4), (1, 0.5, 4)])
+    def test_extremes_do_not_overflow(self, pipeline, stall, seed):
         max_k, cols = 64, 8
-        dut = IntMatrixUnit(2, cols, max_k=max_k, pipeline=pipeline)
-        assert dut.acc_bits == 22          # 64 * 128 * 128 = 2**20 needs 21 bits + sign
-        act = [-128] * max_k
-        products = [Product(act, [[-128] * max_k, [127] * max_k], 0)]
-        expected = [int_expected(p) for p in products]
-        assert expected[0][0] == [1 << 20, -64 * 128 * 127]
-        received = simulate(dut, products, seed=4, stall_probability=0.5)
-        assert check_results(products, expected, received, cols) == 1
+        unit = IntMatrixUnit(2, cols, max_k=max_k, pipeline=pipeline)
+        assert unit.acc_bits == 22          # 64 * 128 * 128 = 2**20 needs 21 bits + sign
+        products = [Product([-128] * max_k, [[-128] * max_k, [127] * max_k])]
+        assert int_expected(products[0])[0] == [1 << 20, -64 * 128 * 127]
+        assert stream_and_check(unit, products, seed, stall=stall) == 1
 
-    def test_narrow_weights(self):
-        rng = random.Random(7)
-        dut = IntMatrixUnit(2, 4, act_bits=6, weight_bits=3, max_k=12)
-        products = [random_int_product(rng, 2, k, 6, 3) for k in (1, 4, 12, 7)]
-        expected = [int_expected(p) for p in products]
-        received = simulate(dut, products, seed=5, gap_probability=0.3, stall_probability=0.3)
-        assert check_results(products, expected, received, 4) == 4
+    @pytest.mark.parametrize("gap, stall, seed", [(0.3, 0.3, 5)])
+    def test_narrow_weights(self, gap, stall, seed):
+        rng = random.Random(seed)
+        unit = IntMatrixUnit(2, 4, act_bits=6, weight_bits=3, max_k=12)
+        products = [random_product(unit, rng, k) for k in (1, 4, 12, 7)]
+        assert all(-4 <= w <= 3 for p in products for row in p.weights for w in row)
+        assert stream_and_check(unit, products, seed, gap=gap, stall=stall) == 4
 
     def test_properties(self):
         dut = IntMatrixUnit(8, 32, weight_bits=8, max_k=4096)

@@ -95,3 +95,19 @@ def test_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
                      ("tritforge.sim.driver", True), ("tritforge.spec", True)}
     with pytest.raises(AssertionError, match="spec may not use hdl"):
         test_imports_stay_in_their_layer(Path("spec/x.py"))
+
+
+def test_tests_do_not_import_other_tests():
+    """Shared test code lives in the package or in a helper module (``tests/rtl_runs.py``),
+    never in a test module that another one imports."""
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.split(".")[-1].startswith("test_"), (
+                    f"tests/{path.name}:{node.lineno} imports the test module {name}")

@@ -12,7 +12,8 @@ from rtl_runs import run_matrix_unit_tb
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_ternary_matrix_unit(simulator, waves):
     unit = UnitParams(rows=3, cols=12, max_k=100, pipeline=2)
-    summary = run_matrix_unit_tb(simulator, unit, waves, products=24, gap=0.3, stall=0.3, seed=7)
+    summary = run_matrix_unit_tb(simulator, unit, waves, products=24, gap=0.3, stall=0.3, seed=7,
+                                 garbage=True)
     assert summary["products"] == 24 and summary["chunks"] > 24
 
 
