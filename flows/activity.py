@@ -31,6 +31,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from ..hdl.chunk_stream import StreamDriver
 from ..hdl.int_matrix_unit import IntMatrixUnit
 from ..hdl.matrix_unit import TernaryMatrixUnit
 from ..spec.formats import WeightCode
@@ -64,23 +65,17 @@ def _weight_code(kind, weight):
 
 
 def simulate_rtl(unit, kind, chunks, vcd_path):
-    """Run ``unit`` (a matrix unit of ``kind``) on ``chunks``, one per cycle, writing a VCD.
+    """Run ``unit`` (a matrix unit of ``kind``) on ``chunks``, writing a VCD; return the
+    :class:`~tritforge.hdl.chunk_stream.StreamDriver` that drove it.
 
-    The output is always ready, so the unit takes a chunk every cycle.
+    No gaps and no backpressure: the unit takes a chunk every cycle, then drains its
+    pipeline (``latency`` more cycles, whose toggles belong to the work too).
     """
-    layout = unit.chunk_layout()
-
-    async def bench(ctx):
-        ctx.set(unit.i.valid, 1)
-        ctx.set(unit.o.ready, 1)
-        for chunk in chunks:
-            # One set per chunk: every set makes the simulator settle the whole design.
-            weights = [[_weight_code(kind, w) for w in row] for row in chunk["weights"]]
-            ctx.set(unit.i.payload, layout.const({"act": chunk["act"], "weights": weights,
-                                                   "first": chunk["first"], "last": chunk["last"]}))
-            await ctx.tick()
-
-    _simulate(unit, bench, vcd_path)
+    as_taken = [dict(chunk, weights=[[_weight_code(kind, w) for w in row] for row in chunk["weights"]])
+                for chunk in chunks]
+    driver = StreamDriver(unit, as_taken, tail=0)
+    _simulate(unit, driver.amaranth_testbench, vcd_path)
+    return driver
 
 
 def gate_activity(design, top_name, rtl_vcd, workdir, model=SWITCHING_45NM):
@@ -154,7 +149,7 @@ def estimate_activity(unit, kind, name, *, workdir, zero_share=1 / 3, cycles=200
     zero_share : float
         Share of zero weights.
     cycles : int
-        Cycles simulated (one chunk each).
+        Chunks simulated, one per cycle (the pipeline then drains for ``latency`` cycles).
     seed : int
         Seed of the workload.
     model : SwitchingModel
@@ -180,9 +175,9 @@ def estimate_activity(unit, kind, name, *, workdir, zero_share=1 / 3, cycles=200
     chunks = make_workload(kind, unit.rows, unit.cols, cycles, zero_share=zero_share, seed=seed)
     folder = Path(workdir)
     folder.mkdir(parents=True, exist_ok=True)
-    simulate_rtl(unit, kind, chunks, folder / "rtl.vcd")
+    driver = simulate_rtl(unit, kind, chunks, folder / "rtl.vcd")
     result, rtl = gate_activity(unit, name, folder / "rtl.vcd", folder / "netlist", model)
-    macs = rtl.cycles * unit.rows * unit.cols
+    macs = len(driver.accepted) * unit.rows * unit.cols
     parts = {part: result[f"{part}_pj"] / macs for part in ("logic", "ff", "clock")}
     return {
         **result, "macs": macs, "zero_share": zero_share, "seed": seed,

@@ -79,11 +79,12 @@ def test_amaranth_vcd_samples_ports_and_counts_toggles(tmp_path):
     chunks = [{"act": [a, -a], "weights": [[1, 0]], "first": True, "last": True} for a in (1, 2, 3, 4)]
     simulate_rtl(unit, "ternary", chunks, tmp_path / "x.vcd")
     trace = read_vcd(tmp_path / "x.vcd", scope=RTL_SCOPE)
-    assert trace.cycles == 4
+    # Four chunks, then one cycle for the last result (latency 1).
+    assert trace.cycles == 5
     # act[0] is bits 0..7 of the payload, sampled before each edge.
-    assert [value & 0xff for value in trace.samples["i__payload"]] == [1, 2, 3, 4]
+    assert [value & 0xff for value in trace.samples["i__payload"][:4]] == [1, 2, 3, 4]
     # One-cycle latency: the result of chunk t is on o__payload while chunk t+1 is offered.
-    assert [value & 0x3ff for value in trace.samples["o__payload"][1:]] == [1, 2, 3]
+    assert [value & 0x3ff for value in trace.samples["o__payload"][1:]] == [1, 2, 3, 4]
     assert trace.total_toggles(["i__payload"]) > 0 and trace.widths["i__valid"] == 1
     # Amaranth's field views ("\\i__payload.act", "\\act[0]") repeat their signal's bits.
     assert "act" in trace.toggles and not {"act[0]", "i__payload.act"} & set(trace.toggles)
