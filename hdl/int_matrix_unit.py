@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (structure() makes a row's dot-product block only to read it)
 """Conventional integer matrix unit: the INT8 x INT8 baseline the ternary unit is
 compared with (area, energy). Same streams, control and accumulators as
 :class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit` (both are
@@ -137,8 +139,6 @@ class IntMatrixUnit(MatrixUnitBase):
         self._weight_bits = check_integer("weight_bits", weight_bits,
                                           WEIGHT_BITS_RANGE.start, WEIGHT_BITS_RANGE.stop - 1)
         super().__init__(rows, cols, act_bits, max_k, acc_bits, pipeline, signed(weight_bits))
-
-    weight_bits = property(lambda self: self._weight_bits, doc="Weight width (signed).")
 
     def _required_acc_bits(self):
         largest = max(abs(bound) for bound in _product_range(self._act_bits, self._weight_bits))

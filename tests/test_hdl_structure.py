@@ -1,14 +1,19 @@
 # amaranth: UnusedElaboratable=no
 # (blocks here are built only to read their structure)
 """The hardware's description of itself: the tree plan, the pipeline register count and
-the blocks' ``structure()``, against what their ``elaborate`` builds."""
+the blocks' ``structure()``, against what their ``elaborate`` builds (Yosys' flip-flop
+count is in ``test_flows_energy.py``)."""
 
 import pytest
 from amaranth.hdl import Fragment, Module, Signal
 
-from tritforge.hdl.int_matrix_unit import _IntDot
+from tritforge.hdl.int_matrix_unit import IntMatrixUnit, _IntDot
+from tritforge.hdl.matrix_unit import MatrixUnitStructure, TernaryMatrixUnit
 from tritforge.hdl.ternary_dot import (DotStructure, Stages, TernaryDot, TreeNode, adder_tree,
                                        plan_tree, stage_register_bits)
+from tritforge.hdl.units import build_unit, unit_structure
+from tritforge.spec.errors import ParameterTypeError
+from tritforge.spec.params import AcceleratorParams, UnitParams
 
 
 def _leaves(m, ranges):
@@ -84,3 +89,35 @@ def test_int_dot_structure_by_hand():
     # 4-bit x 4-bit products in [-56, 64] (8 bits); their sum [-112, 128] (9 bits).
     assert _IntDot(2, 4, 4, pipeline=1).structure() == DotStructure(
         adder_widths=(9,), multipliers=((4, 4), (4, 4)), register_bits=2 * 8 + 9, latency=2)
+
+
+def test_unit_structure_by_hand():
+    unit = TernaryMatrixUnit(3, 2, act_bits=8, max_k=64, pipeline=1)
+    # Flags: valid and last of the one stage (its first drives nothing); seen-INVALID.
+    assert unit.structure() == MatrixUnitStructure(
+        rows=3, cols=2, act_bits=8, weight_bits=2, pipeline=1,
+        dot=TernaryDot(2, 8, pipeline=1, raw=True).structure(), row_register_bits=11,
+        acc_bits=unit.acc_bits, control_register_bits=3, latency=1)
+    assert unit.structure().register_bits == 3 * (11 + unit.acc_bits) + 3
+
+
+def test_combinational_unit_registers_the_dot_outputs():
+    # pipeline 0: the unit registers each row's partial sum, carry and INVALID flag; the
+    # int unit its sum only (its INVALID flag is a constant).
+    ternary = TernaryMatrixUnit(2, 4, pipeline=0).structure()
+    integer = IntMatrixUnit(2, 4, pipeline=0).structure()
+    assert ternary.row_register_bits == len(TernaryDot(4, 8, raw=True).partial) + 2
+    assert integer.row_register_bits == len(_IntDot(4, 8, 8, 0).sum)
+    assert (ternary.control_register_bits, integer.control_register_bits) == (3, 2)
+
+
+@pytest.mark.parametrize("params", [
+    UnitParams(rows=5, cols=7, pipeline=2), UnitParams(kind="int", rows=3, cols=9, pipeline=0),
+])
+def test_unit_structure_reads_one_row(params):
+    assert unit_structure(params) == build_unit(params).structure()
+
+
+def test_unit_structure_wrong():
+    with pytest.raises(ParameterTypeError, match=r"^params must be a UnitParams, not AcceleratorParams"):
+        unit_structure(AcceleratorParams())
