@@ -1,18 +1,19 @@
 """Energy estimate 1: operation counts times a per-operation energy table.
 
-Two parts, both pure Python (no tools run):
+Two parts, both Python (no tools run, no elaboration):
 
 * :class:`EnergyTable` reads a table shipped in ``flows/data/energy_<name>.json``
   (:data:`TABLES`; each file names its source) and interpolates it to any operand width
   and SRAM size (rules below).
 * :class:`HardwareModel` counts what one *chunk step* of a matrix unit costs - every adder
   of every row's tree with its real width, the multipliers of the integer unit, the
-  accumulators, the pipeline register bits - from the same parameters and the same
-  width rules as the hardware generators in :mod:`tritforge.hdl`, plus the memories of the
-  accelerator around it. :func:`workload_energy` multiplies that by the chunk steps of a
-  workload (layer shapes as ``(name, out_features, in_features)`` tuples, the format of
-  :meth:`ModelShape.linear_shapes() <tritforge.spec.formats.ModelShape.linear_shapes>`) or by
-  the accelerator's own ``compute`` counter.
+  accumulators, the pipeline register bits - as the hardware describes itself
+  (:meth:`MatrixUnitBase.structure() <tritforge.hdl.matrix_unit.MatrixUnitBase.structure>`,
+  computed by the code that builds it), plus the memories of the accelerator around it.
+  :func:`workload_energy` multiplies that by the chunk steps of a workload (layer shapes
+  as ``(name, out_features, in_features)`` tuples, the format of
+  :meth:`ModelShape.linear_shapes() <tritforge.spec.formats.ModelShape.linear_shapes>`) or
+  by the accelerator's own ``compute`` counter.
 
 :func:`paper_matmul_energy` is the idealised count of the BitNet b1.58 paper (FP16: one
 multiply and one add per MAC; BitNet b1.58: one INT8 add per MAC), kept separate from the
@@ -38,10 +39,10 @@ import math
 from importlib import resources
 from pathlib import Path
 
-from ..hdl.ternary_dot import TreeNode, pipeline_registers
-from ..spec.errors import ParameterError
-from ..spec.formats import MODEL_SHAPES, accumulator_bits, bits_per_weight, model_shape
-from ..spec.params import AcceleratorParams
+from ..hdl.units import UNIT_CLASSES, unit_structure
+from ..spec.errors import ParameterError, ParameterTypeError
+from ..spec.formats import MODEL_SHAPES, bits_per_weight, model_shape
+from ..spec.params import AcceleratorParams, check_params
 
 __all__ = ["TABLES", "EnergyTable", "UnitStructure", "MemoryGeometry", "HardwareModel",
            "hardware_model", "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",
@@ -232,47 +233,12 @@ def paper_ratio(table, layers, tokens=1, baseline="fp16", scheme="bitnet_b158"):
 
 # --- what the hardware does per chunk --------------------------------------------------------
 
-def _tree_levels(leaves):
-    """Adder widths and per-level nodes of the balanced tree of :func:`hdl.ternary_dot.adder_tree`.
-
-    Mirrors the generator's rule: nodes pair up left to right, an odd node passes up, each
-    adder takes one pending carry-in (1 bit) as its carry-in and is exactly as wide as its
-    result range. Returns ``(adder_widths, levels)`` where ``levels[i]`` are the nodes after
-    level ``i``.
-    """
-    nodes, widths, levels = list(leaves), [], []
-    while len(nodes) > 1:
-        paired = []
-        for k in range(0, len(nodes) - 1, 2):
-            x, y = nodes[k], nodes[k + 1]
-            carries = x.carries + y.carries
-            hi = x.hi + y.hi + (1 if carries else 0)
-            node = TreeNode(None, x.lo + y.lo, hi, carries[1:])
-            widths.append(node.shape.width)
-            paired.append(node)
-        nodes = paired + nodes[len(paired) * 2:]
-        levels.append(nodes)
-    return widths, levels
-
-
-def _node_bits(nodes, riders):
-    return sum(node.shape.width + len(node.carries) for node in nodes) + riders
-
-
-def _pipeline_bits(level_bits, pipeline):
-    """Register bits of :class:`hdl.ternary_dot.Stages`: after every ``pipeline`` levels and
-    after the last level if it did not end a stage (``level_bits[i]``: bits after level i)."""
-    if pipeline == 0 or not level_bits:
-        return 0
-    registered = [bits for index, bits in enumerate(level_bits, 1) if index % pipeline == 0]
-    if len(level_bits) % pipeline:
-        registered.append(level_bits[-1])
-    return sum(registered)
-
-
 @dataclasses.dataclass(frozen=True)
 class UnitStructure:
-    """What one chunk step of a matrix unit computes and stores, from its parameters.
+    """What one chunk step of a matrix unit computes and stores, as the hardware says.
+
+    Made from a unit (:meth:`of`) or its parameters (:meth:`from_params`); every count
+    comes from the unit's own :meth:`~tritforge.hdl.matrix_unit.MatrixUnitBase.structure`.
 
     Attributes
     ----------
@@ -303,43 +269,32 @@ class UnitStructure:
     latency: int
 
     @classmethod
-    def from_params(cls, kind, rows, cols, act_bits=8, max_k=4096, pipeline=1, weight_bits=8):
-        """The structure of the unit :func:`tritforge.flows.generate.build_unit` would build."""
-        if kind not in ("ternary", "int"):
-            raise ValueError(f"kind must be one of ternary, int, not {kind!r}")
-        half = 1 << (act_bits - 1)
-        if kind == "ternary":
-            # Complement-domain leaves in [-half, half-1], each with a 1-bit correction.
-            leaves = [TreeNode(None, -half, half - 1, (None,))] * cols
-            widths, levels = _tree_levels(leaves)
-            level_bits = [_node_bits(nodes, riders=1) for nodes in levels]
-            multipliers, acc = (), accumulator_bits(max_k, act_bits)
-            # Raw output with no tree level (one lane): partial, carry and INVALID flag.
-            unregistered_out = _node_bits(leaves, riders=1)
-            weights = 2
-        else:
-            w_half = 1 << (weight_bits - 1)
-            corners = [a * w for a in (-half, half - 1) for w in (-w_half, w_half - 1)]
-            product = TreeNode(None, min(corners), max(corners))
-            widths, levels = _tree_levels([product] * cols)
-            # The multipliers are the first level of logic.
-            level_bits = [_node_bits([product] * cols, 0)] + [_node_bits(n, 0) for n in levels]
-            multipliers = ((act_bits, weight_bits),) * cols
-            acc = (max_k * max(abs(c) for c in corners)).bit_length() + 1
-            unregistered_out = product.shape.width
-            weights = weight_bits
-        dot_latency = pipeline_registers(len(level_bits), pipeline)
-        row_registers = _pipeline_bits(level_bits, pipeline)
-        if dot_latency == 0:
-            # The unit registers a combinational dot product's outputs itself.
-            row_registers = level_bits[-1] if level_bits else unregistered_out
-        latency = max(dot_latency, 1)
-        # valid, first and last per stage; the last stage's ``first`` drives nothing.
-        flags = 3 * latency - 1
-        invalid = 1 if kind == "ternary" else 0
-        registers = rows * (row_registers + acc) + flags + invalid
-        return cls(kind, rows, cols, act_bits, weights, acc, pipeline, tuple(widths),
-                   multipliers, registers, latency)
+    def of(cls, unit):
+        """The structure of ``unit``, a matrix unit (e.g. from
+        :func:`~tritforge.hdl.units.build_unit`), as its own ``structure()`` gives it.
+
+        Raises
+        ------
+        ParameterTypeError
+            If ``unit`` is not one of :data:`~tritforge.hdl.units.UNIT_CLASSES`.
+        """
+        return cls._from_hardware(_kind_of(unit), unit.structure())
+
+    @classmethod
+    def from_params(cls, params):
+        """The structure of the unit :func:`~tritforge.hdl.units.build_unit` builds for
+        ``params`` (a :class:`~tritforge.spec.params.UnitParams`), in milliseconds
+        (:func:`~tritforge.hdl.units.unit_structure`)."""
+        hardware = unit_structure(params)
+        return cls._from_hardware(params.kind, hardware)
+
+    @classmethod
+    def _from_hardware(cls, kind, hardware):
+        return cls(kind=kind, rows=hardware.rows, cols=hardware.cols, act_bits=hardware.act_bits,
+                   weight_bits=hardware.weight_bits, acc_bits=hardware.acc_bits,
+                   pipeline=hardware.pipeline, adder_widths=hardware.adder_widths,
+                   multipliers=hardware.multipliers, register_bits=hardware.register_bits,
+                   latency=hardware.latency)
 
     @property
     def lanes(self):
@@ -360,6 +315,15 @@ class UnitStructure:
                 "acc_bits": self.acc_bits, "adders_per_row": len(self.adder_widths),
                 "adder_widths": _histogram(self.adder_widths),
                 "multipliers_per_row": len(self.multipliers), "register_bits": self.register_bits}
+
+
+def _kind_of(unit):
+    """The kind of :data:`~tritforge.hdl.units.UNIT_CLASSES` ``unit`` is."""
+    for kind, unit_class in UNIT_CLASSES.items():
+        if isinstance(unit, unit_class):
+            return kind
+    names = ", ".join(unit_class.__name__ for unit_class in UNIT_CLASSES.values())
+    raise ParameterTypeError(f"unit must be a matrix unit ({names}), not {unit!r}")
 
 
 def _histogram(values):
@@ -420,11 +384,14 @@ class HardwareModel:
     @classmethod
     def for_accelerator(cls, params, kind="ternary", weight_bits=8):
         """The accelerator of ``params``: its unit sums one chunk (``max_k = cols``), the
-        accumulator buffer sums the chunks in ``params.acc_bits``."""
-        unit = UnitStructure.from_params(kind, params.rows, params.cols, params.act_bits,
-                                         max_k=params.cols, pipeline=params.pipeline,
-                                         weight_bits=weight_bits)
-        return cls(unit, MemoryGeometry.from_params(params, kind, weight_bits), params.acc_bits)
+        accumulator buffer sums the chunks in ``params.acc_bits``. ``kind="int"``: the same
+        accelerator around an :class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` of
+        ``weight_bits``-bit weights (the baseline; ``weight_bits`` applies to it only)."""
+        unit = check_params(params).unit
+        if kind != "ternary":
+            unit = dataclasses.replace(unit, kind=kind, weight_bits=weight_bits)
+        return cls(UnitStructure.from_params(unit),
+                   MemoryGeometry.from_params(params, kind, weight_bits), params.acc_bits)
 
     def chunk_energy(self, table):
         """Energy by category of one chunk step (one chunk into the unit, all rows)."""
@@ -449,8 +416,7 @@ def hardware_model(design):
     if isinstance(design, AcceleratorParams):
         return HardwareModel.for_accelerator(design)
     weight_bits = design.weight_bits or 8
-    unit = UnitStructure.from_params(design.kind, design.rows, design.cols, design.act_bits,
-                                     design.max_k, design.pipeline, weight_bits)
+    unit = UnitStructure.from_params(design)
     around = AcceleratorParams(rows=design.rows, cols=design.cols, act_bits=design.act_bits,
                                max_k=design.max_k, pipeline=design.pipeline)
     return HardwareModel(unit, MemoryGeometry.from_params(around, design.kind, weight_bits))

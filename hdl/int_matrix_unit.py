@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (structure() makes a row's dot-product block only to read it)
 """Conventional integer matrix unit: the INT8 x INT8 baseline the ternary unit is
 compared with (area, energy). Same streams, control and accumulators as
 :class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit` (both are
@@ -10,8 +12,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.errors import check_integer
 from .matrix_unit import MatrixUnitBase
-from .ternary_dot import KEEP, Stages, TreeNode, adder_tree
-from .ternary_dot import pipeline_registers, tree_depth
+from .ternary_dot import KEEP, DotStructure, Stages, TreeNode, adder_tree, plan_tree
+from .ternary_dot import pipeline_registers, stage_register_bits, tree_depth
 
 __all__ = ["IntMatrixUnit"]
 
@@ -27,6 +29,11 @@ def _product_range(act_bits, weight_bits):
     return min(corners), max(corners)
 
 
+def _product_node(act_bits, weight_bits):
+    """A leaf of the tree (no value yet): one lane's product, as wide as its range."""
+    return TreeNode(None, *_product_range(act_bits, weight_bits))
+
+
 class _IntDot(wiring.Component):
     """Dot product of ``lanes`` signed activations and signed weights: multipliers and
     a balanced adder tree. The multipliers are the first level of logic; registers
@@ -35,6 +42,7 @@ class _IntDot(wiring.Component):
 
     Members: ``act``, ``weights`` (``In(ArrayLayout(signed(.), lanes))``), ``sum``
     (``Out(signed(.))``, exact) and, when ``latency > 0``, the clock enable ``en``.
+    :meth:`structure` describes what :meth:`elaborate` builds.
     """
 
     def __init__(self, lanes, act_bits, weight_bits, pipeline):
@@ -61,20 +69,34 @@ class _IntDot(wiring.Component):
     def addends(self):
         return [self.sum]
 
+    def structure(self):
+        """The :class:`~tritforge.hdl.ternary_dot.DotStructure` of this block, from the
+        plan :meth:`elaborate` emits (no Module)."""
+        product = _product_node(self._act_bits, self._weight_bits)
+        plan = plan_tree([product] * self._lanes)
+        # The multipliers are the first level of logic, the tree's levels follow.
+        level_bits = [self._lanes * product.shape.width, *plan.level_bits]
+        return DotStructure(adder_widths=plan.adder_widths,
+                            multipliers=((self._act_bits, self._weight_bits),) * self._lanes,
+                            register_bits=stage_register_bits(level_bits, self._pipeline),
+                            latency=self._latency)
+
     def elaborate(self, platform):
         m = Module()
         stages = Stages(m, self._pipeline, self.en if self._latency else None)
-        lo, hi = _product_range(self._act_bits, self._weight_bits)
+        leaf = _product_node(self._act_bits, self._weight_bits)
         products = []
         for lane in range(self._lanes):
-            product = Signal(range(lo, hi + 1), name=f"product{lane}", attrs=KEEP)
+            product = Signal(leaf.shape, name=f"product{lane}", attrs=KEEP)
             m.d.comb += product.eq(self.act[lane] * self.weights[lane])
             products.append(product)
         products = stages.end_level(products)
-        root, _ = adder_tree(m, [TreeNode(p, lo, hi) for p in products], stages=stages)
+        root, _ = adder_tree(m, [TreeNode(p, leaf.lo, leaf.hi) for p in products],
+                             stages=stages)
         (total,) = stages.close([root.value])
         m.d.comb += self.sum.eq(total)
         assert stages.registers == self._latency
+        assert stages.bits == self.structure().register_bits
         return m
 
 
@@ -117,8 +139,6 @@ class IntMatrixUnit(MatrixUnitBase):
         self._weight_bits = check_integer("weight_bits", weight_bits,
                                           WEIGHT_BITS_RANGE.start, WEIGHT_BITS_RANGE.stop - 1)
         super().__init__(rows, cols, act_bits, max_k, acc_bits, pipeline, signed(weight_bits))
-
-    weight_bits = property(lambda self: self._weight_bits, doc="Weight width (signed).")
 
     def _required_acc_bits(self):
         largest = max(abs(bound) for bound in _product_range(self._act_bits, self._weight_bits))

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (structure() makes a row's dot-product block only to read it)
 """Ternary matrix unit: ``rows`` ternary dot-product trees over one broadcast activation
 vector, each with an accumulator, fed one ``cols``-wide chunk per cycle.
 
@@ -5,20 +7,23 @@ vector, each with an accumulator, fed one ``cols``-wide chunk per cycle.
 the chunk/result streams, the pipeline control, the accumulators, the parameter checks
 and the port description. :class:`TernaryMatrixUnit` (here) and
 :class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` only supply the per-row dot product.
+:meth:`MatrixUnitBase.structure` describes what a unit builds (:class:`MatrixUnitStructure`)
+without building it, for the energy estimate.
 """
 
 import collections
+import dataclasses
 
-from amaranth.hdl import C, Cat, Module, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Const, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.errors import check_integer
 from ..spec.formats import WEIGHT_CODE_BITS, accumulator_bits
 from ..spec.params import ACT_BITS_RANGE
-from .ternary_dot import KEEP, Stages, TernaryDot
+from .ternary_dot import KEEP, DotStructure, Stages, TernaryDot
 
-__all__ = ["MatrixUnitBase", "TernaryMatrixUnit", "describe_shape"]
+__all__ = ["MatrixUnitBase", "MatrixUnitStructure", "TernaryMatrixUnit", "describe_shape"]
 
 
 def describe_shape(shape):
@@ -41,6 +46,65 @@ def describe_shape(shape):
 
 #: The control bits of the chunk in one pipeline stage.
 _Flags = collections.namedtuple("_Flags", ["valid", "first", "last"])
+
+
+@dataclasses.dataclass(frozen=True)
+class MatrixUnitStructure:
+    """What a matrix unit builds, as one chunk step (a chunk into all rows) uses it.
+
+    Returned by :meth:`MatrixUnitBase.structure`. Registers are counted as synthesis
+    keeps them: a register that drives nothing or holds a constant is left out, so
+    :attr:`register_bits` is the unit's flip-flop count.
+
+    Attributes
+    ----------
+    rows, cols, act_bits, weight_bits, pipeline : int
+        The unit's shape (:class:`MatrixUnitBase`); every row is one dot-product block
+        over ``cols`` lanes and one accumulator.
+    dot : DotStructure
+        One row's dot-product block: its adders, multipliers and pipeline registers.
+    row_register_bits : int
+        Register bits of one row before its accumulator: the block's pipeline registers,
+        or for a combinational block the unit's registers on its outputs.
+    acc_bits : int
+        Width of each row's accumulator and of the adder that loads it.
+    control_register_bits : int
+        The stage flags (valid, first, last per stage) and the INVALID flag, as
+        synthesis keeps them.
+    latency : int
+        Cycles from a last chunk to its result (the unit's ``latency``).
+    """
+    rows: int
+    cols: int
+    act_bits: int
+    weight_bits: int
+    pipeline: int
+    dot: DotStructure
+    row_register_bits: int
+    acc_bits: int
+    control_register_bits: int
+    latency: int
+
+    @property
+    def adder_widths(self):
+        """Widths of one row's dot-product adders (the accumulator's not included)."""
+        return self.dot.adder_widths
+
+    @property
+    def multipliers(self):
+        """Operand widths of one row's multipliers."""
+        return self.dot.multipliers
+
+    @property
+    def register_bits(self):
+        """Every register bit of the unit, all loaded each chunk step."""
+        return self.rows * (self.row_register_bits + self.acc_bits) + self.control_register_bits
+
+
+def _register_bits(values):
+    """Bits of the registers that keep ``values``; a constant makes none worth counting
+    (synthesis removes a register that holds one)."""
+    return sum(len(Value.cast(value)) for value in values if not isinstance(value, Const))
 
 
 class MatrixUnitBase(wiring.Component):
@@ -88,6 +152,8 @@ class MatrixUnitBase(wiring.Component):
     pipeline = property(lambda self: self._pipeline, doc="Tree levels per register.")
     latency = property(lambda self: self._latency,
                        doc="Cycles from accepting a product's last chunk to ``o.valid``.")
+    weight_bits = property(lambda self: Shape.cast(self._weight_shape).width,
+                           doc="Width of one weight (2 for a ternary weight code).")
 
     def chunk_layout(self):
         """Payload layout of ``i``: one chunk of a dot product for every row."""
@@ -134,6 +200,33 @@ class MatrixUnitBase(wiring.Component):
                 **describe_shape(member.shape),
             })
         return ports
+
+    def structure(self):
+        """What this unit builds, as :meth:`elaborate` builds it, without a Module.
+
+        Returns
+        -------
+        MatrixUnitStructure
+            One row's dot-product block from its own ``structure()``; the registers the
+            unit adds around it from the same methods :meth:`elaborate` calls. Cheap: no
+            elaboration, one row's block is made to read its ports.
+        """
+        dot = self._make_dot()
+        dot_structure = dot.structure()
+        if dot.latency:
+            row_bits = dot_structure.register_bits
+        else:
+            # _build_row registers a combinational block's outputs.
+            row_bits = _register_bits(self._row_outputs(dot))
+        # valid, first and last per stage (_flag_pipeline), but nothing reads the last
+        # stage's first (only its valid and last), so synthesis removes that register.
+        flags = len(_Flags._fields) * self._latency - 1
+        # seen_invalid of elaborate: a constant 0 (removed) when the rows have no flag.
+        invalid = _register_bits([self._dot_invalid(dot)])
+        return MatrixUnitStructure(
+            rows=self._rows, cols=self._cols, act_bits=self._act_bits, weight_bits=self.weight_bits,
+            pipeline=self._pipeline, dot=dot_structure, row_register_bits=row_bits,
+            acc_bits=self._acc_bits, control_register_bits=flags + invalid, latency=self._latency)
 
     def _required_acc_bits(self):
         raise NotImplementedError
@@ -183,12 +276,16 @@ class MatrixUnitBase(wiring.Component):
         assert dot.latency == self._dot_latency
         m.submodules[f"row{row}"] = dot
         m.d.comb += [dot.act.eq(self.i.payload.act), dot.weights.eq(self.i.payload.weights[row])]
-        values = dot.addends() + [self._dot_invalid(dot)]
+        values = self._row_outputs(dot)
         if dot.latency:
             m.d.comb += dot.en.eq(advance)
         else:
             values = Stages(m, 1, advance).end_level(values)
         return values[:-1], values[-1]
+
+    def _row_outputs(self, dot):
+        """What a row hands to its accumulator: the block's addends and INVALID flag."""
+        return dot.addends() + [self._dot_invalid(dot)]
 
     def _flag_pipeline(self, m, advance):
         """(valid, first, last) of the chunk at each stage: index 0 is the input."""

@@ -1,7 +1,10 @@
 """A multiplier-free ternary dot product: one balanced adder tree over ``lanes`` lanes.
 
-Also home of the pipelined adder-tree builder (:func:`adder_tree`) and the parameter
-checks (:func:`check_integer`) that the matrix units share.
+Also home of the pipelined adder-tree builder (:func:`adder_tree`), its plan
+(:func:`plan_tree`: every adder's width and every register's bits without building a
+Module; the builder walks the same plan), the blocks' description of themselves
+(:class:`DotStructure`) and the parameter checks (:func:`check_integer`) that the matrix
+units share.
 
 Why the tree is built the way it is. Exact 32-lane, 8-bit dot product, combinational,
 iCE40 LUT4 per lane after Yosys 0.70 ``synth_ice40`` (``benchmarks/matrix_unit.py
@@ -49,8 +52,9 @@ from ..spec.errors import check_integer
 from ..spec.formats import WEIGHT_CODE_BITS, WeightCode
 from ..spec.params import ACT_BITS_RANGE
 
-__all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "Stages", "TreeNode", "adder_tree",
-           "check_integer", "pipeline_registers", "tree_depth"]
+__all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "DotStructure", "Stages", "TreeNode",
+           "TreePlan", "adder_tree", "check_integer", "pipeline_registers", "plan_tree",
+           "stage_register_bits", "tree_depth"]
 
 # The correction bit of a lane is code bit 1: it must be set exactly for the codes whose
 # complement-domain leaf value is one below the wanted value (POS: ~a = -a - 1; INVALID:
@@ -89,12 +93,20 @@ class Stages:
     A register stage ends every ``pipeline`` levels and, if the last level did not end
     one, after the last level (:meth:`close`): ``ceil(levels / pipeline)`` stages, so a
     pipelined block always has registered outputs. ``pipeline == 0``: no registers.
+
+    Attributes
+    ----------
+    levels, registers : int
+        Levels ended and register stages made so far.
+    bits : int
+        Register bits made so far (a block's ``structure()`` must predict them).
     """
 
     def __init__(self, m, pipeline, en):
         self._m, self._pipeline, self._en = m, pipeline, en
         self.levels = 0
         self.registers = 0
+        self.bits = 0
 
     def end_level(self, values):
         """Close one level of logic: return ``values``, registered if a stage ends here."""
@@ -119,16 +131,130 @@ class Stages:
                           name=f"stage{self.registers}")
         with self._m.If(self._en):
             self._m.d.sync += register.eq(value)
+        self.bits += register.shape().width
         return register
+
+
+class _StageBits(Stages):
+    """:class:`Stages` deciding over bit counts instead of values, building nothing."""
+
+    def __init__(self, pipeline):
+        super().__init__(None, pipeline, None)
+
+    def _register(self, bits):
+        self.bits += bits
+        return bits
+
+
+def stage_register_bits(level_bits, pipeline):
+    """Register bits :class:`Stages` makes in a block of ``len(level_bits)`` levels.
+
+    ``level_bits[i]`` is the width of all values leaving level ``i``; the block closes
+    with the last level's values, as every block here does. The same code as
+    :class:`Stages` decides where the registers go, so the count cannot drift from it.
+    """
+    stages = _StageBits(check_integer("pipeline", pipeline, 0))
+    for bits in level_bits:
+        stages.end_level([bits])
+    stages.close(list(level_bits[-1:]))
+    return stages.bits
+
+
+def _sum_node(x, y):
+    """The node ``x + y`` (no value yet) and the pending carry it takes as carry-in.
+
+    The one width rule of the tree: the sum is exactly as wide as its range, which the
+    carry-in (if any) raises by one; the operands' other carries stay pending above.
+    """
+    carries = x.carries + y.carries
+    carry_in = carries[:1]
+    return TreeNode(None, x.lo + y.lo, x.hi + y.hi + len(carry_in), carries[1:]), carry_in
+
+
+def _inverted_node(node):
+    """The node ``~node`` (no value yet): ``~x == -x - 1`` swaps and shifts the range."""
+    return dataclasses.replace(node, value=None, lo=~node.hi, hi=~node.lo)
+
+
+def _walk_tree(leaves, *, add, invert, end_level, invert_root):
+    """The shape of every adder tree here: the one walk that plans and emits it.
+
+    Nodes pair up left to right, level by level; an odd node passes up unchanged.
+    ``add(x, y, keep)`` makes the node ``x + y`` (``keep``: the root adder of an inverted
+    tree is not kept, see :func:`adder_tree`), ``invert(node)`` its inversion and
+    ``end_level(nodes)`` returns the nodes the next level starts from. Returns the root.
+    """
+    nodes = list(leaves)
+    if invert_root and len(nodes) == 1:
+        nodes = [invert(nodes[0])]
+    while len(nodes) > 1:
+        last_level = len(nodes) == 2
+        paired = [add(nodes[k], nodes[k + 1], not (last_level and invert_root))
+                  for k in range(0, len(nodes) - 1, 2)]
+        nodes = paired + nodes[len(paired) * 2:]
+        if last_level and invert_root:
+            nodes = [invert(nodes[0])]
+        nodes = end_level(nodes)
+    return nodes[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class TreePlan:
+    """What :func:`adder_tree` builds over some leaves, computed without building it.
+
+    Attributes
+    ----------
+    adders : tuple of TreeNode
+        The result of every adder, in build order (before a root inversion).
+    levels : tuple of tuple of TreeNode
+        The nodes leaving each level: what a pipeline register after it holds.
+    root : TreeNode
+        The root, as :func:`adder_tree` returns it (inverted with ``invert_root``).
+    """
+    adders: tuple
+    levels: tuple
+    root: TreeNode
+
+    @property
+    def adder_widths(self):
+        """Width of every adder, in build order."""
+        return tuple(node.shape.width for node in self.adders)
+
+    @property
+    def level_bits(self):
+        """Bits leaving each level: node values and their pending 1-bit carries."""
+        return tuple(sum(node.shape.width + len(node.carries) for node in nodes)
+                     for nodes in self.levels)
+
+
+def plan_tree(leaves, *, invert_root=False):
+    """The :class:`TreePlan` of ``adder_tree(m, leaves, invert_root=invert_root)``.
+
+    Only the leaves' ranges and pending carries matter: their values (and the carries'
+    values) may be ``None``. Pure Python, no Module: cheap enough for any unit size.
+    """
+    adders, levels = [], []
+
+    def add(x, y, keep):
+        node, _ = _sum_node(x, y)
+        adders.append(node)
+        return node
+
+    def end_level(nodes):
+        levels.append(tuple(nodes))
+        return nodes
+
+    root = _walk_tree(leaves, add=add, invert=_inverted_node, end_level=end_level,
+                      invert_root=invert_root)
+    return TreePlan(tuple(adders), tuple(levels), root)
 
 
 def _add(m, x, y, keep=True):
     """One adder of the tree: ``x + y`` plus one pending carry as the carry-in."""
-    carries = x.carries + y.carries
-    expression, hi = x.value + y.value, x.hi + y.hi
-    if carries:
-        expression, hi = expression + carries[0], hi + 1
-    total = TreeNode(None, x.lo + y.lo, hi, carries[1:])
+    total, carry_in = _sum_node(x, y)
+    expression = x.value + y.value
+    if carry_in:
+        expression = expression + carry_in[0]
     result = Signal(total.shape, attrs=KEEP if keep else {})
     m.d.comb += result.eq(expression)
     return dataclasses.replace(total, value=result)
@@ -150,6 +276,8 @@ def _register_nodes(stages, nodes, riders):
 def adder_tree(m, leaves, *, stages, riders=(), invert_root=False):
     """Emit a balanced adder tree into ``m``; every level goes through ``stages``.
 
+    The tree is the one :func:`plan_tree` describes (both walk it with the same code).
+
     Parameters
     ----------
     m : Module
@@ -170,25 +298,50 @@ def adder_tree(m, leaves, *, stages, riders=(), invert_root=False):
         The root (its ``carries`` are the ones left over; with ``invert_root`` its value
         is inverted and ``lo``/``hi`` describe the inverted value) and the riders.
     """
-    nodes, riders = list(leaves), list(riders)
-    if invert_root and len(nodes) == 1:
-        nodes = [_inverted(m, nodes[0])]
-    while len(nodes) > 1:
-        last_level = len(nodes) == 2
-        paired = [_add(m, nodes[k], nodes[k + 1], keep=not (last_level and invert_root))
-                  for k in range(0, len(nodes) - 1, 2)]
-        nodes = paired + nodes[len(paired) * 2:]
-        if last_level and invert_root:
-            nodes = [_inverted(m, nodes[0])]
+    riders = list(riders)
+
+    def end_level(nodes):
+        nonlocal riders
         nodes, riders = _register_nodes(stages, nodes, riders)
-    return nodes[0], riders
+        return nodes
+
+    root = _walk_tree(leaves, add=lambda x, y, keep: _add(m, x, y, keep),
+                      invert=lambda node: _inverted(m, node), end_level=end_level,
+                      invert_root=invert_root)
+    return root, riders
 
 
 def _inverted(m, node):
-    inverted = dataclasses.replace(node, value=None, lo=~node.hi, hi=~node.lo)
+    inverted = _inverted_node(node)
     value = Signal(inverted.shape)
     m.d.comb += value.eq(~node.value)
     return dataclasses.replace(inverted, value=value)
+
+
+@dataclasses.dataclass(frozen=True)
+class DotStructure:
+    """What one dot-product block builds: the hardware's own description of itself.
+
+    Returned by the blocks' ``structure()`` (:meth:`TernaryDot.structure`), computed
+    from the plan their ``elaborate`` emits (:func:`plan_tree`, :class:`Stages`) without
+    building a Module; ``elaborate`` checks the register count against it.
+
+    Attributes
+    ----------
+    adder_widths : tuple of int
+        Width of every adder, in build order.
+    multipliers : tuple of (int, int)
+        Operand widths of every multiplier (empty for a ternary block).
+    register_bits : int
+        Pipeline register bits: every value, pending carry and rider (flag) a stage
+        register holds. A block with ``latency`` 0 has none.
+    latency : int
+        Register stages from input to output.
+    """
+    adder_widths: tuple
+    multipliers: tuple
+    register_bits: int
+    latency: int
 
 
 def tree_depth(lanes):
@@ -289,6 +442,11 @@ class TernaryDot(wiring.Component):
         half = 1 << (self._act_bits - 1)
         return -half, half - 1
 
+    def _leaf_node(self, value=None, carry=None):
+        """A leaf of the tree: complement-domain range and one pending correction."""
+        lo, hi = self._leaf_range()
+        return TreeNode(value, lo, hi, (carry,))
+
     def _root_shape(self):
         # N leaves in [-half, half-1] plus N-1 carries: [-N*half, N*half - 1], which is
         # also the range of its inversion.
@@ -299,6 +457,24 @@ class TernaryDot(wiring.Component):
         # |dot| <= N * half, reached positive by all -half activations with weight -1.
         half = -self._leaf_range()[0]
         return Shape.cast(range(-self._lanes * half, self._lanes * half + 1))
+
+    def structure(self):
+        """The :class:`DotStructure` of this block, from the plan :meth:`elaborate` emits.
+
+        Cheap (no Module): one :func:`plan_tree` over ``lanes`` leaves.
+        """
+        plan = plan_tree([self._leaf_node()] * self._lanes, invert_root=True)
+        adders = plan.adder_widths
+        # The INVALID flag rides beside the tree through every register (elaborate).
+        level_bits = [bits + 1 for bits in plan.level_bits]
+        if not self._raw:
+            # The final correction is one more adder and one more level.
+            width = self._sum_shape().width
+            adders += (width,)
+            level_bits.append(width + 1)
+        return DotStructure(adder_widths=adders, multipliers=(),
+                            register_bits=stage_register_bits(level_bits, self._pipeline),
+                            latency=self._latency)
 
     def addends(self):
         """Values whose sum is the dot product: ``[sum]``, or ``[partial, carry]``.
@@ -329,12 +505,12 @@ class TernaryDot(wiring.Component):
             m.d.comb += self.sum.eq(total)
         m.d.comb += self.invalid.eq(invalid)
         assert stages.registers == self._latency
+        assert stages.bits == self.structure().register_bits
         return m
 
     def _leaf(self, m, lane):
         """Complement-domain leaf: ``u + c == -(w * a)`` with ``c = code[1]``."""
         act, code = self.act[lane], self.weights[lane]
-        lo, hi = self._leaf_range()
         u = Signal(signed(self._act_bits), name=f"leaf{lane}")
         with m.Switch(code):
             with m.Case(WeightCode.NEG):
@@ -345,7 +521,7 @@ class TernaryDot(wiring.Component):
                 m.d.comb += u.eq(~act)
             with m.Case(WeightCode.INVALID):
                 m.d.comb += u.eq(-1)
-        return TreeNode(u, lo, hi, (code[_CARRY_BIT],))
+        return self._leaf_node(u, code[_CARRY_BIT])
 
     def _any_invalid(self, m):
         lane_invalid = [self.weights[k] == WeightCode.INVALID for k in range(self._lanes)]

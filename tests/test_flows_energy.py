@@ -11,7 +11,7 @@ from tritforge.flows.energy import (CATEGORIES, HardwareModel, MemoryGeometry, U
                                     parse_workload, workload_energy)
 from tritforge.hdl.ternary_dot import TernaryDot
 from tritforge.hdl.units import build_unit
-from tritforge.spec.params import UnitParams
+from tritforge.spec.errors import ParameterTypeError
 from tritforge.spec.params import AcceleratorParams, UnitParams
 
 
@@ -106,40 +106,80 @@ class TestTables:
     ("ternary", 2, 4, 1), ("ternary", 3, 8, 0), ("ternary", 2, 5, 2), ("int", 2, 4, 1), ("int", 2, 8, 3),
 ])
 def test_register_bits_match_synthesized_flip_flops(kind, rows, cols, pipeline):
+    # The hardware's own count (MatrixUnitBase.structure) against the flip-flops Yosys keeps.
     from tritforge.flows.synth import synthesize
     unit = build_unit(UnitParams(kind=kind, rows=rows, cols=cols, act_bits=8, max_k=64, pipeline=pipeline))
-    structure = UnitStructure.from_params(kind, rows, cols, 8, 64, pipeline)
-    assert structure.register_bits == synthesize(unit, "ice40", top_name="unit")["ff"]
+    assert unit.structure().register_bits == synthesize(unit, "ice40", top_name="unit")["ff"]
+    assert UnitStructure.of(unit).register_bits == unit.structure().register_bits
+
+
+def _unit(**fields):
+    return UnitParams(**{"rows": 4, "cols": 16, **fields})
 
 
 class TestUnitStructure:
     @pytest.mark.parametrize("cols", [1, 2, 5, 16, 33])
     def test_ternary_tree_matches_hardware(self, cols):
-        structure = UnitStructure.from_params("ternary", 2, cols, act_bits=6, max_k=300, pipeline=1)
+        params = UnitParams(kind="ternary", rows=2, cols=cols, act_bits=6, max_k=300, pipeline=1)
+        structure = UnitStructure.from_params(params)
         dot = TernaryDot(cols, 6, pipeline=1, raw=True)
-        unit = build_unit(UnitParams(kind="ternary", rows=2, cols=cols, act_bits=6, max_k=300, pipeline=1))
+        unit = build_unit(params)
         assert len(structure.adder_widths) == cols - 1
         if cols > 1:
+            # The root adder is as wide as the elaborated dot product's partial sum.
             assert max(structure.adder_widths) == len(dot.partial)
         assert (structure.acc_bits, structure.latency) == (unit.acc_bits, unit.latency)
+        assert len(unit.o.payload.acc[0]) == structure.acc_bits
 
     def test_int_has_multipliers_and_wider_adders(self):
-        ternary = UnitStructure.from_params("ternary", 4, 16)
-        integer = UnitStructure.from_params("int", 4, 16)
-        unit = build_unit(UnitParams(kind="int", rows=4, cols=16, act_bits=8, max_k=4096, pipeline=1))
+        ternary = UnitStructure.from_params(_unit())
+        integer = UnitStructure.from_params(_unit(kind="int"))
+        unit = build_unit(_unit(kind="int"))
         assert (integer.acc_bits, integer.latency) == (unit.acc_bits, unit.latency)
         assert integer.multipliers == ((8, 8),) * 16 and ternary.multipliers == ()
         # First level: two int8 x int8 products reach 2 * 2**14 (17 bits signed); two ternary
         # leaves of int8 plus a carry stay within 9 bits.
         assert min(integer.adder_widths) == 17 and min(ternary.adder_widths) == 9
+        assert (integer.weight_bits, ternary.weight_bits) == (8, 2)
 
-    def test_kind_wrong(self):
-        with pytest.raises(ValueError, match=r"^kind must be one of ternary, int, not 'fp16'$"):
-            UnitStructure.from_params("fp16", 1, 1)
+    @pytest.mark.parametrize("params", [
+        _unit(), _unit(kind="int", rows=3, cols=5, pipeline=0), _unit(rows=7, cols=33, pipeline=3),
+        _unit(kind="int", rows=2, cols=8, weight_bits=4, max_k=9, pipeline=2),
+    ])
+    def test_params_and_unit_agree(self, params):
+        # from_params reads a one-row unit (fast for big units); of() the whole unit.
+        assert UnitStructure.from_params(params) == UnitStructure.of(build_unit(params))
+
+    #: Figures of the structure that the energy model had before it read the hardware's
+    #: own description (``flows/energy.py`` at c8c5a42): ``(params, acc_bits,
+    #: register_bits, latency, adders per row, sum of adder widths)``. Every figure of a
+    #: grid of 19,200 units and 261 workload reports was compared when the model moved.
+    PINNED = [
+        (UnitParams(kind="ternary", rows=16, cols=64, pipeline=2), 21, 4281, 3, 63, 624),
+        (UnitParams(kind="int", rows=64, cols=64, pipeline=0), 28, 3202, 1, 63, 1128),
+        (UnitParams(kind="ternary", rows=3, cols=33, act_bits=4, max_k=300, pipeline=3), 13, 195, 2, 32, 191),
+        (UnitParams(kind="int", rows=3, cols=17, max_k=300, pipeline=1, weight_bits=16), 32, 2867, 6, 16, 414),
+        (UnitParams(kind="ternary", rows=1, cols=1, max_k=1, pipeline=0), 9, 22, 1, 0, 0),
+        (UnitParams(kind="int", rows=1, cols=1, act_bits=2, max_k=1, pipeline=5, weight_bits=2), 4, 10, 1, 0, 0),
+    ]
+
+    @pytest.mark.parametrize("params, acc_bits, register_bits, latency, adders, adder_bits", PINNED)
+    def test_figures_unchanged(self, params, acc_bits, register_bits, latency, adders, adder_bits):
+        structure = UnitStructure.from_params(params)
+        assert (structure.acc_bits, structure.register_bits, structure.latency) == (
+            acc_bits, register_bits, latency)
+        assert (len(structure.adder_widths), sum(structure.adder_widths)) == (adders, adder_bits)
+
+    def test_unit_wrong(self):
+        with pytest.raises(ParameterTypeError, match=r"^unit must be a matrix unit \(TernaryMatrixUnit, "
+                                                      r"IntMatrixUnit\), not <object"):
+            UnitStructure.of(object())
+        with pytest.raises(ParameterTypeError, match=r"^params must be a UnitParams, not 'fp16'$"):
+            UnitStructure.from_params("fp16")
 
     def test_ternary_cheaper_per_chunk(self, h45):
-        ternary = UnitStructure.from_params("ternary", 8, 32).chunk_energy(h45)
-        integer = UnitStructure.from_params("int", 8, 32).chunk_energy(h45)
+        ternary = UnitStructure.from_params(_unit(rows=8, cols=32)).chunk_energy(h45)
+        integer = UnitStructure.from_params(_unit(kind="int", rows=8, cols=32)).chunk_energy(h45)
         assert ternary["arithmetic"] < integer["arithmetic"] / 4
         assert ternary["registers"] < integer["registers"]
 
@@ -175,6 +215,28 @@ class TestWorkload:
         assert (workload_energy(base3, layers, h45)["offchip_bytes"]
                 < workload_energy(two_bit, layers, h45)["offchip_bytes"])
 
+    def test_accelerator_figures_unchanged(self, h45, b7):
+        # pJ/MAC of 2B4T on the benchmark's 8 x 32 accelerator before the model read the
+        # hardware's own structure (c8c5a42), ternary and the INT8 baseline.
+        params = _accelerator(weight_depth=512, act_depth=64, max_tokens=64)
+        layers, tokens = parse_workload("2b4t")
+        expected = {("ternary", "horowitz_45nm"): (63.36077051939857, 0.03697265624999994, 0.03485107421875),
+                    ("ternary", "bitnet_7nm"): (63.30889690286212, 0.009494791666666655, 0.010455322265625),
+                    ("int", "horowitz_45nm"): (257.8737914099034, 0.25810546875000007, 0.10626220703125),
+                    ("int", "bitnet_7nm"): (257.6284339066482, 0.08713151041666689, 0.031878662109375)}
+        for (kind, name), figures in expected.items():
+            model = HardwareModel.for_accelerator(params, kind=kind)
+            per_mac = workload_energy(model, layers, {"horowitz_45nm": h45, "bitnet_7nm": b7}[name],
+                                      tokens=tokens)["pj_per_mac"]
+            assert (per_mac["total"], per_mac["arithmetic"], per_mac["registers"]) == pytest.approx(
+                figures, rel=1e-12)
+
+    def test_for_accelerator_wrong(self):
+        with pytest.raises(ParameterTypeError, match=r"^params must be an AcceleratorParams, not"):
+            HardwareModel.for_accelerator(UnitParams())
+        with pytest.raises(ValueError, match=r"^kind must be one of ternary, int, not 'fp16'$"):
+            HardwareModel.for_accelerator(_accelerator(), kind="fp16")
+
     def test_ternary_below_int_per_mac(self, h45):
         params = _accelerator()
         ternary = HardwareModel.for_accelerator(params)
@@ -201,12 +263,12 @@ class TestWorkload:
             workload_energy(model, [("a", 64, 64)], h45, counters={"compute": 4, "macs": 5})
 
     def test_shape_wrong(self, h45):
-        model = HardwareModel(UnitStructure.from_params("ternary", 2, 4))
+        model = HardwareModel(UnitStructure.from_params(UnitParams(rows=2, cols=4)))
         with pytest.raises(ValueError, match=r"^in_features of a must be a positive integer, not 0$"):
             workload_energy(model, [("a", 4, 0)], h45)
 
     def test_unit_alone_has_no_memory_energy(self, h45):
-        model = HardwareModel(UnitStructure.from_params("ternary", 2, 4))
+        model = HardwareModel(UnitStructure.from_params(UnitParams(rows=2, cols=4)))
         report = workload_energy(model, [("a", 4, 4)], h45)
         assert report["energy_pj"]["onchip_memory"] == report["energy_pj"]["offchip"] == 0
 
@@ -235,7 +297,7 @@ class TestWorkloadText:
     def test_unit_design_sits_in_an_accelerator_of_its_shape(self):
         unit = UnitParams(kind="int", rows=2, cols=8, max_k=256)
         model = hardware_model(unit)
-        assert model.unit == UnitStructure.from_params("int", 2, 8, 8, 256, 1, 8)
+        assert model.unit == UnitStructure.of(build_unit(unit))
         assert model.memory == MemoryGeometry.from_params(
             AcceleratorParams(rows=2, cols=8, max_k=256), "int", 8)
         top = hardware_model(AcceleratorParams(rows=2, cols=8))
