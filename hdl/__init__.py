@@ -5,8 +5,6 @@ its ports, protocol and latency. The numbers the hardware shares with the golden
 the host (weight codes, the protocol, the parameter objects) come from :mod:`tritforge.spec`;
 :func:`build` turns a design's parameters into its component.
 """
-# amaranth: UnusedElaboratable=no
-# (a unit whose constructor rejects a parameter would otherwise warn "never used")
 
 from .accelerator import Accelerator
 from .base3_decoder import Base3Decoder
