@@ -24,6 +24,18 @@ class _Multiplier(wiring.Component):
         return m
 
 
+class _Divider(wiring.Component):
+    """8-bit divide and modulo by 3: the division cells Amaranth writes for // and %."""
+    a: In(8)
+    q: Out(8)
+    r: Out(2)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.q.eq(self.a // 3), self.r.eq(self.a % 3)]
+        return m
+
+
 class _Adder(wiring.Component):
     """Registered 8-bit add: carry chain, no multiplier."""
     a: In(8)
@@ -52,7 +64,7 @@ class TestSynthesize:
         assert report["carry"] >= 7
         assert 8 <= report["lut4"] <= 10
         assert report["lut4"] == report["logic_luts"] == report["cells"]["SB_LUT4"]
-        assert (report["dsp"], report["bram"], report["mul_cells"]) == (0, 0, 0)
+        assert (report["dsp"], report["bram"], report["mul_cells"], report["div_cells"]) == (0, 0, 0, 0)
         assert report["transistors"] is None
         # The work folder is kept with the inputs, the log and the stat files.
         assert report["workdir"] == str(tmp_path)
@@ -66,6 +78,10 @@ class TestSynthesize:
         assert report["mul_cells"] == 1
         assert report["dsp"] == 1 == report["cells"][dsp_cell]
         assert report["workdir"] is None
+
+    def test_division_is_counted(self):
+        report = synthesize(_Divider(), "ice40", top_name="div")
+        assert (report["mul_cells"], report["div_cells"]) == (0, 2)
 
     def test_ice40_without_dsp_builds_the_multiplier_from_luts(self):
         report = synthesize(_Multiplier(), "ice40-nodsp", top_name="mul")
