@@ -6,7 +6,7 @@ from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
 from .activation_buffer import chunk_layout
-from .arith import times_const
+from .arith import divide_const
 from .banked_memory import write_signature
 from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, OPCODE_BITS, WEIGHT_BANK_BIT,
                        ErrorCode, Opcode, check_params)
@@ -27,6 +27,13 @@ def read_layout(params):
     """What the result packer needs to stream a run's results."""
     return StructLayout({"tokens": range(params.max_tokens + 1),
                          "blocks": range(params.weight_depth + 1)})
+
+
+def _split(size, part):
+    """``size`` items in parts of ``part``: ``(ceil(size / part), items in the last part)``
+    for ``size >= 1``, by :func:`~tritforge.hdl.arith.divide_const` (no divider cell)."""
+    whole, rest = divide_const(size, part)
+    return whole + (rest != 0), Mux(rest == 0, part, rest)
 
 
 class _Command:
@@ -72,11 +79,12 @@ class CommandDecoder(wiring.Component):
     results with it). Errors follow :class:`~tritforge.hdl.protocol.ErrorCode`: the command
     is refused, its remaining beats up to ``tlast`` are dropped one per cycle.
 
-    The ``RUN`` checks use no multiplier (no DSP block): the capacity rule
+    The ``RUN`` checks use no multiplier (no DSP block) and no divider: ``chunks``,
+    ``last_cols`` (``blocks``, ``last_rows``) come from the quotient and remainder of ``K``
+    by ``cols`` (``N`` by ``rows``), a bit slice for a power of two, else a long division by
+    the constant (:func:`~tritforge.hdl.arith.divide_const`); the capacity rule
     ``chunks * blocks <= weight_depth``, ``tokens * chunks <= act_depth`` compares ``blocks``
-    and ``tokens`` with constant tables of ``depth // chunks``, and ``last_cols``,
-    ``last_rows`` subtract ``(chunks - 1) * cols``, ``(blocks - 1) * rows`` built by shifts
-    and adds (:func:`~tritforge.hdl.arith.times_const`).
+    and ``tokens`` with constant tables of ``depth // chunks``.
 
     Parameters
     ----------
@@ -248,11 +256,12 @@ class CommandDecoder(wiring.Component):
         the sequencing, RUN_WAIT hands the run to the sequencer once it is idle."""
         p = self._params
         tokens, k, n = c.args[0], c.args[1], c.args[2]
+        # The tiling, from the arguments (they stay put through both check states). Only
+        # the bits of an accepted K and N enter the divisions.
+        chunks, last_cols = _split(k[:len(Signal(range(p.max_k + 1)))], p.cols)
+        blocks, last_rows = _split(n[:len(Signal(range(p.weight_depth * p.rows + 1)))], p.rows)
         with m.State("CHECK_RUN"):
-            k_max_bits = len(Signal(range(p.max_k + 1)))
-            n_max_bits = len(Signal(range(p.weight_depth * p.rows + 1)))
-            m.d.sync += [c.chunks.eq((k[:k_max_bits] + (p.cols - 1)) // p.cols),
-                         c.blocks.eq((n[:n_max_bits] + (p.rows - 1)) // p.rows)]
+            m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
             with m.If(~c.args_end_last):
                 m.d.comb += c.fail.eq(ErrorCode.LENGTH)
                 m.next = "DROP"
@@ -285,8 +294,7 @@ class CommandDecoder(wiring.Component):
                 # previous one takes its size from there.
                 m.d.sync += [
                     c.run.tokens.eq(tokens), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
-                    c.run.last_cols.eq(k - times_const(c.chunks - 1, p.cols)),
-                    c.run.last_rows.eq(n - times_const(c.blocks - 1, p.rows)),
+                    c.run.last_cols.eq(last_cols), c.run.last_rows.eq(last_rows),
                     c.run.weight_bank.eq(c.weight_bank), c.run.act_bank.eq(c.act_bank),
                 ]
                 m.next = "RUN_WAIT"
