@@ -21,6 +21,13 @@ from .weight_memory import WeightMemory
 __all__ = ["Accelerator"]
 
 
+def _bit_position(flag):
+    """The bit a single-bit flag sets."""
+    if flag <= 0 or flag & (flag - 1):
+        raise ValueError(f"{flag!r} is not a single bit")
+    return flag.bit_length() - 1
+
+
 class Accelerator(wiring.Component):
     """A ternary BitNet b1.58 matmul accelerator with an AXI4-Stream host link.
 
@@ -153,11 +160,13 @@ class Accelerator(wiring.Component):
         return m
 
     def _status_words(self, m, status, decoder, sequencer, results, counters):
-        flags = ((sequencer.busy * StatusFlag.RUNNING)
-                 | (decoder.results_pending * StatusFlag.RESULTS_PENDING)
-                 | (results.busy * StatusFlag.STREAMING))
-        m.d.comb += [status.words[0].eq(decoder.error | (decoder.errors << ERROR_MASK_SHIFT)),
-                     status.words[1].eq(flags)]
+        # Each flag is one bit: wire it to its position (a product with the flag's value
+        # would be a multiplier for synthesis to fold).
+        for flag, value in ((StatusFlag.RUNNING, sequencer.busy),
+                            (StatusFlag.RESULTS_PENDING, decoder.results_pending),
+                            (StatusFlag.STREAMING, results.busy)):
+            m.d.comb += status.words[1][_bit_position(flag)].eq(value)
+        m.d.comb += status.words[0].eq(decoder.error | (decoder.errors << ERROR_MASK_SHIFT))
         for index, name in enumerate(COUNTERS):
             value = getattr(counters.counters, name)
             for half in range(COUNTER_BITS // WORD_BITS):
