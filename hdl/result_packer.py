@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .accumulator_buffer import drain_signature
 from .beat_serializer import BeatSerializer
 from .command_decoder import beat_layout, read_layout
+from .nested_counter import NestedCounter
 from .protocol import WORD_BITS, check_params
 
 __all__ = ["ResultPacker"]
@@ -56,31 +57,28 @@ class ResultPacker(wiring.Component):
         m = Module()
         p = self._params
         read = Signal.like(self.read)
-        token = Signal(range(p.max_tokens))
-        block = Signal(range(p.weight_depth))
         issuing = Signal()
+        # The (token, row block) being read, token innermost.
+        walk = m.submodules.walk = NestedCounter({"token": p.max_tokens, "block": p.weight_depth})
 
         # Stage 1: the group read last, held in the buffer's read register, sent beat by beat.
         serializer = m.submodules.serializer = BeatSerializer(p.rows * WORD_BITS, p.stream_width)
         fetch = issuing & self.drain.ready & serializer.can_load
+        start = self.start & ~self.busy
 
-        last_token = token == read.tokens - 1
-        last_block = block == read.blocks - 1
-        m.d.comb += [self.drain.addr.eq(token), self.drain.en.eq(fetch),
-                     self.drain.release.eq(fetch & last_token),
-                     serializer.load.eq(fetch), serializer.final.eq(last_token & last_block),
+        m.d.comb += [walk.limit.token.eq(read.tokens), walk.limit.block.eq(read.blocks),
+                     walk.restart.eq(start), walk.advance.eq(fetch),
+                     self.drain.addr.eq(walk.count.token), self.drain.en.eq(fetch),
+                     self.drain.release.eq(walk.wrap.token),
+                     serializer.load.eq(fetch),
+                     serializer.final.eq(walk.last.token & walk.last.block),
                      serializer.group.eq(self._group(m)),
                      self.busy.eq(issuing | serializer.o.valid)]
         wiring.connect(m, serializer.o, wiring.flipped(self.o))
-        with m.If(self.start & ~self.busy):
-            m.d.sync += [read.eq(self.read), token.eq(0), block.eq(0), issuing.eq(1)]
-        with m.If(fetch):
-            with m.If(~last_token):
-                m.d.sync += token.eq(token + 1)
-            with m.Else():
-                m.d.sync += [token.eq(0), block.eq(block + 1)]
-                with m.If(last_block):
-                    m.d.sync += issuing.eq(0)
+        with m.If(start):
+            m.d.sync += [read.eq(self.read), issuing.eq(1)]
+        with m.If(walk.wrap.block):
+            m.d.sync += issuing.eq(0)
         return m
 
     def _group(self, m):
