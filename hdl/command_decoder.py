@@ -258,8 +258,8 @@ class CommandDecoder(wiring.Component):
         tokens, k, n = c.args[0], c.args[1], c.args[2]
         # The tiling, from the arguments (they stay put through both check states). Only
         # the bits of an accepted K and N enter the divisions.
-        chunks, last_cols = _split(k[:len(Signal(range(p.max_k + 1)))], p.cols)
-        blocks, last_rows = _split(n[:len(Signal(range(p.weight_depth * p.rows + 1)))], p.rows)
+        chunks, last_cols = _split(k[:p.max_k.bit_length()], p.cols)
+        blocks, last_rows = _split(n[:(p.weight_depth * p.rows).bit_length()], p.rows)
         with m.State("CHECK_RUN"):
             m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
             with m.If(~c.args_end_last):

@@ -18,9 +18,9 @@ class ResultPacker(wiring.Component):
 
     For each row block, for each token, the ``rows`` accumulators are sign-extended to int32
     words (row ``r`` at bits ``32r``) and sent in :attr:`AcceleratorParams.group_beats` beats
-    (the last one zero-padded; a :class:`BeatSerializer`); the packet's last beat carries ``last`` (``tlast``). After
-    reading the last token of a block, the packer releases the block's half of the
-    accumulator buffer.
+    (the last one zero-padded) by a :class:`BeatSerializer`; the packet's last beat carries
+    ``last`` (``tlast``). A :class:`NestedCounter` walks (token, block). After reading the
+    last token of a block, the packer releases the block's half of the accumulator buffer.
 
     Timing: a group's first beat is offered two cycles after its block becomes ready (one
     cycle when the previous group is still being sent); then one beat per cycle while ``o``

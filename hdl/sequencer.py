@@ -45,6 +45,8 @@ class Sequencer(wiring.Component):
     tile ``b * KC + kc`` once and feed it with chunk ``kc`` of every token ``t`` in turn
     (activation address ``t * KC + kc``); every chunk goes to the unit as its own dot product
     (``first = last = 1``) and the :class:`AccumulatorBuffer` sums the chunks of a token.
+    Two :class:`NestedCounter` walks follow this order: one over the chunks issued, the
+    other over the unit's results (the unit's latency later), to tag them for the buffer.
     The tile register is double-buffered: the RAM's output register prefetches the next
     tile while the current one is in use, so a new tile costs no cycle even at T = 1.
 
