@@ -18,9 +18,10 @@ class BeatSerializer(wiring.Component):
     the producer keeps showing the group from the cycle after ``load`` until the cycle after
     the next ``load`` (a register or a RAM's output register written or read at ``load``).
 
-    Protocol: ``load`` takes a group with its ``final`` bit; the producer loads only while
-    ``can_load`` (a load at another time replaces the group being sent). ``o.payload.last`` is set on the last beat of a ``final`` group,
-    so a packet is any number of groups ending with a final one.
+    Protocol: ``load`` takes a group with its ``final`` bit. The producer loads only while
+    ``can_load``: a load at another time is not refused, the rest of the group being sent
+    would come from the new one. ``o.payload.last`` is set on the last beat of a ``final``
+    group, so a packet is any number of groups ending with a final one.
 
     Timing: the group's first beat is offered the cycle after ``load``, then one beat per
     cycle while ``o.ready``. ``can_load`` is high while empty and in the cycle the last beat

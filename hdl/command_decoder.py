@@ -281,8 +281,10 @@ class CommandDecoder(wiring.Component):
             # chunks * blocks > weight_depth and tokens * chunks > act_depth, without a
             # multiplier: for c >= 1, c * x > D exactly when x > D // c (a constant per c).
             chunk_values = range(2 ** len(c.chunks))
-            tiles_over = c.blocks > Array(p.weight_depth // max(v, 1) for v in chunk_values)[c.chunks]
-            acts_over = tokens > Array(p.act_depth // max(v, 1) for v in chunk_values)[c.chunks]
+            most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
+            most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
+            tiles_over = c.blocks > most_blocks[c.chunks]
+            acts_over = tokens > most_tokens[c.chunks]
             with m.If((c.chunks != 0) & (tiles_over | acts_over)):
                 m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
                 m.next = "HEADER"

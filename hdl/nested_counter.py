@@ -68,11 +68,12 @@ class NestedCounter(wiring.Component):
                 raise ValueError(f"the largest limit of level {name!r} must be at least 1, "
                                  f"not {largest!r}")
         self._levels = dict(levels)
+        largest = self._levels
         super().__init__({
-            "limit": In(StructLayout({name: range(largest + 1) for name, largest in levels.items()})),
+            "limit": In(StructLayout({name: range(largest[name] + 1) for name in largest})),
             "restart": In(1),
             "advance": In(1),
-            "count": Out(StructLayout({name: range(largest) for name, largest in levels.items()})),
+            "count": Out(StructLayout({name: range(largest[name]) for name in largest})),
             "last": Out(StructLayout({name: 1 for name in levels})),
             "wrap": Out(StructLayout({name: 1 for name in levels})),
         })

@@ -49,7 +49,8 @@ class StatusPacker(wiring.Component):
         m = Module()
         p = self._params
         snapshot = Signal.like(self.words)
-        serializer = m.submodules.serializer = BeatSerializer(len(snapshot.as_value()), p.stream_width)
+        serializer = BeatSerializer(len(snapshot.as_value()), p.stream_width)
+        m.submodules.serializer = serializer
         load = self.start & ~self.busy
         m.d.comb += [serializer.load.eq(load), serializer.final.eq(1),
                      serializer.group.eq(snapshot), self.busy.eq(serializer.o.valid)]

@@ -58,7 +58,8 @@ def expected_beats(group_bits, width, groups):
     return out
 
 
-@pytest.mark.parametrize("group_bits, width", [(96, 32), (96, 64), (128, 32), (32, 64), (1, 8), (7, 3)])
+@pytest.mark.parametrize("group_bits, width",
+                         [(96, 32), (96, 64), (128, 32), (32, 64), (1, 8), (7, 3)])
 def test_groups_back_to_back(group_bits, width):
     """Ready always and a group loaded whenever possible: one beat per cycle, the first one
     the cycle after the first load, and no gap between groups."""
