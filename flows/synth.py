@@ -3,11 +3,12 @@
 One small step that larger flows (caching, energy estimates) build on::
 
     report = synthesize(TernaryMatrixUnit(8, 32), "ice40", top_name="matrix_unit")
-    report["lut4"], report["dsp"], report["mul_cells"]
+    report["lut4"], report["dsp"], report["mul_cells"], report["div_cells"]
 
 The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosys first
-runs ``proc; opt`` on a copy and counts ``$mul`` cells (so a test can prove a block has
-no multiplier before technology mapping could hide one in LUTs). Then it flattens the
+runs ``proc; opt`` on a copy and counts ``$mul`` cells and divider cells (``$div``,
+``$mod``, ``$divfloor``, ``$modfloor``), so a test can prove a block has no multiplier or
+divider before technology mapping could hide one in LUTs. Then it flattens the
 design, drops the ``$scopeinfo`` name cells and hides internal wire names (working around
 a Yosys 0.70 abc9 assertion), removes formal cells (``chformal -remove``:
 Amaranth ``Assert`` must not cost area) and runs the target's synthesis script.
@@ -40,6 +41,9 @@ from amaranth.back import rtlil
 from .tools import ToolError, find_yosys, run_tool
 
 __all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "synthesize"]
+
+# Yosys' division cells, counted after `proc; opt` as `div_cells`.
+_DIV_CELLS = ("$div", "$mod", "$divfloor", "$modfloor")
 
 # Generic flip-flop cells after `synth`: $_DFF_P_, $_DFFE_PP_, $_SDFF_PN0_, $_ALDFF_..., ...
 _GENERIC_FF = re.compile(r"^\$_(S|AL)?DFF")
@@ -145,8 +149,10 @@ def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
         after synthesis), ``lut4`` (LUT4 cells), ``logic_luts`` (LUT4 cells plus the
         LUT4s inside carry cells: the figure comparable across targets), ``carry``,
         ``ff``, ``dsp``, ``bram``, ``mul_cells`` (``$mul`` cells after ``proc; opt``,
-        before technology mapping), ``transistors`` (``generic`` only, else ``None``)
-        and ``workdir`` (``None`` when it was temporary).
+        before technology mapping), ``div_cells`` (``$div``, ``$mod``, ``$divfloor`` and
+        ``$modfloor`` cells, counted likewise: a division Yosys would build as a generic
+        divider), ``transistors`` (``generic`` only, else ``None``) and ``workdir``
+        (``None`` when it was temporary).
 
     Raises
     ------
@@ -176,8 +182,9 @@ def _write_inputs(folder, design, spec, top_name, ports):
     script = [
         "read_rtlil design.il",
         f"hierarchy -check -top {top_name}",
-        # Count $mul on a copy: running `opt` ahead of synth_ecp5 trips an assertion in
-        # Yosys 0.70's abc9 re-integration on some designs, so synthesis starts afresh.
+        # Count $mul and the division cells on a copy: running `opt` ahead of synth_ecp5
+        # trips an assertion in Yosys 0.70's abc9 re-integration on some designs, so
+        # synthesis starts afresh.
         "design -save elaborated",
         "proc",
         "opt",
@@ -204,6 +211,7 @@ def _read_report(folder, spec, top_name):
     _, pre = _design_stat(folder / "pre_techmap_stat.json")
     creator, post = _design_stat(folder / "stat.json")
     cells = dict(post.get("num_cells_by_type", {}))
+    pre_cells = pre.get("num_cells_by_type", {})
     lut4 = sum(cells.get(name, 0) for name in spec.lut_cells)
     carry = sum(cells.get(name, 0) for name in spec.carry_luts)
     luts_in_carry = sum(cells.get(name, 0) * luts for name, luts in spec.carry_luts.items())
@@ -222,6 +230,7 @@ def _read_report(folder, spec, top_name):
         "ff": spec.count_ffs(cells),
         "dsp": sum(cells.get(name, 0) for name in spec.dsp_cells),
         "bram": sum(cells.get(name, 0) for name in spec.bram_cells),
-        "mul_cells": pre.get("num_cells_by_type", {}).get("$mul", 0),
+        "mul_cells": pre_cells.get("$mul", 0),
+        "div_cells": sum(pre_cells.get(name, 0) for name in _DIV_CELLS),
         "transistors": transistors,
     }

@@ -19,6 +19,13 @@ from .weight_memory import WeightMemory
 __all__ = ["Accelerator"]
 
 
+def _bit_position(flag):
+    """The bit a single-bit flag sets."""
+    if flag <= 0 or flag & (flag - 1):
+        raise ValueError(f"{flag!r} is not a single bit")
+    return flag.bit_length() - 1
+
+
 class Accelerator(wiring.Component):
     """A ternary BitNet b1.58 matmul accelerator with an AXI4-Stream host link.
 
@@ -71,9 +78,6 @@ class Accelerator(wiring.Component):
 
     def __init__(self, params):
         self._params = p = check_params(params)
-        unit = p.unit
-        self._unit = TernaryMatrixUnit(unit.rows, unit.cols, act_bits=unit.act_bits,
-                                       max_k=unit.max_k, pipeline=unit.pipeline)
         w = p.stream_width
         super().__init__({
             "s_axis_tdata": In(w), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -90,7 +94,7 @@ class Accelerator(wiring.Component):
     @property
     def unit_latency(self):
         """The matrix unit's latency in cycles."""
-        return self._unit.latency
+        return TernaryMatrixUnit.latency_for(self._params.cols, self._params.pipeline)
 
     def elaborate(self, platform):
         m = Module()
@@ -98,7 +102,11 @@ class Accelerator(wiring.Component):
         decoder = m.submodules.decoder = CommandDecoder(p)
         weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
         acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
-        unit = self._unit
+        # Built here, not in __init__: an accelerator made only to read its parameters
+        # then leaves no unused block behind.
+        spec = p.unit
+        unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits, max_k=spec.max_k,
+                                 pipeline=spec.pipeline)
         sequencer = Sequencer(p, unit.signature)
         accumulators = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
         # CLEAR abandons the run in progress: everything that holds part of it restarts.
@@ -144,11 +152,13 @@ class Accelerator(wiring.Component):
         return m
 
     def _status_words(self, m, status, decoder, sequencer, results, counters):
-        flags = ((sequencer.busy * StatusFlag.RUNNING)
-                 | (decoder.results_pending * StatusFlag.RESULTS_PENDING)
-                 | (results.busy * StatusFlag.STREAMING))
-        m.d.comb += [status.words[0].eq(decoder.error | (decoder.errors << ERROR_MASK_SHIFT)),
-                     status.words[1].eq(flags)]
+        # Each flag is one bit: wire it to its position (a product with the flag's value
+        # would be a multiplier for synthesis to fold).
+        for flag, value in ((StatusFlag.RUNNING, sequencer.busy),
+                            (StatusFlag.RESULTS_PENDING, decoder.results_pending),
+                            (StatusFlag.STREAMING, results.busy)):
+            m.d.comb += status.words[1][_bit_position(flag)].eq(value)
+        m.d.comb += status.words[0].eq(decoder.error | (decoder.errors << ERROR_MASK_SHIFT))
         for index, name in enumerate(COUNTERS):
             value = getattr(counters.counters, name)
             for half in range(COUNTER_BITS // WORD_BITS):

@@ -1,13 +1,16 @@
-"""Multiplier-free products for control logic (no ``$mul`` cell, so no DSP block is inferred).
+"""Multiplier- and divider-free arithmetic for control logic (no ``$mul``, ``$div`` or
+``$mod`` cell, so no DSP block and no generic divider is inferred).
 
 The data path of a ternary accelerator has no multiplier; these keep the control path free
-of them too. Both build exact products out of shifts and adders; the result is at least as
+of them too. The products are built out of shifts and adders; the result is at least as
 wide as the operands' full product, so truncating it gives the same bits as ``a * b``.
+The division by a constant is bit slicing for a power of two, else a restoring long
+division whose steps compare with and subtract constants.
 """
 
-from amaranth.hdl import Const, Mux, Value
+from amaranth.hdl import Cat, Const, Mux, Value
 
-__all__ = ["times_const", "times_small"]
+__all__ = ["times_const", "times_small", "divide_const"]
 
 
 def times_const(value, constant):
@@ -40,3 +43,47 @@ def times_small(a, b):
     for i in range(1, len(a)):
         product = product + Mux(a[i], b << i, 0)
     return product
+
+
+def divide_const(value, constant):
+    """``(value // constant, value % constant)`` of an unsigned ``value`` and a positive int.
+
+    A power of two is a bit slice. Any other ``constant`` is a restoring long division,
+    one step per quotient bit from the top: shift the next bit of ``value`` into the partial
+    remainder, and where it is ``>= constant`` (a compare with a constant) subtract
+    ``constant`` and set the quotient bit. Combinational, no ``$div``/``$mod``/``$mul``.
+
+    Returns
+    -------
+    (Value, Value)
+        The quotient (unsigned, ``len(value)`` bits or fewer) and the remainder (unsigned,
+        ``(constant - 1).bit_length()`` bits).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is signed, or ``constant`` is not an int.
+    ValueError
+        ``constant`` is less than 1.
+    """
+    if not isinstance(constant, int) or isinstance(constant, bool):
+        raise TypeError(f"constant must be an integer, not {constant!r}")
+    if constant < 1:
+        raise ValueError(f"constant must be a positive integer, not {constant!r}")
+    value = Value.cast(value)
+    if value.shape().signed:
+        raise TypeError("divide_const takes an unsigned value")
+    remainder_bits = (constant - 1).bit_length()
+    if constant & (constant - 1) == 0:
+        return value[remainder_bits:], value[:remainder_bits]
+    # The top `remainder_bits - 1` bits are below `constant`: they start the partial
+    # remainder with no step (their quotient bits are 0).
+    start = max(len(value) - (remainder_bits - 1), 0)
+    remainder = value[start:]
+    quotient = []
+    for i in reversed(range(start)):
+        shifted = Cat(value[i], remainder)           # < 2 * constant: remainder_bits + 1 bits
+        fits = shifted >= constant
+        remainder = Mux(fits, shifted - constant, shifted)[:remainder_bits]
+        quotient.append(fits)
+    return Cat(*reversed(quotient)), remainder

@@ -9,7 +9,7 @@ from ..spec.params import check_params
 from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, ERROR_SET_BITS, OPCODE_BITS,
                              WEIGHT_BANK_BIT, ErrorCode, Opcode)
 from .activation_buffer import chunk_layout
-from .arith import times_const
+from .arith import divide_const
 from .banked_memory import write_signature
 from .sequencer import max_chunks, run_layout
 
@@ -27,6 +27,44 @@ def read_layout(params):
                          "blocks": range(params.weight_depth + 1)})
 
 
+def _split(size, part):
+    """``size`` items in parts of ``part``: ``(ceil(size / part), items in the last part)``
+    for ``size >= 1``, by :func:`~tritforge.hdl.arith.divide_const` (no divider cell)."""
+    whole, rest = divide_const(size, part)
+    return whole + (rest != 0), Mux(rest == 0, part, rest)
+
+
+class _Command:
+    """The registers the decoder's states share (one :class:`CommandDecoder` elaboration)."""
+
+    def __init__(self, p):
+        # The command being parsed: its header and arguments.
+        self.opcode = Signal(OPCODE_BITS)
+        self.weight_bank, self.act_bank = Signal(name="weight_bank"), Signal(name="act_bank")
+        self.args = Array(Signal(ARG_BITS, name=f"arg{i}") for i in range(3))
+        self.arg_index = Signal(range(3))
+        self.args_end_last = Signal()        # tlast came with the final argument
+        self.fail = Signal(ErrorCode)        # error raised by the current command this cycle
+
+        # RUN bookkeeping: the accepted run, its banks, whether its results are requested.
+        self.run = Signal(run_layout(p))
+        self.run_weight_bank, self.run_act_bank = (Signal(name="run_weight_bank"),
+                                                   Signal(name="run_act_bank"))
+        self.pending = Signal()
+        # The tiling of the RUN being checked (CHECK_RUN computes it, CHECK_SIZE uses it).
+        self.chunks = Signal(range(max_chunks(p) + 1))
+        self.blocks = Signal(range(p.weight_depth + 1))
+
+        # Loads: items still to come, where the next one goes, the beats held of it.
+        self.loading_weights = self.opcode == Opcode.LOAD_WEIGHTS
+        self.items_left = Signal(range(max(p.weight_depth, p.act_depth) + 1))
+        self.item_addr = Signal(range(max(p.weight_depth, p.act_depth)))
+        self.beat_index = Signal(range(max(p.tile_beats, p.chunk_beats)))
+        self.held = [Signal(p.stream_width, name=f"held{i}")
+                     for i in range(max(p.tile_beats, p.chunk_beats) - 1)]
+        self.item_done = Signal()            # an item's last beat arrives this cycle
+
+
 class CommandDecoder(wiring.Component):
     """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
 
@@ -39,11 +77,12 @@ class CommandDecoder(wiring.Component):
     results with it). Errors follow :class:`~tritforge.spec.protocol.ErrorCode`: the command
     is refused, its remaining beats up to ``tlast`` are dropped one per cycle.
 
-    The ``RUN`` checks use no multiplier (no DSP block): the capacity rule
+    The ``RUN`` checks use no multiplier (no DSP block) and no divider: ``chunks``,
+    ``last_cols`` (``blocks``, ``last_rows``) come from the quotient and remainder of ``K``
+    by ``cols`` (``N`` by ``rows``), a bit slice for a power of two, else a long division by
+    the constant (:func:`~tritforge.hdl.arith.divide_const`); the capacity rule
     ``chunks * blocks <= weight_depth``, ``tokens * chunks <= act_depth`` compares ``blocks``
-    and ``tokens`` with constant tables of ``depth // chunks``, and ``last_cols``,
-    ``last_rows`` subtract ``(chunks - 1) * cols``, ``(blocks - 1) * rows`` built by shifts
-    and adds (:func:`~tritforge.hdl.arith.times_const`).
+    and ``tokens`` with constant tables of ``depth // chunks``.
 
     Parameters
     ----------
@@ -99,211 +138,212 @@ class CommandDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self._params
-        beat = self.s.payload
-        take = self.s.valid & self.s.ready
-
-        opcode = Signal(OPCODE_BITS)
-        weight_bank, act_bank = Signal(), Signal()
-        args = Array(Signal(ARG_BITS, name=f"arg{i}") for i in range(3))
-        arg_index = Signal(range(3))
-        args_end_last = Signal()            # tlast came with the final argument
-        fail = Signal(ErrorCode)            # error raised by the current command this cycle
-
-        # RUN bookkeeping: the accepted run, its banks, whether its results are requested.
-        run = Signal(run_layout(p))
-        run_weight_bank, run_act_bank = Signal(), Signal()
-        pending = Signal()
-        m.d.comb += [self.run.eq(run), self.results_pending.eq(pending),
-                     self.read.tokens.eq(run.tokens), self.read.blocks.eq(run.blocks)]
-
-        loading_weights = opcode == Opcode.LOAD_WEIGHTS
-        items_left = Signal(range(max(p.weight_depth, p.act_depth) + 1))
-        item_addr = Signal(range(max(p.weight_depth, p.act_depth)))
-        beat_index = Signal(range(max(p.tile_beats, p.chunk_beats)))
-        item_beats = Mux(loading_weights, p.tile_beats, p.chunk_beats)
-        held = [Signal(p.stream_width, name=f"held{i}")
-                for i in range(max(p.tile_beats, p.chunk_beats) - 1)]
-        self._drive_writes(m, held, weight_bank, act_bank, item_addr, loading_weights)
-        item_done = Signal()
-
-        chunks = Signal(range(max_chunks(p) + 1))
-        blocks = Signal(range(p.weight_depth + 1))
-        tokens, k, n = args[0], args[1], args[2]
-
+        c = _Command(self._params)
+        m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending),
+                     self.read.tokens.eq(c.run.tokens), self.read.blocks.eq(c.run.blocks)]
+        self._drive_writes(m, c)
+        # The states in this order: HEADER, the first one, is the reset state.
         with m.FSM():
-            with m.State("HEADER"):
-                m.d.comb += self.s.ready.eq(1)
-                with m.If(take):
-                    m.d.sync += [opcode.eq(beat.data[:OPCODE_BITS]), arg_index.eq(0),
-                                 weight_bank.eq(beat.data[WEIGHT_BANK_BIT]),
-                                 act_bank.eq(beat.data[ACT_BANK_BIT])]
-                    with m.Switch(beat.data[:OPCODE_BITS]):
-                        with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN):
-                            with m.If(beat.last):
-                                m.d.comb += fail.eq(ErrorCode.LENGTH)
-                            with m.Else():
-                                m.next = "ARGS"
-                        for op, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
-                                          (Opcode.CLEAR, "CLEAR")):
-                            with m.Case(op):
-                                with m.If(beat.last):
-                                    m.next = state
-                                with m.Else():
-                                    m.d.comb += fail.eq(ErrorCode.LENGTH)
-                                    m.next = "DROP"
-                        with m.Default():
-                            m.d.comb += fail.eq(ErrorCode.OPCODE)
-                            with m.If(~beat.last):
-                                m.next = "DROP"
-
-            with m.State("ARGS"):
-                m.d.comb += self.s.ready.eq(1)
-                final_arg = arg_index == Mux(opcode == Opcode.RUN, len(ARGUMENTS[Opcode.RUN]) - 1, 0)
-                with m.If(take):
-                    m.d.sync += [args[arg_index].eq(beat.data[:ARG_BITS]), arg_index.eq(arg_index + 1),
-                                 args_end_last.eq(beat.last)]
-                    with m.If(final_arg & (opcode == Opcode.RUN)):
-                        m.next = "CHECK_RUN"
-                    with m.Elif(beat.last):
-                        m.d.comb += fail.eq(ErrorCode.LENGTH)
-                        m.next = "HEADER"
-                    with m.Elif(final_arg):
-                        m.next = "CHECK_LOAD"
-
-            with m.State("CHECK_LOAD"):
-                depth = Mux(loading_weights, p.weight_depth, p.act_depth)
-                m.d.sync += [items_left.eq(args[0]), item_addr.eq(0), beat_index.eq(0)]
-                with m.If(args[0] == 0):
-                    m.d.comb += fail.eq(ErrorCode.ZERO_SIZE)
-                    m.next = "DROP"
-                with m.Elif(args[0] > depth):
-                    m.d.comb += fail.eq(ErrorCode.CAPACITY)
-                    m.next = "DROP"
-                with m.Else():
-                    m.next = "LOAD_WAIT"
-
-            with m.State("LOAD_WAIT"):
-                in_use = Mux(loading_weights, run_weight_bank == weight_bank, run_act_bank == act_bank)
-                with m.If(pending & in_use):
-                    m.d.comb += fail.eq(ErrorCode.BANK_BUSY)
-                    m.next = "DROP"
-                with m.Elif(~(self.sequencer_busy & in_use)):
-                    m.next = "PAYLOAD"
-
-            with m.State("PAYLOAD"):
-                m.d.comb += self.s.ready.eq(1)
-                with m.If(take):
-                    with m.If(beat_index == item_beats - 1):
-                        m.d.comb += item_done.eq(1)
-                        m.d.sync += [beat_index.eq(0), item_addr.eq(item_addr + 1),
-                                     items_left.eq(items_left - 1)]
-                        with m.If(items_left == 1):
-                            with m.If(beat.last):
-                                m.next = "HEADER"
-                            with m.Else():
-                                m.d.comb += fail.eq(ErrorCode.LENGTH)
-                                m.next = "DROP"
-                        with m.Elif(beat.last):
-                            m.d.comb += fail.eq(ErrorCode.LENGTH)
-                            m.next = "HEADER"
-                    with m.Else():
-                        m.d.sync += beat_index.eq(beat_index + 1)
-                        if held:
-                            m.d.sync += Array(held)[beat_index].eq(beat.data)
-                        with m.If(beat.last):
-                            m.d.comb += fail.eq(ErrorCode.LENGTH)
-                            m.next = "HEADER"
-
-            with m.State("CHECK_RUN"):
-                k_max_bits = len(Signal(range(p.max_k + 1)))
-                n_max_bits = len(Signal(range(p.weight_depth * p.rows + 1)))
-                m.d.sync += [chunks.eq((k[:k_max_bits] + (p.cols - 1)) // p.cols),
-                             blocks.eq((n[:n_max_bits] + (p.rows - 1)) // p.rows)]
-                with m.If(~args_end_last):
-                    m.d.comb += fail.eq(ErrorCode.LENGTH)
-                    m.next = "DROP"
-                with m.Elif((tokens == 0) | (k == 0) | (n == 0)):
-                    m.d.comb += fail.eq(ErrorCode.ZERO_SIZE)
-                    m.next = "HEADER"
-                # K beyond what any bank holds (ceil(K / cols) > max_chunks) is refused here,
-                # before `chunks`, sized for max_chunks, could wrap around.
-                with m.Elif((tokens > p.max_tokens) | (k > min(p.max_k, max_chunks(p) * p.cols))
-                            | (n > p.weight_depth * p.rows)):
-                    m.d.comb += fail.eq(ErrorCode.CAPACITY)
-                    m.next = "HEADER"
-                with m.Else():
-                    m.next = "CHECK_SIZE"
-
-            with m.State("CHECK_SIZE"):
-                # chunks * blocks > weight_depth and tokens * chunks > act_depth, without a
-                # multiplier: for c >= 1, c * x > D exactly when x > D // c (a constant per c).
-                chunk_values = range(2 ** len(chunks))
-                tiles_over = blocks > Array(p.weight_depth // max(c, 1) for c in chunk_values)[chunks]
-                acts_over = tokens > Array(p.act_depth // max(c, 1) for c in chunk_values)[chunks]
-                with m.If((chunks != 0) & (tiles_over | acts_over)):
-                    m.d.comb += fail.eq(ErrorCode.CAPACITY)
-                    m.next = "HEADER"
-                with m.Elif(pending):
-                    m.d.comb += fail.eq(ErrorCode.RESULTS_PENDING)
-                    m.next = "HEADER"
-                with m.Else():
-                    # Only an accepted RUN replaces `run`: the pending READ_RESULTS of the
-                    # previous one takes its size from there.
-                    m.d.sync += [
-                        run.tokens.eq(tokens), run.chunks.eq(chunks), run.blocks.eq(blocks),
-                        run.last_cols.eq(k - times_const(chunks - 1, p.cols)),
-                        run.last_rows.eq(n - times_const(blocks - 1, p.rows)),
-                        run.weight_bank.eq(weight_bank), run.act_bank.eq(act_bank),
-                    ]
-                    m.next = "RUN_WAIT"
-
-            with m.State("RUN_WAIT"):
-                with m.If(~self.sequencer_busy):
-                    m.d.comb += self.run_start.eq(1)
-                    m.d.sync += [pending.eq(1), run_weight_bank.eq(run.weight_bank),
-                                 run_act_bank.eq(run.act_bank)]
-                    m.next = "HEADER"
-
-            with m.State("READ"):
-                with m.If(~pending):
-                    m.d.comb += fail.eq(ErrorCode.NO_RESULTS)
-                    m.next = "HEADER"
-                with m.Elif(~self.responding):
-                    m.d.comb += self.read_start.eq(1)
-                    m.d.sync += pending.eq(0)
-                    m.next = "HEADER"
-
-            with m.State("STATUS"):
-                with m.If(~self.responding):
-                    m.d.comb += self.status_start.eq(1)
-                    m.next = "HEADER"
-
-            with m.State("CLEAR"):
-                with m.If(~self.responding):
-                    m.d.comb += self.clear.eq(1)
-                    m.d.sync += pending.eq(0)
-                    m.next = "HEADER"
-
-            with m.State("DROP"):
-                m.d.comb += self.s.ready.eq(1)
-                with m.If(take & beat.last):
-                    m.next = "HEADER"
-
-        m.d.comb += [self.weights.en.eq(item_done & loading_weights),
-                     self.acts.en.eq(item_done & ~loading_weights)]
-        self._latch_errors(m, fail)
+            self._header_states(m, c)
+            self._load_states(m, c)
+            self._run_states(m, c)
+            self._response_states(m, c)
+            self._drop_state(m, c)
+        m.d.comb += [self.weights.en.eq(c.item_done & c.loading_weights),
+                     self.acts.en.eq(c.item_done & ~c.loading_weights)]
+        self._latch_errors(m, c.fail)
         return m
 
-    def _drive_writes(self, m, held, weight_bank, act_bank, item_addr, loading_weights):
+    def _header_states(self, m, c):
+        """HEADER takes the opcode and banks; ARGS takes the argument beats into ``args``."""
+        beat, take = self.s.payload, self.s.valid & self.s.ready
+        with m.State("HEADER"):
+            m.d.comb += self.s.ready.eq(1)
+            with m.If(take):
+                m.d.sync += [c.opcode.eq(beat.data[:OPCODE_BITS]), c.arg_index.eq(0),
+                             c.weight_bank.eq(beat.data[WEIGHT_BANK_BIT]),
+                             c.act_bank.eq(beat.data[ACT_BANK_BIT])]
+                with m.Switch(beat.data[:OPCODE_BITS]):
+                    with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN):
+                        with m.If(beat.last):
+                            m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                        with m.Else():
+                            m.next = "ARGS"
+                    for op, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
+                                      (Opcode.CLEAR, "CLEAR")):
+                        with m.Case(op):
+                            with m.If(beat.last):
+                                m.next = state
+                            with m.Else():
+                                m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                                m.next = "DROP"
+                    with m.Default():
+                        m.d.comb += c.fail.eq(ErrorCode.OPCODE)
+                        with m.If(~beat.last):
+                            m.next = "DROP"
+
+        with m.State("ARGS"):
+            m.d.comb += self.s.ready.eq(1)
+            final_arg = c.arg_index == Mux(c.opcode == Opcode.RUN, len(ARGUMENTS[Opcode.RUN]) - 1, 0)
+            with m.If(take):
+                m.d.sync += [c.args[c.arg_index].eq(beat.data[:ARG_BITS]),
+                             c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
+                with m.If(final_arg & (c.opcode == Opcode.RUN)):
+                    m.next = "CHECK_RUN"
+                with m.Elif(beat.last):
+                    m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                    m.next = "HEADER"
+                with m.Elif(final_arg):
+                    m.next = "CHECK_LOAD"
+
+    def _load_states(self, m, c):
+        """CHECK_LOAD checks the size, LOAD_WAIT the bank, PAYLOAD writes one item per
+        ``item_beats`` beats."""
+        p = self._params
+        beat, take = self.s.payload, self.s.valid & self.s.ready
+        with m.State("CHECK_LOAD"):
+            depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
+            m.d.sync += [c.items_left.eq(c.args[0]), c.item_addr.eq(0), c.beat_index.eq(0)]
+            with m.If(c.args[0] == 0):
+                m.d.comb += c.fail.eq(ErrorCode.ZERO_SIZE)
+                m.next = "DROP"
+            with m.Elif(c.args[0] > depth):
+                m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
+                m.next = "DROP"
+            with m.Else():
+                m.next = "LOAD_WAIT"
+
+        with m.State("LOAD_WAIT"):
+            # A bank the sequencer reads: wait for the run to end if its results are
+            # requested, else refuse (waiting for a run nobody reads could deadlock).
+            in_use = Mux(c.loading_weights, c.run_weight_bank == c.weight_bank,
+                         c.run_act_bank == c.act_bank)
+            with m.If(c.pending & in_use):
+                m.d.comb += c.fail.eq(ErrorCode.BANK_BUSY)
+                m.next = "DROP"
+            with m.Elif(~(self.sequencer_busy & in_use)):
+                m.next = "PAYLOAD"
+
+        with m.State("PAYLOAD"):
+            m.d.comb += self.s.ready.eq(1)
+            item_beats = Mux(c.loading_weights, p.tile_beats, p.chunk_beats)
+            with m.If(take):
+                with m.If(c.beat_index == item_beats - 1):
+                    m.d.comb += c.item_done.eq(1)
+                    m.d.sync += [c.beat_index.eq(0), c.item_addr.eq(c.item_addr + 1),
+                                 c.items_left.eq(c.items_left - 1)]
+                    with m.If(c.items_left == 1):
+                        with m.If(beat.last):
+                            m.next = "HEADER"
+                        with m.Else():
+                            m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                            m.next = "DROP"
+                    with m.Elif(beat.last):
+                        m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                        m.next = "HEADER"
+                with m.Else():
+                    m.d.sync += c.beat_index.eq(c.beat_index + 1)
+                    if c.held:
+                        m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
+                    with m.If(beat.last):
+                        m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                        m.next = "HEADER"
+
+    def _run_states(self, m, c):
+        """CHECK_RUN checks the sizes and computes the tiling, CHECK_SIZE the capacity and
+        the sequencing, RUN_WAIT hands the run to the sequencer once it is idle."""
+        p = self._params
+        tokens, k, n = c.args[0], c.args[1], c.args[2]
+        # The tiling, from the arguments (they stay put through both check states). Only
+        # the bits of an accepted K and N enter the divisions.
+        chunks, last_cols = _split(k[:p.max_k.bit_length()], p.cols)
+        blocks, last_rows = _split(n[:(p.weight_depth * p.rows).bit_length()], p.rows)
+        with m.State("CHECK_RUN"):
+            m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
+            with m.If(~c.args_end_last):
+                m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                m.next = "DROP"
+            with m.Elif((tokens == 0) | (k == 0) | (n == 0)):
+                m.d.comb += c.fail.eq(ErrorCode.ZERO_SIZE)
+                m.next = "HEADER"
+            # K beyond what any bank holds (ceil(K / cols) > max_chunks) is refused here,
+            # before `chunks`, sized for max_chunks, could wrap around.
+            with m.Elif((tokens > p.max_tokens) | (k > min(p.max_k, max_chunks(p) * p.cols))
+                        | (n > p.weight_depth * p.rows)):
+                m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
+                m.next = "HEADER"
+            with m.Else():
+                m.next = "CHECK_SIZE"
+
+        with m.State("CHECK_SIZE"):
+            # chunks * blocks > weight_depth and tokens * chunks > act_depth, without a
+            # multiplier: for c >= 1, c * x > D exactly when x > D // c (a constant per c).
+            chunk_values = range(2 ** len(c.chunks))
+            most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
+            most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
+            tiles_over = c.blocks > most_blocks[c.chunks]
+            acts_over = tokens > most_tokens[c.chunks]
+            with m.If((c.chunks != 0) & (tiles_over | acts_over)):
+                m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
+                m.next = "HEADER"
+            with m.Elif(c.pending):
+                m.d.comb += c.fail.eq(ErrorCode.RESULTS_PENDING)
+                m.next = "HEADER"
+            with m.Else():
+                # Only an accepted RUN replaces `run`: the pending READ_RESULTS of the
+                # previous one takes its size from there.
+                m.d.sync += [
+                    c.run.tokens.eq(tokens), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
+                    c.run.last_cols.eq(last_cols), c.run.last_rows.eq(last_rows),
+                    c.run.weight_bank.eq(c.weight_bank), c.run.act_bank.eq(c.act_bank),
+                ]
+                m.next = "RUN_WAIT"
+
+        with m.State("RUN_WAIT"):
+            with m.If(~self.sequencer_busy):
+                m.d.comb += self.run_start.eq(1)
+                m.d.sync += [c.pending.eq(1), c.run_weight_bank.eq(c.run.weight_bank),
+                             c.run_act_bank.eq(c.run.act_bank)]
+                m.next = "HEADER"
+
+    def _response_states(self, m, c):
+        """READ, STATUS and CLEAR wait until no response packet is being sent."""
+        with m.State("READ"):
+            with m.If(~c.pending):
+                m.d.comb += c.fail.eq(ErrorCode.NO_RESULTS)
+                m.next = "HEADER"
+            with m.Elif(~self.responding):
+                m.d.comb += self.read_start.eq(1)
+                m.d.sync += c.pending.eq(0)
+                m.next = "HEADER"
+
+        with m.State("STATUS"):
+            with m.If(~self.responding):
+                m.d.comb += self.status_start.eq(1)
+                m.next = "HEADER"
+
+        with m.State("CLEAR"):
+            with m.If(~self.responding):
+                m.d.comb += self.clear.eq(1)
+                m.d.sync += c.pending.eq(0)
+                m.next = "HEADER"
+
+    def _drop_state(self, m, c):
+        """DROP discards a refused command's beats up to ``tlast``."""
+        with m.State("DROP"):
+            m.d.comb += self.s.ready.eq(1)
+            with m.If(self.s.valid & self.s.ready & self.s.payload.last):
+                m.next = "HEADER"
+
+    def _drive_writes(self, m, c):
         """An item is the held beats plus the beat arriving now, first beat lowest."""
         p = self._params
-        weights_item = Cat(*held[:p.tile_beats - 1], self.s.payload.data)
-        acts_item = Cat(*held[:p.chunk_beats - 1], self.s.payload.data)
+        weights_item = Cat(*c.held[:p.tile_beats - 1], self.s.payload.data)
+        acts_item = Cat(*c.held[:p.chunk_beats - 1], self.s.payload.data)
         m.d.comb += [
-            self.weights.bank.eq(weight_bank), self.weights.addr.eq(item_addr),
+            self.weights.bank.eq(c.weight_bank), self.weights.addr.eq(c.item_addr),
             self.weights.data.eq(weights_item[:p.tile_bits]),
-            self.acts.bank.eq(act_bank), self.acts.addr.eq(item_addr),
+            self.acts.bank.eq(c.act_bank), self.acts.addr.eq(c.item_addr),
             self.acts.data.eq(acts_item[:p.chunk_bits]),
         ]
 

@@ -10,6 +10,7 @@ from .accumulator_buffer import partial_layout
 from .activation_buffer import chunk_layout
 from .arith import times_small
 from .banked_memory import read_signature
+from .nested_counter import NestedCounter
 from .weight_memory import decoded_tile_layout
 
 __all__ = ["max_chunks", "run_layout", "Sequencer"]
@@ -44,6 +45,8 @@ class Sequencer(wiring.Component):
     tile ``b * KC + kc`` once and feed it with chunk ``kc`` of every token ``t`` in turn
     (activation address ``t * KC + kc``); every chunk goes to the unit as its own dot product
     (``first = last = 1``) and the :class:`AccumulatorBuffer` sums the chunks of a token.
+    Two :class:`NestedCounter` walks follow this order: one over the chunks issued, the
+    other over the unit's results (the unit's latency later), to tag them for the buffer.
     The tile register is double-buffered: the RAM's output register prefetches the next
     tile while the current one is in use, so a new tile costs no cycle even at T = 1.
 
@@ -136,9 +139,7 @@ class Sequencer(wiring.Component):
     def _issue(self, m, run, starting, issue_done):
         """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit."""
         p = self._params
-        token = Signal(range(p.max_tokens))
-        chunk = Signal(range(max_chunks(p)))
-        block = Signal(range(p.weight_depth))
+        walk = self._walk(m, "issue_walk", run)
         tile_addr = Signal(range(p.weight_depth + 1))
         act_addr = Signal(range(p.act_depth + p.max_tokens * max_chunks(p) + 1))
         issuing = Signal()
@@ -150,11 +151,10 @@ class Sequencer(wiring.Component):
         tile_macs = Signal(range(p.rows * p.cols + 1))
         accepted = self.unit_i.valid & self.unit_i.ready
         advance = issuing & (~offered | self.unit_i.ready)
+        m.d.comb += [walk.restart.eq(starting), walk.advance.eq(advance)]
 
-        last_token = token == run.tokens - 1
-        last_chunk = chunk == run.chunks - 1
-        last_block = block == run.blocks - 1
-        new_tile = token == 0
+        last_chunk, last_block = walk.last.chunk, walk.last.block
+        new_tile = walk.count.token == 0
         m.d.comb += [
             self.unit_i.valid.eq(offered),
             self.unit_i.payload.act.eq(self.acts.data),
@@ -176,8 +176,7 @@ class Sequencer(wiring.Component):
         # Tile prefetch: tile 0 at start; tile j+1 when tile j moves into the tile register.
         with m.If(starting):
             m.d.comb += [self.weights.addr.eq(0), self.weights.en.eq(1)]
-            m.d.sync += [issuing.eq(1), token.eq(0), chunk.eq(0), block.eq(0),
-                         tile_addr.eq(0), act_addr.eq(0)]
+            m.d.sync += [issuing.eq(1), tile_addr.eq(0), act_addr.eq(0)]
         with m.Elif(advance & new_tile):
             m.d.comb += [self.weights.addr.eq(tile_addr + 1),
                          self.weights.en.eq(~(last_chunk & last_block))]
@@ -185,17 +184,17 @@ class Sequencer(wiring.Component):
             cols = Mux(last_chunk, run.last_cols, p.cols)
             m.d.sync += [tile.eq(self.weights.data), tile_macs.eq(times_small(rows, cols))]
 
+        # Addresses follow the walk: the next token's chunk is `chunks` further on; a new
+        # chunk starts again at token 0, a new row block at chunk 0.
         with m.If(advance):
-            with m.If(~last_token):
-                m.d.sync += [token.eq(token + 1), act_addr.eq(act_addr + run.chunks)]
+            with m.If(~walk.wrap.token):
+                m.d.sync += act_addr.eq(act_addr + run.chunks)
+            with m.Elif(~walk.wrap.chunk):
+                m.d.sync += [tile_addr.eq(tile_addr + 1), act_addr.eq(walk.count.chunk + 1)]
             with m.Else():
-                m.d.sync += [token.eq(0), tile_addr.eq(tile_addr + 1)]
-                with m.If(~last_chunk):
-                    m.d.sync += [chunk.eq(chunk + 1), act_addr.eq(chunk + 1)]
-                with m.Else():
-                    m.d.sync += [chunk.eq(0), block.eq(block + 1), act_addr.eq(0)]
-                    with m.If(last_block):
-                        m.d.sync += issuing.eq(0)
+                m.d.sync += [tile_addr.eq(tile_addr + 1), act_addr.eq(0)]
+        with m.If(walk.wrap.block):
+            m.d.sync += issuing.eq(0)
         m.d.comb += issue_done.eq(~issuing & ~offered)
         m.d.comb += self.invalid_weight.eq(
             (accepted & tile.invalid)
@@ -203,33 +202,32 @@ class Sequencer(wiring.Component):
 
     def _collect(self, m, run, starting, results_done):
         """Tag the unit's results (token, first/last chunk) for the accumulator buffer."""
-        token = Signal(range(self._params.max_tokens))
-        chunk = Signal(range(max_chunks(self._params)))
-        block = Signal(range(self._params.weight_depth))
+        walk = self._walk(m, "collect_walk", run)
         done = Signal()
-        last_token = token == run.tokens - 1
-        last_chunk = chunk == run.chunks - 1
-        final = self.acc.valid & self.acc.ready & last_token & last_chunk & (block == run.blocks - 1)
+        final = walk.wrap.block
         m.d.comb += [
+            walk.restart.eq(starting),
+            walk.advance.eq(self.acc.valid & self.acc.ready),
             self.acc.valid.eq(self.unit_o.valid),
             self.unit_o.ready.eq(self.acc.ready),
             self.acc.payload.partial.eq(self.unit_o.payload.acc),
-            self.acc.payload.token.eq(token),
-            self.acc.payload.init.eq(chunk == 0),
-            self.acc.payload.last.eq(last_token & last_chunk),
+            self.acc.payload.token.eq(walk.count.token),
+            self.acc.payload.init.eq(walk.count.chunk == 0),
+            self.acc.payload.last.eq(walk.last.token & walk.last.chunk),
             self.stall_out.eq(self.busy & ~self.compute & self.unit_o.valid & ~self.acc.ready),
             results_done.eq(done | final),
         ]
         with m.If(starting):
-            m.d.sync += [token.eq(0), chunk.eq(0), block.eq(0), done.eq(0)]
-        with m.Elif(self.acc.valid & self.acc.ready):
-            with m.If(~last_token):
-                m.d.sync += token.eq(token + 1)
-            with m.Else():
-                m.d.sync += token.eq(0)
-                with m.If(~last_chunk):
-                    m.d.sync += chunk.eq(chunk + 1)
-                with m.Else():
-                    m.d.sync += [chunk.eq(0), block.eq(block + 1)]
+            m.d.sync += done.eq(0)
         with m.If(final):
             m.d.sync += done.eq(1)
+
+    def _walk(self, m, name, run):
+        """The (token, chunk, row block) loop indices of ``run``, token innermost, as
+        submodule ``name``; the caller drives ``restart`` and ``advance``."""
+        p = self._params
+        walk = NestedCounter({"token": p.max_tokens, "chunk": max_chunks(p), "block": p.weight_depth})
+        m.submodules[name] = walk
+        m.d.comb += [walk.limit.token.eq(run.tokens), walk.limit.chunk.eq(run.chunks),
+                     walk.limit.block.eq(run.blocks)]
+        return walk

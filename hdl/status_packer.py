@@ -1,12 +1,13 @@
 """Status packer: sends a snapshot of the status words as one packet."""
 
-from amaranth.hdl import Array, Cat, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In, Out
 
 from ..spec.params import check_params
 from ..spec.protocol import STATUS_WORDS, WORD_BITS
+from .beat_serializer import BeatSerializer
 from .command_decoder import beat_layout
 
 __all__ = ["StatusPacker"]
@@ -17,8 +18,8 @@ class StatusPacker(wiring.Component):
 
     At ``start`` all words are copied at once (the counters keep running; the packet shows
     one instant), then sent :attr:`AcceleratorParams.words_per_beat` words per beat, word 0
-    lowest, the last beat zero-padded and marked ``last``. The first beat is offered the
-    cycle after ``start``, then one per cycle while ``o`` is ready.
+    lowest, the last beat zero-padded and marked ``last`` (a :class:`BeatSerializer`). The
+    first beat is offered the cycle after ``start``, then one per cycle while ``o`` is ready.
 
     Parameters
     ----------
@@ -49,16 +50,12 @@ class StatusPacker(wiring.Component):
         m = Module()
         p = self._params
         snapshot = Signal.like(self.words)
-        beat = Signal(range(p.status_beats))
-        bits = Cat(snapshot.as_value(), Signal(p.status_beats * p.stream_width - len(snapshot.as_value())))
-        beats = Array(bits.word_select(i, p.stream_width) for i in range(p.status_beats))
-        final = beat == p.status_beats - 1
-        m.d.comb += [self.o.valid.eq(self.busy), self.o.payload.data.eq(beats[beat]),
-                     self.o.payload.last.eq(final)]
-        with m.If(self.start & ~self.busy):
-            m.d.sync += [snapshot.eq(self.words), beat.eq(0), self.busy.eq(1)]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += beat.eq(beat + 1)
-            with m.If(final):
-                m.d.sync += self.busy.eq(0)
+        serializer = BeatSerializer(len(snapshot.as_value()), p.stream_width)
+        m.submodules.serializer = serializer
+        load = self.start & ~self.busy
+        m.d.comb += [serializer.load.eq(load), serializer.final.eq(1),
+                     serializer.group.eq(snapshot), self.busy.eq(serializer.o.valid)]
+        wiring.connect(m, serializer.o, wiring.flipped(self.o))
+        with m.If(load):
+            m.d.sync += snapshot.eq(self.words)
         return m

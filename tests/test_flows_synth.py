@@ -10,6 +10,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from tritforge.flows.synth import TARGETS, SynthesisError, synthesize
+from tritforge.hdl.accelerator import Accelerator
+from tritforge.spec.params import AcceleratorParams
 
 
 class _Multiplier(wiring.Component):
@@ -21,6 +23,18 @@ class _Multiplier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.d.sync += self.y.eq(self.a * self.b)
+        return m
+
+
+class _Divider(wiring.Component):
+    """8-bit divide and modulo by 3: the division cells Amaranth writes for // and %."""
+    a: In(8)
+    q: Out(8)
+    r: Out(2)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.q.eq(self.a // 3), self.r.eq(self.a % 3)]
         return m
 
 
@@ -52,7 +66,8 @@ class TestSynthesize:
         assert report["carry"] >= 7
         assert 8 <= report["lut4"] <= 10
         assert report["lut4"] == report["logic_luts"] == report["cells"]["SB_LUT4"]
-        assert (report["dsp"], report["bram"], report["mul_cells"]) == (0, 0, 0)
+        assert (report["dsp"], report["bram"]) == (0, 0)
+        assert (report["mul_cells"], report["div_cells"]) == (0, 0)
         assert report["transistors"] is None
         # The work folder is kept with the inputs, the log and the stat files.
         assert report["workdir"] == str(tmp_path)
@@ -66,6 +81,18 @@ class TestSynthesize:
         assert report["mul_cells"] == 1
         assert report["dsp"] == 1 == report["cells"][dsp_cell]
         assert report["workdir"] is None
+
+    def test_division_is_counted(self):
+        report = synthesize(_Divider(), "ice40", top_name="div")
+        assert (report["mul_cells"], report["div_cells"]) == (0, 2)
+
+    def test_accelerator_3x10_has_no_multiplier_nor_divider(self):
+        """The base3 geometry of the RTL tests: rows and cols not powers of two, so a
+        ``//`` or ``*`` in the control logic would show as a generic divider or multiplier."""
+        params = AcceleratorParams(rows=3, cols=10, weight_format="base3", max_k=100,
+                                   weight_depth=12, act_depth=24, max_tokens=6, stream_width=64)
+        report = synthesize(Accelerator(params), "ice40", top_name="accelerator")
+        assert (report["mul_cells"], report["div_cells"], report["dsp"]) == (0, 0, 0)
 
     def test_ice40_without_dsp_builds_the_multiplier_from_luts(self):
         report = synthesize(_Multiplier(), "ice40-nodsp", top_name="mul")

@@ -1,0 +1,96 @@
+"""Nested counter: loop indices of nested loops (e.g. token inside chunk inside row block)."""
+
+from amaranth.hdl import Const, Module
+from amaranth.lib import wiring
+from amaranth.lib.data import StructLayout
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["NestedCounter"]
+
+
+class NestedCounter(wiring.Component):
+    """The indices of nested loops, stepped one iteration of the innermost loop at a time.
+
+    Levels count like the digits of a number, innermost first: ``advance`` steps the
+    innermost level; a level at its last value (``count == limit - 1``) goes back to 0 and
+    steps the next level out. After the last iteration of all levels every count is 0 again.
+
+    Protocol: ``limit`` (each level's iteration count, at least 1) is held by the user while
+    counting. ``restart`` sets every count to 0 and wins over ``advance``.
+
+    Timing: ``last`` and ``wrap`` follow ``count``, ``limit`` and ``advance`` in the same
+    cycle (combinational); ``count`` changes at the clock edge after ``advance`` or
+    ``restart``.
+
+    Reset: every count 0.
+
+    Parameters
+    ----------
+    levels : dict of str to int
+        Level name to the largest ``limit`` it must count to, innermost level first.
+
+    Members
+    -------
+    limit : ``In(StructLayout({name: range(largest + 1)}))``
+        Iterations of each level.
+    restart : ``In(1)``
+        Strobe: every count to 0.
+    advance : ``In(1)``
+        Strobe: one iteration of the innermost level is done.
+    count : ``Out(StructLayout({name: range(largest)}))``
+        The current index of each level.
+    last : ``Out(StructLayout({name: 1}))``
+        The level is at its last index.
+    wrap : ``Out(StructLayout({name: 1}))``
+        ``advance`` with this level and every inner one at its last index: the level goes
+        back to 0 at this edge (``wrap`` of the outermost level: the loops are done).
+
+    Raises
+    ------
+    TypeError
+        ``levels`` is not a dict of str to int.
+    ValueError
+        ``levels`` is empty or a largest limit is less than 1.
+    """
+
+    def __init__(self, levels):
+        if not isinstance(levels, dict):
+            raise TypeError(f"levels must be a dict of level name to largest limit, not {levels!r}")
+        if not levels:
+            raise ValueError("levels must name at least one level")
+        for name, largest in levels.items():
+            if not isinstance(name, str):
+                raise TypeError(f"level names must be strings, not {name!r}")
+            if not isinstance(largest, int) or isinstance(largest, bool):
+                raise TypeError(f"the largest limit of level {name!r} must be an integer, "
+                                f"not {largest!r}")
+            if largest < 1:
+                raise ValueError(f"the largest limit of level {name!r} must be at least 1, "
+                                 f"not {largest!r}")
+        self._levels = dict(levels)
+        largest = self._levels
+        super().__init__({
+            "limit": In(StructLayout({name: range(largest[name] + 1) for name in largest})),
+            "restart": In(1),
+            "advance": In(1),
+            "count": Out(StructLayout({name: range(largest[name]) for name in largest})),
+            "last": Out(StructLayout({name: 1 for name in levels})),
+            "wrap": Out(StructLayout({name: 1 for name in levels})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        inner_last = Const(1)             # every level inside this one is at its last index
+        for name in self._levels:
+            count = self.count[name]
+            last = count == self.limit[name] - 1
+            steps = self.advance & inner_last
+            m.d.comb += [self.last[name].eq(last), self.wrap[name].eq(steps & last)]
+            with m.If(self.restart):
+                m.d.sync += count.eq(0)
+            with m.Elif(steps):
+                m.d.sync += count.eq(count + 1)
+                with m.If(last):
+                    m.d.sync += count.eq(0)
+            inner_last = inner_last & last
+        return m
