@@ -8,7 +8,7 @@ The division by a constant is bit slicing for a power of two, else a restoring l
 division whose steps compare with and subtract constants.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Value
+from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
 __all__ = ["times_const", "times_small", "divide_const"]
 
@@ -45,13 +45,16 @@ def times_small(a, b):
     return product
 
 
-def divide_const(value, constant):
+def divide_const(m, value, constant):
     """``(value // constant, value % constant)`` of an unsigned ``value`` and a positive int.
 
     A power of two is a bit slice. Any other ``constant`` is a restoring long division,
     one step per quotient bit from the top: shift the next bit of ``value`` into the partial
     remainder, and where it is ``>= constant`` (a compare with a constant) subtract
     ``constant`` and set the quotient bit. Combinational, no ``$div``/``$mod``/``$mul``.
+    Each step's partial remainder is a signal of its own in ``m``'s ``comb`` domain: as
+    one nested expression, every step would copy the one before it three times (compare,
+    subtract, keep), and a 13-bit division would take synthesis minutes.
 
     Returns
     -------
@@ -82,7 +85,8 @@ def divide_const(value, constant):
     remainder = value[start:]
     quotient = []
     for i in reversed(range(start)):
-        shifted = Cat(value[i], remainder)           # < 2 * constant: remainder_bits + 1 bits
+        shifted = Signal(remainder_bits + 1, name=f"div{constant}_step{i}")  # < 2 * constant
+        m.d.comb += shifted.eq(Cat(value[i], remainder))
         fits = shifted >= constant
         remainder = Mux(fits, shifted - constant, shifted)[:remainder_bits]
         quotient.append(fits)

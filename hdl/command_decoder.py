@@ -27,10 +27,10 @@ def read_layout(params):
                          "blocks": range(params.weight_depth + 1)})
 
 
-def _split(size, part):
+def _split(m, size, part):
     """``size`` items in parts of ``part``: ``(ceil(size / part), items in the last part)``
     for ``size >= 1``, by :func:`~tritforge.hdl.arith.divide_const` (no divider cell)."""
-    whole, rest = divide_const(size, part)
+    whole, rest = divide_const(m, size, part)
     return whole + (rest != 0), Mux(rest == 0, part, rest)
 
 
@@ -256,8 +256,8 @@ class CommandDecoder(wiring.Component):
         tokens, k, n = c.args[0], c.args[1], c.args[2]
         # The tiling, from the arguments (they stay put through both check states). Only
         # the bits of an accepted K and N enter the divisions.
-        chunks, last_cols = _split(k[:p.max_k.bit_length()], p.cols)
-        blocks, last_rows = _split(n[:(p.weight_depth * p.rows).bit_length()], p.rows)
+        chunks, last_cols = _split(m, k[:p.max_k.bit_length()], p.cols)
+        blocks, last_rows = _split(m, n[:(p.weight_depth * p.rows).bit_length()], p.rows)
         with m.State("CHECK_RUN"):
             m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
             with m.If(~c.args_end_last):
