@@ -139,14 +139,13 @@ class Accelerator(wiring.Component):
             results.read.eq(decoder.read),
             status.start.eq(decoder.status_start),
             decoder.responding.eq(results.busy | status.busy),
-            counters.busy.eq(sequencer.busy),
-            counters.compute.eq(sequencer.compute),
-            counters.stall_out.eq(sequencer.stall_out),
-            counters.macs.eq(sequencer.macs),
             counters.clear.eq(decoder.clear),
             self.busy.eq(sequencer.busy),
             self.error.eq(decoder.error != 0),
         ]
+        # The sequencer reports its events under the counters' own names.
+        for event in ("busy", "compute", "stall_out", "macs"):
+            m.d.comb += getattr(counters, event).eq(getattr(sequencer, event))
         self._status_words(m, status, decoder, sequencer, results, counters)
         self._respond(m, results, status)
         return m

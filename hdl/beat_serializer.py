@@ -6,7 +6,14 @@ from amaranth.lib.wiring import In, Out
 
 from .command_decoder import beat_layout
 
-__all__ = ["BeatSerializer"]
+__all__ = ["BeatSerializer", "packer_members"]
+
+
+def packer_members(stream_width):
+    """The ports every response packer has: ``start`` (``In(1)``, a strobe honoured while not
+    ``busy``), ``o`` (the response beats) and ``busy`` (``Out(1)``, until the packet's last
+    beat has been sent)."""
+    return {"start": In(1), "o": Out(stream.Signature(beat_layout(stream_width))), "busy": Out(1)}
 
 
 class BeatSerializer(wiring.Component):

@@ -64,6 +64,12 @@ class _Command:
                      for i in range(max(p.tile_beats, p.chunk_beats) - 1)]
         self.item_done = Signal()            # an item's last beat arrives this cycle
 
+    def refuse(self, m, error, then):
+        """Refuse the command with ``error`` and go to state ``then``: ``"DROP"`` while beats
+        of it are still to come, ``"HEADER"`` once its ``tlast`` has arrived."""
+        m.d.comb += self.fail.eq(error)
+        m.next = then
+
 
 class CommandDecoder(wiring.Component):
     """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
@@ -175,8 +181,7 @@ class CommandDecoder(wiring.Component):
                             with m.If(beat.last):
                                 m.next = state
                             with m.Else():
-                                m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                                m.next = "DROP"
+                                c.refuse(m, ErrorCode.LENGTH, "DROP")
                     with m.Default():
                         m.d.comb += c.fail.eq(ErrorCode.OPCODE)
                         with m.If(~beat.last):
@@ -191,8 +196,7 @@ class CommandDecoder(wiring.Component):
                 with m.If(final_arg & (c.opcode == Opcode.RUN)):
                     m.next = "CHECK_RUN"
                 with m.Elif(beat.last):
-                    m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                    m.next = "HEADER"
+                    c.refuse(m, ErrorCode.LENGTH, "HEADER")
                 with m.Elif(final_arg):
                     m.next = "CHECK_LOAD"
 
@@ -205,11 +209,9 @@ class CommandDecoder(wiring.Component):
             depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
             m.d.sync += [c.items_left.eq(c.args[0]), c.item_addr.eq(0), c.beat_index.eq(0)]
             with m.If(c.args[0] == 0):
-                m.d.comb += c.fail.eq(ErrorCode.ZERO_SIZE)
-                m.next = "DROP"
+                c.refuse(m, ErrorCode.ZERO_SIZE, "DROP")
             with m.Elif(c.args[0] > depth):
-                m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
-                m.next = "DROP"
+                c.refuse(m, ErrorCode.CAPACITY, "DROP")
             with m.Else():
                 m.next = "LOAD_WAIT"
 
@@ -219,8 +221,7 @@ class CommandDecoder(wiring.Component):
             in_use = Mux(c.loading_weights, c.run_weight_bank == c.weight_bank,
                          c.run_act_bank == c.act_bank)
             with m.If(c.pending & in_use):
-                m.d.comb += c.fail.eq(ErrorCode.BANK_BUSY)
-                m.next = "DROP"
+                c.refuse(m, ErrorCode.BANK_BUSY, "DROP")
             with m.Elif(~(self.sequencer_busy & in_use)):
                 m.next = "PAYLOAD"
 
@@ -236,18 +237,15 @@ class CommandDecoder(wiring.Component):
                         with m.If(beat.last):
                             m.next = "HEADER"
                         with m.Else():
-                            m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                            m.next = "DROP"
+                            c.refuse(m, ErrorCode.LENGTH, "DROP")
                     with m.Elif(beat.last):
-                        m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                        m.next = "HEADER"
+                        c.refuse(m, ErrorCode.LENGTH, "HEADER")
                 with m.Else():
                     m.d.sync += c.beat_index.eq(c.beat_index + 1)
                     if c.held:
                         m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
                     with m.If(beat.last):
-                        m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                        m.next = "HEADER"
+                        c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
     def _run_states(self, m, c):
         """CHECK_RUN checks the sizes and computes the tiling, CHECK_SIZE the capacity and
@@ -261,17 +259,14 @@ class CommandDecoder(wiring.Component):
         with m.State("CHECK_RUN"):
             m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
             with m.If(~c.args_end_last):
-                m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                m.next = "DROP"
+                c.refuse(m, ErrorCode.LENGTH, "DROP")
             with m.Elif((tokens == 0) | (k == 0) | (n == 0)):
-                m.d.comb += c.fail.eq(ErrorCode.ZERO_SIZE)
-                m.next = "HEADER"
+                c.refuse(m, ErrorCode.ZERO_SIZE, "HEADER")
             # K beyond what any bank holds (ceil(K / cols) > max_chunks) is refused here,
             # before `chunks`, sized for max_chunks, could wrap around.
             with m.Elif((tokens > p.max_tokens) | (k > min(p.max_k, max_chunks(p) * p.cols))
                         | (n > p.weight_depth * p.rows)):
-                m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
-                m.next = "HEADER"
+                c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Else():
                 m.next = "CHECK_SIZE"
 
@@ -284,11 +279,9 @@ class CommandDecoder(wiring.Component):
             tiles_over = c.blocks > most_blocks[c.chunks]
             acts_over = tokens > most_tokens[c.chunks]
             with m.If((c.chunks != 0) & (tiles_over | acts_over)):
-                m.d.comb += c.fail.eq(ErrorCode.CAPACITY)
-                m.next = "HEADER"
+                c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
-                m.d.comb += c.fail.eq(ErrorCode.RESULTS_PENDING)
-                m.next = "HEADER"
+                c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")
             with m.Else():
                 # Only an accepted RUN replaces `run`: the pending READ_RESULTS of the
                 # previous one takes its size from there.
@@ -310,8 +303,7 @@ class CommandDecoder(wiring.Component):
         """READ, STATUS and CLEAR wait until no response packet is being sent."""
         with m.State("READ"):
             with m.If(~c.pending):
-                m.d.comb += c.fail.eq(ErrorCode.NO_RESULTS)
-                m.next = "HEADER"
+                c.refuse(m, ErrorCode.NO_RESULTS, "HEADER")
             with m.Elif(~self.responding):
                 m.d.comb += self.read_start.eq(1)
                 m.d.sync += c.pending.eq(0)

@@ -1,14 +1,14 @@
 """Result packer: streams complete row blocks from the accumulator buffer as int32 words."""
 
 from amaranth.hdl import Cat, Module, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.params import check_params
 from ..spec.protocol import WORD_BITS
 from .accumulator_buffer import drain_signature
-from .beat_serializer import BeatSerializer
-from .command_decoder import beat_layout, read_layout
+from .beat_serializer import BeatSerializer, packer_members
+from .command_decoder import read_layout
 from .nested_counter import NestedCounter
 
 __all__ = ["ResultPacker"]
@@ -33,25 +33,22 @@ class ResultPacker(wiring.Component):
 
     Members
     -------
-    start : ``In(1)``
-        Strobe, honoured while not ``busy``: stream the results described by ``read``.
+    start, o, busy
+        The response packer's ports (:func:`~tritforge.hdl.beat_serializer.packer_members`):
+        ``start`` streams the results that ``read`` describes; ``busy`` lasts from ``start``
+        until the packet's last beat has been sent.
     read : ``In(read_layout(params))``
         ``tokens`` per block and ``blocks``; sampled at ``start``.
     drain : ``Out(drain_signature(rows, acc_bits, max_tokens))``
-    o : ``Out(stream.Signature(beat_layout(stream_width)))``
-    busy : ``Out(1)``
-        From ``start`` until the packet's last beat has been sent.
     """
 
     def __init__(self, params):
         check_params(params)
         self._params = params
         super().__init__({
-            "start": In(1),
+            **packer_members(params.stream_width),
             "read": In(read_layout(params)),
             "drain": Out(drain_signature(params.rows, params.acc_bits, params.max_tokens)),
-            "o": Out(stream.Signature(beat_layout(params.stream_width))),
-            "busy": Out(1),
         })
 
     def elaborate(self, platform):

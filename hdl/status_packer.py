@@ -1,14 +1,13 @@
 """Status packer: sends a snapshot of the status words as one packet."""
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from ..spec.params import check_params
 from ..spec.protocol import STATUS_WORDS, WORD_BITS
-from .beat_serializer import BeatSerializer
-from .command_decoder import beat_layout
+from .beat_serializer import BeatSerializer, packer_members
 
 __all__ = ["StatusPacker"]
 
@@ -27,23 +26,19 @@ class StatusPacker(wiring.Component):
 
     Members
     -------
-    start : ``In(1)``
-        Strobe, honoured while not ``busy``.
+    start, o, busy
+        The response packer's ports (:func:`~tritforge.hdl.beat_serializer.packer_members`);
+        ``busy`` lasts from the cycle after ``start`` until the last beat has been sent.
     words : ``In(ArrayLayout(32, STATUS_WORDS))``
         The live status words.
-    o : ``Out(stream.Signature(beat_layout(stream_width)))``
-    busy : ``Out(1)``
-        From the cycle after ``start`` until the last beat has been sent.
     """
 
     def __init__(self, params):
         check_params(params)
         self._params = params
         super().__init__({
-            "start": In(1),
+            **packer_members(params.stream_width),
             "words": In(ArrayLayout(WORD_BITS, STATUS_WORDS)),
-            "o": Out(stream.Signature(beat_layout(params.stream_width))),
-            "busy": Out(1),
         })
 
     def elaborate(self, platform):
