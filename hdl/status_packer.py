@@ -26,11 +26,11 @@ class StatusPacker(wiring.Component):
 
     Members
     -------
-    start, o, busy
-        The response packer's ports (:func:`~tritforge.hdl.beat_serializer.packer_members`);
-        ``busy`` lasts from the cycle after ``start`` until the last beat has been sent.
     words : ``In(ArrayLayout(32, STATUS_WORDS))``
         The live status words.
+    start, o, busy
+        As every response packer (:func:`~tritforge.hdl.beat_serializer.packer_members`);
+        ``busy`` lasts from the cycle after ``start`` until the last beat has been sent.
     """
 
     def __init__(self, params):
