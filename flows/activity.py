@@ -61,7 +61,7 @@ def _simulate(design, testbench, vcd_path):
 
 def _weight_code(kind, weight):
     # The ternary unit takes the weight's 2-bit code, the int unit the value itself.
-    return WeightCode(weight + 1) if kind == "ternary" else weight
+    return WeightCode.of(weight) if kind == "ternary" else weight
 
 
 def simulate_rtl(unit, kind, chunks, vcd_path):

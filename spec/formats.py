@@ -58,6 +58,13 @@ class WeightCode(enum.IntEnum):
     POS = 0b10
     INVALID = 0b11
 
+    @classmethod
+    def of(cls, weight):
+        """The code of a ternary weight -1, 0 or +1."""
+        if weight not in (-1, 0, 1) or isinstance(weight, bool):
+            raise ParameterError(f"a ternary weight must be -1, 0 or 1, not {weight!r}")
+        return cls(weight + 1)
+
 
 #: Weights per byte of each packed format of the weight SRAM.
 WEIGHT_FORMATS = {"2bit": 8 // WEIGHT_CODE_BITS, "base3": TRITS_PER_BYTE}

@@ -18,7 +18,9 @@ def test_weight_codes_match_golden_packing():
     assert [c.value for c in WeightCode] == [
         packing.CODE_NEG, packing.CODE_ZERO, packing.CODE_POS, packing.CODE_INVALID]
     for w, code in ((-1, WeightCode.NEG), (0, WeightCode.ZERO), (1, WeightCode.POS)):
-        assert code == w + 1
+        assert code == w + 1 == WeightCode.of(w)
+    with pytest.raises(ParameterError, match=r"^a ternary weight must be -1, 0 or 1, not 2$"):
+        WeightCode.of(2)
 
 
 ternary_matrices = st.integers(1, 9).flatmap(lambda n: st.integers(1, 23).flatmap(
