@@ -10,8 +10,6 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from tritforge.flows.synth import TARGETS, SynthesisError, synthesize
-from tritforge.hdl.accelerator import Accelerator
-from tritforge.spec.params import AcceleratorParams
 
 
 class _Multiplier(wiring.Component):
@@ -85,14 +83,6 @@ class TestSynthesize:
     def test_division_is_counted(self):
         report = synthesize(_Divider(), "ice40", top_name="div")
         assert (report["mul_cells"], report["div_cells"]) == (0, 2)
-
-    def test_accelerator_3x10_has_no_multiplier_nor_divider(self):
-        """The base3 geometry of the RTL tests: rows and cols not powers of two, so a
-        ``//`` or ``*`` in the control logic would show as a generic divider or multiplier."""
-        params = AcceleratorParams(rows=3, cols=10, weight_format="base3", max_k=100,
-                                   weight_depth=12, act_depth=24, max_tokens=6, stream_width=64)
-        report = synthesize(Accelerator(params), "ice40", top_name="accelerator")
-        assert (report["mul_cells"], report["div_cells"], report["dsp"]) == (0, 0, 0)
 
     def test_ice40_without_dsp_builds_the_multiplier_from_luts(self):
         report = synthesize(_Multiplier(), "ice40-nodsp", top_name="mul")

@@ -103,8 +103,8 @@ def test_one_layer(weight_format):
 @pytest.mark.parametrize("target", ["ice40", "ecp5"])
 @pytest.mark.parametrize("shape", [{}, {"rows": 3, "cols": 10}], ids=["default", "3x10"])
 def test_top_has_no_multiplier(target, shape):
-    """A ternary accelerator needs no multiplier anywhere: not in the unit, nor in the
-    decoder's capacity checks or the sequencer's MAC count (the cols 10 case has no
-    power-of-two shortcut)."""
+    """A ternary accelerator needs no multiplier and no divider anywhere: not in the unit,
+    nor in the decoder's tiling and capacity checks or the sequencer's MAC count (rows 3 and
+    cols 10 have no power-of-two shortcut: a ``//`` or ``*`` there would show as a cell)."""
     report = synthesize(Accelerator(AcceleratorParams(**shape)), target)
-    assert (report["dsp"], report["mul_cells"]) == (0, 0)
+    assert (report["dsp"], report["mul_cells"], report["div_cells"]) == (0, 0, 0)
