@@ -12,7 +12,6 @@ with it. ``synth`` and ``energy`` print a table, write ``<out>/<name>/<command>.
 import csv
 import dataclasses
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from ..flows.generate import generate
 from ..flows.synth import TARGETS
 from ..flows.timing import DEVICES
 from ..spec.errors import ParameterError
-from ..spec.io import write_text_atomic
+from ..spec.io import write_json, write_text_atomic
 from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitParams,
                            design_from_dict, load_design)
 from .compare import DEFAULT_STEPS, compare, to_markdown
@@ -119,7 +118,7 @@ def _write_outputs(out_dir, stem, rows, payload):
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    return (write_text_atomic(Path(out_dir) / f"{stem}.json", json.dumps(payload, indent=2, sort_keys=True) + "\n"),
+    return (write_json(Path(out_dir) / f"{stem}.json", payload, sort_keys=True),
             write_text_atomic(Path(out_dir) / f"{stem}.csv", text.getvalue()))
 
 

@@ -21,7 +21,7 @@ from ..flows.synth import synthesize
 from ..hdl.units import build_unit
 from ..sim.build import run_accelerator
 from ..sim.simulators import SIMULATORS
-from ..spec.io import write_text_atomic
+from ..spec.io import write_json
 from ..spec.params import AcceleratorParams, check_params
 
 __all__ = ["DEMO_PARAMS", "DEMO_PROMPT", "run_demo", "run_layer_demo", "demo_table", "demo_command"]
@@ -47,7 +47,7 @@ def run_demo(out_dir="build/demo", simulator="verilator", layer=6, table="bitnet
     area = matrix_unit_area(params, Path(out_dir) / "synth")
     say(f"energy estimate ({table} table)")
     report = {"rtl": rtl, "area": area, "energy": layer_energy(params, rtl, table)}
-    write_text_atomic(Path(out_dir) / "report.json", json.dumps(report, indent=2))
+    write_json(Path(out_dir) / "report.json", report)
     return report
 
 
@@ -70,9 +70,9 @@ def run_layer_demo(simulator="verilator", params=DEMO_PARAMS, layer=6, prompt=DE
     summary_path = build_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
     start = time.perf_counter()
+    layer_config = {"model": "tiny", "prompt": prompt, "layer": layer}
     run_accelerator(simulator, params, build_dir, _TB_MODULE, testcase="bitnet_layer", waves=waves,
-                    quiet=quiet, config={"summary": str(summary_path.resolve()),
-                                         "bitnet_layer": {"model": "tiny", "prompt": prompt, "layer": layer}})
+                    quiet=quiet, config={"summary": str(summary_path.resolve()), "bitnet_layer": layer_config})
     result = json.loads(summary_path.read_text())["bitnet_layer"]
     return {"layer": result.pop("name"), **result, "simulator": simulator,
             "params": params.to_dict(), "wall_s": round(time.perf_counter() - start, 1)}

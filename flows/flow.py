@@ -37,7 +37,7 @@ from amaranth.back import rtlil
 
 from ..hdl.units import build
 from ..spec.errors import ParameterError
-from ..spec.io import write_text_atomic
+from ..spec.io import write_json, write_text_atomic
 from ..spec.params import AcceleratorParams, UnitParams
 from . import energy as energy_model
 from .activity import estimate_activity
@@ -197,7 +197,8 @@ def _cached(state, cfg, step, options, run, scripts):
     """
     cache = Cache(cfg.cache_dir or default_cache_dir())
     key = _digest(step, options, _rtl_digest(state, cache, cfg.no_cache),
-                  _sources_digest(Path(__file__).parent, FLOW_SCRIPTS[scripts]), package_versions(_TOOLS))
+                  _sources_digest(Path(__file__).parent, FLOW_SCRIPTS[scripts]),
+                  package_versions(_TOOLS))
     report = None if cfg.no_cache else cache.get("reports", key)
     if report is not None:
         return dict(report, cached=True)
@@ -214,7 +215,7 @@ def _finish(state, cfg, step, report):
     to ``<out_dir>/<step>.json``."""
     report["design"] = state.design.to_dict()
     state.reports[step] = report
-    write_text_atomic(Path(cfg.out_dir) / f"{step}.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    write_json(Path(cfg.out_dir) / f"{step}.json", report, sort_keys=True)
     return state
 
 
@@ -387,5 +388,5 @@ def run_flow(cfg, *, on_step=None):
             on_step(name, index, len(cfg.steps), state.reports[name])
     summary = {"design": cfg.design.to_dict(), "name": cfg.design.name, "steps": list(cfg.steps),
                "reports": state.reports}
-    write_text_atomic(Path(cfg.out_dir) / "flow.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_json(Path(cfg.out_dir) / "flow.json", summary, sort_keys=True)
     return state

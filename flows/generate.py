@@ -7,7 +7,6 @@ width and (for the stream payloads) the bit offset of each field, which is what 
 Verilator testbench needs to pack chunks and unpack results.
 """
 
-import json
 import logging
 from importlib import metadata
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from ..hdl.units import build_unit
-from ..spec.io import write_text_atomic
+from ..spec.io import write_json, write_text_atomic
 from ..spec.params import UnitParams, check_params
 
 __all__ = ["generate", "manifest"]
@@ -69,7 +68,7 @@ def generate(params, out_dir):
     text = verilog.convert(unit, name=params.name, ports=unit.verilog_ports())
     out = Path(out_dir)
     verilog_path = write_text_atomic(out / f"{params.name}.v", text)
-    manifest_path = write_text_atomic(out / f"{params.name}.json", json.dumps(description, indent=2) + "\n")
+    manifest_path = write_json(out / f"{params.name}.json", description)
     logger.info("wrote %s and %s", verilog_path, manifest_path)
     return {**description, "verilog_path": str(verilog_path), "manifest_path": str(manifest_path)}
 

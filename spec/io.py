@@ -1,9 +1,10 @@
 """Writing files so that a reader never sees half of one."""
 
+import json
 import os
 from pathlib import Path
 
-__all__ = ["write_text_atomic"]
+__all__ = ["write_text_atomic", "write_json"]
 
 
 def write_text_atomic(path, text):
@@ -21,3 +22,8 @@ def write_text_atomic(path, text):
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def write_json(path, data, *, sort_keys=False):
+    """Write ``data`` as indented JSON with a final newline (:func:`write_text_atomic`)."""
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")

@@ -152,7 +152,8 @@ class AcceleratorParams(_Design):
     act_bits: int = _field(8, "Signed activation width, 2..16.")
     max_k: int = _field(4096, "Longest dot product without overflow (the accelerator: one RUN's K).")
     pipeline: int = _field(1, "Adder-tree levels per pipeline register (0: combinational trees).")
-    weight_format: str = _field("2bit", "Accelerator: packed weight format.", choices=tuple(WEIGHT_FORMATS))
+    weight_format: str = _field("2bit", "Accelerator: packed weight format.",
+                                choices=tuple(WEIGHT_FORMATS))
     weight_depth: int = _field(64, "Accelerator: tiles per weight bank.")
     act_depth: int = _field(64, "Accelerator: activation chunks per bank.")
     max_tokens: int = _field(16, "Accelerator: largest T of one RUN.")
