@@ -32,8 +32,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from ..hdl.chunk_stream import StreamDriver
-from ..hdl.int_matrix_unit import IntMatrixUnit
-from ..hdl.matrix_unit import TernaryMatrixUnit
+from ..hdl.units import UNIT_CLASSES
 from ..spec.formats import WeightCode
 from ..spec.params import UNIT_KINDS
 from .netlist import check_outputs, replay, synthesize_netlist, toggles_by_cell
@@ -46,7 +45,6 @@ __all__ = ["RTL_SCOPE", "simulate_rtl", "gate_activity", "estimate_activity", "a
 #: Scope of the design in a VCD of Amaranth's ``Simulator.write_vcd``.
 RTL_SCOPE = ("bench", "top")
 
-_UNIT_CLASSES = {"ternary": TernaryMatrixUnit, "int": IntMatrixUnit}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -124,7 +122,7 @@ def gate_activity(design, top_name, rtl_vcd, workdir, model=SWITCHING_45NM):
 def _check_unit(unit, kind, name):
     if kind not in UNIT_KINDS:
         raise ValueError(f"kind must be ternary or int, not {kind!r}")
-    expected = _UNIT_CLASSES[kind]
+    expected = UNIT_CLASSES[kind]
     if not isinstance(unit, expected):
         raise ValueError(f"unit must be a {expected.__name__} for kind {kind!r}, "
                          f"not {type(unit).__name__}")

@@ -2,7 +2,7 @@
 ``$mod`` cell, so no DSP block and no generic divider is inferred).
 
 The data path of a ternary accelerator has no multiplier; these keep the control path free
-of them too. The products are built out of shifts and adders; the result is at least as
+of them too. The product is built out of shifts and adders; the result is at least as
 wide as the operands' full product, so truncating it gives the same bits as ``a * b``.
 The division by a constant is bit slicing for a power of two, else a restoring long
 division whose steps compare with and subtract constants.
@@ -10,23 +10,7 @@ division whose steps compare with and subtract constants.
 
 from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
-__all__ = ["times_const", "times_small", "divide_const"]
-
-
-def times_const(value, constant):
-    """``value * constant`` (``constant`` a non-negative int) as a sum of shifted copies of
-    ``value``, one per set bit of ``constant``; signed if ``value`` is (``chunks - 1`` is
-    signed in Amaranth), exact either way."""
-    if not isinstance(constant, int) or isinstance(constant, bool) or constant < 0:
-        raise ValueError(f"constant must be a non-negative integer, not {constant!r}")
-    value = Value.cast(value)
-    terms = [value << i for i in range(constant.bit_length()) if constant >> i & 1]
-    if not terms:
-        return Const(0, 1)
-    product = terms[0]
-    for term in terms[1:]:
-        product = product + term
-    return product
+__all__ = ["times_small", "divide_const"]
 
 
 def times_small(a, b):

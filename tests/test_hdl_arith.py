@@ -11,30 +11,10 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from tritforge.flows.synth import synthesize
-from tritforge.hdl.arith import divide_const, times_const, times_small
+from tritforge.hdl.arith import divide_const, times_small
 
 #: Yosys cells of a generic multiplier or divider, as Amaranth writes them to RTLIL.
 ARITH_CELL = re.compile(r"^\s*cell \$(mul|div|mod|divfloor|modfloor) ", re.MULTILINE)
-
-
-@pytest.mark.parametrize("constant", [0, 1, 3, 4, 10, 16, 37])
-def test_times_const_is_exact(constant):
-    a = Signal(6)
-    product = times_const(a - 1, constant)        # the decoder's use: (chunks - 1) * cols
-    assert product.shape().signed == (constant != 0)   # a - 1 is signed(7)
-    out = Signal(len(product))
-    m = Module()
-    m.d.comb += out.eq(product)
-
-    async def bench(ctx):
-        for x in range(2 ** len(a)):
-            ctx.set(a, x)
-            assert ctx.get(out) == (x - 1) * constant % 2 ** len(out)
-
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
-    assert not ARITH_CELL.search(rtlil.convert(m, ports=[a, out]))
 
 
 @pytest.mark.parametrize("widths", [(3, 5), (5, 3), (1, 4), (4, 4)])
@@ -59,8 +39,6 @@ def test_times_small_is_exact(widths):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="non-negative integer"):
-        times_const(Signal(4), -1)
     with pytest.raises(TypeError, match="unsigned"):
         times_small(Signal(4), Signal(range(-3, 3)))
 
