@@ -124,7 +124,11 @@ class Sequencer(wiring.Component):
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(issue_done):
+                # With a one-cycle unit the last result can leave in the cycle the last
+                # chunk is retired: then the run ends here, without a DRAIN cycle.
+                with m.If(issue_done & results_done):
+                    m.next = "IDLE"
+                with m.Elif(issue_done):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)

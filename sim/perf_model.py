@@ -7,6 +7,12 @@ stream full (every beat offered as soon as the accelerator can take it) and the 
 stream never pushes back; commands are those of :class:`~tritforge.sim.driver.Driver`
 after a ``CLEAR``, followed by ``READ_STATUS``.
 
+The model is exact under these assumptions, for every valid configuration (random
+configurations are compared with the RTL in the tests). When the host leaves idle cycles on
+the command stream or the response stream pushes back, the real counts can only grow:
+``model_layer(..., link_stalls=True)`` returns the same figures marked as a lower bound
+(``LayerTiming.exact`` is false).
+
 Timing rules (cycle numbers; ``L`` is the matrix unit's latency, ``G`` the beats of a
 result group):
 
@@ -57,6 +63,8 @@ class LayerTiming:
     overhead: int
     runs: int
     counters: dict = field(default_factory=dict)
+    #: False when the link stalls: then every figure is a lower bound.
+    exact: bool = True
 
     def fractions(self):
         """The split as fractions of ``total``."""
@@ -82,13 +90,15 @@ class _Timeline:
         self.last_run_end = origin
 
 
-def model_layer(params, tokens, k, n, *, latency=None, status_delay=2):
+def model_layer(params, tokens, k, n, *, latency=None, status_delay=2, link_stalls=False):
     """:class:`LayerTiming` of ``Y[tokens x n] = X[tokens x k] . W^T`` on ``params``.
 
     ``latency`` defaults to :func:`unit_latency`. ``status_delay``: cycles from the last
     result beat to the ``READ_STATUS`` header (the driver asks for the status once it has
     the results; 2 for cocotbext-axi's sink and source), which only the ``cycles`` and
-    ``stall_in`` counters see.
+    ``stall_in`` counters see. ``link_stalls``: the host leaves idle cycles on the command
+    stream or pushes back on the responses; the figures are then lower bounds
+    (``exact`` false), except ``compute`` and ``macs``, which stay exact.
     """
     check_params(params)
     latency = unit_latency(params) if latency is None else latency
@@ -116,7 +126,7 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2):
     wait_out = line.stall_out + tail
     return LayerTiming(total=total, compute=line.compute, wait_out=wait_out, overhead=overhead,
                        wait_in=total - line.compute - wait_out - overhead, runs=len(parts),
-                       counters=counters)
+                       counters=counters, exact=not link_stalls)
 
 
 def _run(params, line, tokens, chunks, blocks, latency):

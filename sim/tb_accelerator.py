@@ -56,11 +56,11 @@ def pauses(rng, probability):
         yield rng.random() < probability
 
 
-def random_layer(rng, max_shape, act_bits):
-    """A random ``(x_q, w_t)``: shape up to ``max_shape``, random sparsity, and sometimes the
-    extreme inputs that reach the accumulator's largest magnitude."""
-    max_t, max_k, max_n = max_shape
-    t, k, n = rng.randint(1, max_t), rng.randint(1, max_k), rng.randint(1, max_n)
+def random_layer(rng, max_shape, act_bits, *, exact_shape=False):
+    """A random ``(x_q, w_t)``: shape up to ``max_shape`` (exactly it with ``exact_shape``),
+    random sparsity, and sometimes the extreme inputs that reach the accumulator's largest
+    magnitude."""
+    t, k, n = max_shape if exact_shape else (rng.randint(1, size) for size in max_shape)
     gen = torch.Generator().manual_seed(rng.getrandbits(32))
     low, high = -2 ** (act_bits - 1), 2 ** (act_bits - 1)
     if rng.random() < 0.1:
@@ -281,15 +281,17 @@ async def reset_mid_run(dut):
 
 @cocotb.test()
 async def perf_layers(dut):
-    """Counters of whole layers with a full command stream and no backpressure, for the
-    cycle model (``perf_shapes``: list of [T, K, N]; nothing to do without it)."""
+    """Counters of whole layers for the cycle model (``perf_shapes``: list of [T, K, N];
+    nothing to do without it). The command stream is kept full and the response stream
+    never pushes back, the model's assumptions, unless ``idle`` / ``backpressure`` are
+    given (the model is then a lower bound)."""
     config, params, rng = _setup()
     tb = await TB.create(dut, params)
     measured = []
-    for tokens, k, n in config.get("perf_shapes", []):
-        gen = torch.Generator().manual_seed(rng.getrandbits(32))
-        x_q = torch.randint(-128, 128, (tokens, k), generator=gen, dtype=torch.int16)
-        w_t = torch.randint(-1, 2, (n, k), generator=gen, dtype=torch.int8)
+    for index, (tokens, k, n) in enumerate(config.get("perf_shapes", [])):
+        if "idle" in config:
+            tb.set_link_pauses(rng, config, index)
+        x_q, w_t = random_layer(rng, [tokens, k, n], params.act_bits, exact_shape=True)
         await tb.driver.clear()
         got = await tb.driver.matmul(x_q, w_t, lookahead=len(plan_matmul(params, tokens, k, n)))
         tb.scoreboard.check(x_q, w_t, got, tb.driver.parts)

@@ -187,10 +187,11 @@ class AcceleratorParams(_Design):
 
     @property
     def unit(self):
-        """The matrix unit inside: ternary, ``max_k = cols`` (it sums one chunk; the
-        accumulator buffer sums the chunks in :attr:`acc_bits`)."""
+        """The matrix unit inside: ternary, ``max_k = min(cols, max_k)`` (it sums one chunk,
+        of at most ``max_k`` real products; the accumulator buffer sums the chunks in
+        :attr:`acc_bits`)."""
         return UnitParams(kind="ternary", rows=self.rows, cols=self.cols, act_bits=self.act_bits,
-                          max_k=self.cols, pipeline=self.pipeline)
+                          max_k=self.chunk_products, pipeline=self.pipeline)
 
     # --- widths ------------------------------------------------------------------------------
     @property
@@ -200,8 +201,14 @@ class AcceleratorParams(_Design):
 
     @property
     def partial_bits(self):
-        """Signed width of the matrix unit's per-chunk sums (it sums ``cols`` products)."""
-        return accumulator_bits(self.cols, self.act_bits)
+        """Signed width of the matrix unit's per-chunk sums (of :attr:`chunk_products`)."""
+        return accumulator_bits(self.chunk_products, self.act_bits)
+
+    @property
+    def chunk_products(self):
+        """Most real products in one chunk: ``cols``, or ``max_k`` when a run is shorter
+        (padding lanes carry ZERO weights: they add nothing)."""
+        return min(self.cols, self.max_k)
 
     @property
     def weight_row_bytes(self):

@@ -2,6 +2,8 @@
 """Sequencer with the real memories, matrix unit and accumulator buffer: exact results,
 one chunk per cycle with no bubbles between tiles, the documented start and drain cost."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -61,10 +63,10 @@ class Datapath(wiring.Component):
         return m
 
 
-def run_layer(x_q, w_t, *, bank=1, drain_delay=0):
+def run_layer(x_q, w_t, *, bank=1, drain_delay=0, params=PARAMS):
     """Load, start, drain; return (results, trace) with per-cycle ``busy``/``compute``/
     ``stall_out``/``macs`` from the start cycle on."""
-    p = PARAMS
+    p = params
     dut = Datapath(p)
     tokens, k = x_q.shape
     n = w_t.shape[0]
@@ -124,9 +126,10 @@ def random_layer(seed, tokens, k, n):
 
 
 @pytest.mark.parametrize("tokens, k, n", [(1, 8, 3), (1, 21, 7), (4, 24, 9), (6, 13, 2), (2, 64, 5)])
-def test_results_and_timing(tokens, k, n):
+@pytest.mark.parametrize("pipeline", [0, 1, 2])
+def test_results_and_timing(tokens, k, n, pipeline):
     x_q, w_t = random_layer(tokens * 100 + k, tokens, k, n)
-    y, trace, latency = run_layer(x_q, w_t)
+    y, trace, latency = run_layer(x_q, w_t, params=dataclasses.replace(PARAMS, pipeline=pipeline))
     assert np.array_equal(y, ternary_matmul(x_q, w_t).numpy())
     chunks_fed = tokens * PARAMS.chunks(k) * PARAMS.row_blocks(n)
     computing = [c["compute"] for c in trace]
