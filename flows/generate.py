@@ -11,8 +11,7 @@ import logging
 from importlib import metadata
 from pathlib import Path
 
-from amaranth.back import verilog
-
+from ..hdl import verilog
 from ..hdl.units import build_unit
 from ..spec.io import write_json, write_text_atomic
 from ..spec.params import UnitParams, check_params

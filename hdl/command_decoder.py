@@ -70,6 +70,14 @@ class _Command:
         m.d.comb += self.fail.eq(error)
         m.next = then
 
+    def refuse_rest(self, m, error):
+        """Refuse the command with ``error`` after its last argument: drop its payload up to
+        ``tlast``, unless ``tlast`` came with that argument."""
+        with m.If(self.args_end_last):
+            self.refuse(m, error, "HEADER")
+        with m.Else():
+            self.refuse(m, error, "DROP")
+
 
 class CommandDecoder(wiring.Component):
     """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
@@ -193,12 +201,14 @@ class CommandDecoder(wiring.Component):
             with m.If(take):
                 m.d.sync += [c.args[c.arg_index].eq(beat.data[:ARG_BITS]),
                              c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
+                # Values are checked before the payload's length: a load whose tlast
+                # comes with its count goes on to the checks too.
                 with m.If(final_arg & (c.opcode == Opcode.RUN)):
                     m.next = "CHECK_RUN"
-                with m.Elif(beat.last):
-                    c.refuse(m, ErrorCode.LENGTH, "HEADER")
                 with m.Elif(final_arg):
                     m.next = "CHECK_LOAD"
+                with m.Elif(beat.last):
+                    c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
     def _load_states(self, m, c):
         """CHECK_LOAD checks the size, LOAD_WAIT the bank, PAYLOAD writes one item per
@@ -209,9 +219,9 @@ class CommandDecoder(wiring.Component):
             depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
             m.d.sync += [c.items_left.eq(c.args[0]), c.item_addr.eq(0), c.beat_index.eq(0)]
             with m.If(c.args[0] == 0):
-                c.refuse(m, ErrorCode.ZERO_SIZE, "DROP")
+                c.refuse_rest(m, ErrorCode.ZERO_SIZE)
             with m.Elif(c.args[0] > depth):
-                c.refuse(m, ErrorCode.CAPACITY, "DROP")
+                c.refuse_rest(m, ErrorCode.CAPACITY)
             with m.Else():
                 m.next = "LOAD_WAIT"
 
@@ -221,7 +231,9 @@ class CommandDecoder(wiring.Component):
             in_use = Mux(c.loading_weights, c.run_weight_bank == c.weight_bank,
                          c.run_act_bank == c.act_bank)
             with m.If(c.pending & in_use):
-                c.refuse(m, ErrorCode.BANK_BUSY, "DROP")
+                c.refuse_rest(m, ErrorCode.BANK_BUSY)
+            with m.Elif(c.args_end_last):
+                c.refuse(m, ErrorCode.LENGTH, "HEADER")      # no payload at all
             with m.Elif(~(self.sequencer_busy & in_use)):
                 m.next = "PAYLOAD"
 

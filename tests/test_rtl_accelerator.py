@@ -6,9 +6,13 @@ middle of a run). The default subset keeps the layers few and small; ``--runslow
 full sweep (>= 10,000 random transactions, every one checked).
 """
 
+import random
+
 import pytest
 
 from tritforge.sim.simulators import SIMULATORS
+from tritforge.sim.tb_accelerator import bad_command_cases
+from tritforge.spec.protocol import ErrorCode
 
 from rtl_runs import GEOMETRIES, run_accelerator_tb
 
@@ -65,3 +69,12 @@ def test_bitnet_model(waves):
                                  testcase="bitnet_model",
                                  bitnet_model={"model": "tiny", "prompt": PROMPT})
     assert summary["bitnet_model"]["matmuls"] == 14
+
+
+def test_bad_command_cases_cover_every_error_code():
+    """Every documented error code has a bad-command case (INVALID_WEIGHT its own test),
+    in every geometry the RTL tests use."""
+    for params in GEOMETRIES.values():
+        cases = bad_command_cases(params, random.Random(0))
+        covered = {error for _, error, _ in cases.values()} | {ErrorCode.INVALID_WEIGHT}
+        assert covered == set(ErrorCode) - {ErrorCode.NONE}
