@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.params import check_params
-from ..spec.protocol import COUNTER_BITS, COUNTERS, ERROR_MASK_SHIFT, WORD_BITS, StatusFlag
+from ..spec.protocol import COUNTERS, ERROR_MASK_SHIFT, STATUS_HEADER_WORDS, WORD_BITS, StatusFlag
 from .accumulator_buffer import AccumulatorBuffer
 from .activation_buffer import ActivationBuffer
 from .command_decoder import CommandDecoder
@@ -114,7 +114,6 @@ class Accelerator(wiring.Component):
             m.submodules[name] = ResetInserter(decoder.clear)(block)
         results = m.submodules.results = ResultPacker(p)
         status = m.submodules.status = StatusPacker(p)
-        counters = m.submodules.counters = PerfCounters(p.rows * p.cols)
 
         m.d.comb += [
             decoder.s.payload.data.eq(self.s_axis_tdata),
@@ -139,18 +138,30 @@ class Accelerator(wiring.Component):
             results.read.eq(decoder.read),
             status.start.eq(decoder.status_start),
             decoder.responding.eq(results.busy | status.busy),
-            counters.clear.eq(decoder.clear),
             self.busy.eq(sequencer.busy),
             self.error.eq(decoder.error != 0),
         ]
-        # The sequencer reports its events under the counters' own names.
-        for event in ("busy", "compute", "stall_out", "macs"):
-            m.d.comb += getattr(counters, event).eq(getattr(sequencer, event))
-        self._status_words(m, status, decoder, sequencer, results, counters)
+        self._status_words(m, status, decoder, sequencer, results)
+        if p.counter_bits:
+            self._counters(m, status, decoder, sequencer)
         self._respond(m, results, status)
         return m
 
-    def _status_words(self, m, status, decoder, sequencer, results, counters):
+    def _counters(self, m, status, decoder, sequencer):
+        """The performance counters, in the status words after the first two."""
+        p = self._params
+        counters = m.submodules.counters = PerfCounters(p.rows * p.cols, p.counter_bits)
+        m.d.comb += counters.clear.eq(decoder.clear)
+        # The sequencer reports its events under the counters' own names.
+        for event in ("busy", "compute", "stall_out", "macs"):
+            m.d.comb += getattr(counters, event).eq(getattr(sequencer, event))
+        for index, name in enumerate(COUNTERS):
+            value = getattr(counters.counters, name)
+            for part in range(p.counter_words):
+                word = STATUS_HEADER_WORDS + index * p.counter_words + part
+                m.d.comb += status.words[word].eq(value[part * WORD_BITS:(part + 1) * WORD_BITS])
+
+    def _status_words(self, m, status, decoder, sequencer, results):
         # Each flag is one bit: wire it to its position (a product with the flag's value
         # would be a multiplier for synthesis to fold).
         for flag, value in ((StatusFlag.RUNNING, sequencer.busy),
@@ -158,11 +169,6 @@ class Accelerator(wiring.Component):
                             (StatusFlag.STREAMING, results.busy)):
             m.d.comb += status.words[1][_bit_position(flag)].eq(value)
         m.d.comb += status.words[0].eq(decoder.error | (decoder.errors << ERROR_MASK_SHIFT))
-        for index, name in enumerate(COUNTERS):
-            value = getattr(counters.counters, name)
-            for half in range(COUNTER_BITS // WORD_BITS):
-                word = 2 + index * (COUNTER_BITS // WORD_BITS) + half
-                m.d.comb += status.words[word].eq(value.word_select(half, WORD_BITS))
 
     def _respond(self, m, results, status):
         """One response packet at a time: the decoder starts a packer only when both idle."""

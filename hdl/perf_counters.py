@@ -5,14 +5,15 @@ from amaranth.lib import wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
-from ..spec.protocol import COUNTER_BITS, COUNTERS
+from ..spec.errors import check_integer
+from ..spec.protocol import COUNTERS, MAX_COUNTER_BITS, MIN_COUNTER_BITS
 
 __all__ = ["counters_layout", "PerfCounters"]
 
 
-def counters_layout():
-    """All counters of :data:`~tritforge.spec.protocol.COUNTERS`, 64 bits each."""
-    return StructLayout({name: COUNTER_BITS for name in COUNTERS})
+def counters_layout(bits):
+    """All counters of :data:`~tritforge.spec.protocol.COUNTERS`, ``bits`` bits each."""
+    return StructLayout({name: bits for name in COUNTERS})
 
 
 class PerfCounters(wiring.Component):
@@ -20,12 +21,14 @@ class PerfCounters(wiring.Component):
 
     Every cycle: ``cycles`` += 1; ``busy`` += ``busy``; ``compute`` += ``compute``;
     ``stall_in`` += not ``busy``; ``stall_out`` += ``stall_out``; ``macs`` += ``macs``. Control
-    overhead is ``busy - compute - stall_out``. The counters wrap at 2**64. Latency 1.
+    overhead is ``busy - compute - stall_out``. The counters wrap at ``2**bits``. Latency 1.
 
     Parameters
     ----------
     max_macs : int
         Largest ``macs`` increment (``rows * cols``).
+    bits : int
+        Width of each counter (``AcceleratorParams.counter_bits``, 16..64).
 
     Members
     -------
@@ -33,15 +36,15 @@ class PerfCounters(wiring.Component):
     macs : ``In(range(max_macs + 1))``
     clear : ``In(1)``
         Zero all counters (this cycle's events are not counted).
-    counters : ``Out(counters_layout())``
+    counters : ``Out(counters_layout(bits))``
     """
 
-    def __init__(self, max_macs):
-        if not isinstance(max_macs, int) or isinstance(max_macs, bool) or max_macs < 1:
-            raise ValueError(f"max_macs must be a positive integer, not {max_macs!r}")
+    def __init__(self, max_macs, bits=MAX_COUNTER_BITS):
+        check_integer("max_macs", max_macs, 1)
+        check_integer("bits", bits, MIN_COUNTER_BITS, MAX_COUNTER_BITS)
         super().__init__({"busy": In(1), "compute": In(1), "stall_out": In(1),
                           "macs": In(range(max_macs + 1)), "clear": In(1),
-                          "counters": Out(counters_layout())})
+                          "counters": Out(counters_layout(bits))})
 
     def elaborate(self, platform):
         m = Module()

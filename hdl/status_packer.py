@@ -6,14 +6,14 @@ from amaranth.lib.data import ArrayLayout
 from amaranth.lib.wiring import In
 
 from ..spec.params import check_params
-from ..spec.protocol import STATUS_WORDS, WORD_BITS
+from ..spec.protocol import WORD_BITS
 from .beat_serializer import BeatSerializer, packer_members
 
 __all__ = ["StatusPacker"]
 
 
 class StatusPacker(wiring.Component):
-    """Snapshots :data:`~tritforge.spec.protocol.STATUS_WORDS` words and sends them.
+    """Snapshots the :attr:`AcceleratorParams.status_words` status words and sends them.
 
     At ``start`` all words are copied at once (the counters keep running; the packet shows
     one instant), then sent :attr:`AcceleratorParams.words_per_beat` words per beat, word 0
@@ -26,7 +26,7 @@ class StatusPacker(wiring.Component):
 
     Members
     -------
-    words : ``In(ArrayLayout(32, STATUS_WORDS))``
+    words : ``In(ArrayLayout(32, status_words))``
         The live status words.
     start, o, busy
         As every response packer (:func:`~tritforge.hdl.beat_serializer.packer_members`);
@@ -38,7 +38,7 @@ class StatusPacker(wiring.Component):
         self._params = params
         super().__init__({
             **packer_members(params.stream_width),
-            "words": In(ArrayLayout(WORD_BITS, STATUS_WORDS)),
+            "words": In(ArrayLayout(WORD_BITS, params.status_words)),
         })
 
     def elaborate(self, platform):

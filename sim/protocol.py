@@ -15,8 +15,8 @@ import numpy as np
 
 from ..spec.formats import pack_weights
 from ..spec.params import check_params
-from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTER_BITS, COUNTERS,
-                             ERROR_MASK_SHIFT, STATUS_WORDS, WEIGHT_BANK_BIT, WORD_BITS, ErrorCode,
+from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTERS, ERROR_MASK_SHIFT,
+                             STATUS_HEADER_WORDS, WEIGHT_BANK_BIT, WORD_BITS, ErrorCode,
                              Opcode, StatusFlag)
 
 __all__ = [
@@ -180,17 +180,18 @@ def decode_status(params, packet):
     if len(packet) != expected:
         raise ProtocolError(f"status packet of {len(packet)} bytes, expected {expected}")
     words = [int.from_bytes(packet[i * _WORD_BYTES:(i + 1) * _WORD_BYTES], "little")
-             for i in range(STATUS_WORDS)]
+             for i in range(params.status_words)]
     mask = words[0] >> ERROR_MASK_SHIFT
     try:
         error = ErrorCode(words[0] & 0xFF)
         errors = frozenset(ErrorCode(code) for code in range(16) if mask >> code & 1)
     except ValueError as exc:
         raise ProtocolError(f"status word 0 = {words[0]:#010x} holds an unknown error code") from exc
-    per_counter = COUNTER_BITS // WORD_BITS
+    per_counter = params.counter_words
     counters = {}
-    for index, name in enumerate(COUNTERS):
-        parts = words[2 + index * per_counter:2 + (index + 1) * per_counter]
+    for index, name in enumerate(COUNTERS if per_counter else ()):
+        first = STATUS_HEADER_WORDS + index * per_counter
+        parts = words[first:first + per_counter]
         counters[name] = sum(word << (WORD_BITS * i) for i, word in enumerate(parts))
     return Status(error, errors, StatusFlag(words[1]), counters)
 

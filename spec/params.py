@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .errors import ParameterError, ParameterTypeError, check_integer
 from .formats import WEIGHT_FORMATS, accumulator_bits, packed_row_bytes
-from .protocol import MAX_STREAM_WIDTH, RESULT_LIMIT_BITS, STATUS_WORDS, WORD_BITS, ErrorCode
+from .protocol import (COUNTERS, MAX_COUNTER_BITS, MAX_STREAM_WIDTH, MIN_COUNTER_BITS, RESULT_LIMIT_BITS,
+                       STATUS_HEADER_WORDS, WORD_BITS, ErrorCode)
 
 __all__ = ["UNIT_KINDS", "DESIGN_KINDS", "ACT_BITS_RANGE", "UnitParams", "AcceleratorParams",
            "design_from_dict", "load_design", "check_params"]
@@ -140,6 +141,10 @@ class AcceleratorParams(_Design):
         Largest ``T`` of one ``RUN`` (the accumulator buffer holds two row blocks of it).
     stream_width : int
         ``tdata`` width of both AXI4-Stream channels: a multiple of 32, at most 1024.
+    counter_bits : int
+        Width of each performance counter (they wrap), 16..64, or 0 for none: the status
+        response then has its two first words only. Each counter takes
+        :attr:`counter_words` status words.
 
     Raises
     ------
@@ -158,6 +163,7 @@ class AcceleratorParams(_Design):
     act_depth: int = _field(64, "Accelerator: activation chunks per bank.")
     max_tokens: int = _field(16, "Accelerator: largest T of one RUN.")
     stream_width: int = _field(32, "Accelerator: AXI4-Stream tdata width in bits.")
+    counter_bits: int = _field(64, "Accelerator: performance counter width, 16..64 (0: no counters).")
 
     kind = "accelerator"
 
@@ -170,6 +176,10 @@ class AcceleratorParams(_Design):
             raise ParameterError(f"stream_width must be a multiple of {WORD_BITS} in "
                                  f"{WORD_BITS}..{MAX_STREAM_WIDTH}, not {self.stream_width!r}")
         _check_choice("weight_format", self.weight_format, tuple(WEIGHT_FORMATS))
+        check_integer("counter_bits", self.counter_bits, 0, MAX_COUNTER_BITS)
+        if 0 < self.counter_bits < MIN_COUNTER_BITS:
+            raise ParameterError(f"counter_bits must be 0 (no counters) or in {MIN_COUNTER_BITS}.."
+                                 f"{MAX_COUNTER_BITS}, not {self.counter_bits!r}")
         if self.max_tokens > self.act_depth:
             raise ParameterError(f"max_tokens must be at most act_depth ({self.act_depth}) so that "
                                  f"every token fits the activation bank, not {self.max_tokens!r}")
@@ -180,10 +190,10 @@ class AcceleratorParams(_Design):
 
     @property
     def name(self):
-        """Module and folder name, e.g. ``accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32``."""
+        """Module and folder name, e.g. ``accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n64``."""
         return (f"accelerator_r{self.rows}_c{self.cols}_a{self.act_bits}_k{self.max_k}"
                 f"_p{self.pipeline}_{self.weight_format}_wd{self.weight_depth}"
-                f"_ad{self.act_depth}_t{self.max_tokens}_s{self.stream_width}")
+                f"_ad{self.act_depth}_t{self.max_tokens}_s{self.stream_width}_n{self.counter_bits}")
 
     @property
     def unit(self):
@@ -252,8 +262,18 @@ class AcceleratorParams(_Design):
         return self.beats(self.rows * WORD_BITS)
 
     @property
+    def counter_words(self):
+        """Status words of one performance counter (low word first)."""
+        return -(-self.counter_bits // WORD_BITS)
+
+    @property
+    def status_words(self):
+        """Words of the ``READ_STATUS`` response: error and flag words, then the counters."""
+        return STATUS_HEADER_WORDS + len(COUNTERS) * self.counter_words
+
+    @property
     def status_beats(self):
-        return self.beats(STATUS_WORDS * WORD_BITS)
+        return self.beats(self.status_words * WORD_BITS)
 
     # --- shapes ------------------------------------------------------------------------------
     def chunks(self, k):

@@ -30,10 +30,12 @@ the ``rows`` sums of outputs ``b*rows .. b*rows+rows-1`` as sign-extended int32 
 such group starts on a beat boundary (the high words of its last beat are zero). Outputs
 beyond ``N`` in the last row block are zero (their weights are padding).
 
-``READ_STATUS`` returns :data:`STATUS_WORDS` words: word 0 holds the first error since the last
-``CLEAR`` in bits ``[7:0]`` and the set of all errors seen (bit ``e`` for :class:`ErrorCode`
-``e``) in bits ``[31:16]``; word 1 holds :class:`StatusFlag` bits; then each of
-:data:`COUNTERS` as a 64-bit value, low word first.
+``READ_STATUS`` returns :attr:`AcceleratorParams.status_words
+<tritforge.spec.params.AcceleratorParams.status_words>` words: word 0 holds the first error
+since the last ``CLEAR`` in bits ``[7:0]`` and the set of all errors seen (bit ``e`` for
+:class:`ErrorCode` ``e``) in bits ``[31:16]``; word 1 holds :class:`StatusFlag` bits; then
+(unless ``counter_bits`` is 0) each of :data:`COUNTERS` as a ``counter_bits`` value
+zero-extended to ``counter_words`` words, low word first.
 
 Ordering and hazards
 --------------------
@@ -52,8 +54,8 @@ import enum
 
 __all__ = [
     "Opcode", "ErrorCode", "StatusFlag", "ARGUMENTS", "COUNTERS",
-    "ARG_BITS", "WORD_BITS", "COUNTER_BITS", "OPCODE_BITS", "WEIGHT_BANK_BIT", "ACT_BANK_BIT",
-    "ERROR_MASK_SHIFT", "STATUS_WORDS", "MAX_STREAM_WIDTH", "RESULT_LIMIT_BITS", "ERROR_SET_BITS",
+    "ARG_BITS", "WORD_BITS", "MIN_COUNTER_BITS", "MAX_COUNTER_BITS", "OPCODE_BITS",
+    "WEIGHT_BANK_BIT", "ACT_BANK_BIT", "ERROR_MASK_SHIFT", "STATUS_HEADER_WORDS", "MAX_STREAM_WIDTH", "RESULT_LIMIT_BITS", "ERROR_SET_BITS",
 ]
 
 #: Width of an argument (``tdata[31:0]`` of an argument beat).
@@ -64,8 +66,10 @@ WORD_BITS = 32
 OPCODE_BITS = 8
 WEIGHT_BANK_BIT = 8
 ACT_BANK_BIT = 9
-#: Width of each performance counter; sent as two words, low word first.
-COUNTER_BITS = 64
+#: Widths a performance counter may have (``AcceleratorParams.counter_bits``; 0: none).
+MIN_COUNTER_BITS, MAX_COUNTER_BITS = 16, 64
+#: Status words before the counters: the error word and the flag word.
+STATUS_HEADER_WORDS = 2
 #: Bit position of the error set in status word 0, and its width (one bit per error code).
 ERROR_MASK_SHIFT = 16
 ERROR_SET_BITS = 16
@@ -141,4 +145,3 @@ class StatusFlag(enum.IntFlag):
 #: ``macs``: multiply-accumulates of the layers (padding excluded: ``T*K*N`` per ``RUN``).
 #: Control overhead is ``busy - compute - stall_out``.
 COUNTERS = ("cycles", "busy", "compute", "stall_in", "stall_out", "macs")
-STATUS_WORDS = 2 + len(COUNTERS) * (COUNTER_BITS // WORD_BITS)

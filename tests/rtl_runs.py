@@ -19,7 +19,7 @@ GEOMETRIES = {
     "2bit": AcceleratorParams(rows=4, cols=16, weight_format="2bit", max_k=256, weight_depth=16,
                               act_depth=32, max_tokens=8, stream_width=32),
     "base3": AcceleratorParams(rows=3, cols=10, weight_format="base3", max_k=100, weight_depth=12,
-                               act_depth=24, max_tokens=6, stream_width=64),
+                               act_depth=24, max_tokens=6, stream_width=64, counter_bits=32),
     #: Wide stream: a result group or a tile in one beat.
     "wide": AcceleratorParams(rows=4, cols=16, weight_format="2bit", max_k=512, weight_depth=32,
                               act_depth=64, max_tokens=16, stream_width=128),

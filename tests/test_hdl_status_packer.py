@@ -8,14 +8,15 @@ from amaranth.sim import Simulator
 
 from tritforge.hdl.perf_counters import PerfCounters
 from tritforge.spec.params import AcceleratorParams
-from tritforge.spec.protocol import COUNTERS, STATUS_WORDS
+from tritforge.spec.protocol import COUNTERS
 from tritforge.hdl.status_packer import StatusPacker
 
 
-@pytest.mark.parametrize("width", [32, 96, 256])
-def test_snapshot_sent_in_order(width):
-    params = AcceleratorParams(stream_width=width)
+@pytest.mark.parametrize("width, counter_bits", [(32, 64), (96, 64), (256, 64), (64, 0), (96, 40)])
+def test_snapshot_sent_in_order(width, counter_bits):
+    params = AcceleratorParams(stream_width=width, counter_bits=counter_bits)
     dut = StatusPacker(params)
+    STATUS_WORDS = params.status_words
     words = [random.Random(i).getrandbits(32) for i in range(STATUS_WORDS)]
     packet = bytearray()
 
@@ -78,7 +79,7 @@ def test_counters_classify_every_cycle():
 
 
 def test_wrong():
-    with pytest.raises(ValueError, match=r"^max_macs must be a positive integer, not 0$"):
+    with pytest.raises(ValueError, match=r"^max_macs must be an integer >= 1, not 0$"):
         PerfCounters(0)
     with pytest.raises(TypeError, match=r"^params must be an AcceleratorParams, not 1$"):
         StatusPacker(1)

@@ -10,7 +10,7 @@ from tritforge.hdl.accelerator import Accelerator
 from tritforge.hdl.verilog import convert
 from tritforge.sim.simulators import activate, find_simulator
 from tritforge.spec.params import AcceleratorParams
-from tritforge.spec.protocol import STATUS_WORDS, WORD_BITS, Opcode
+from tritforge.spec.protocol import WORD_BITS, Opcode
 
 PARAMS = AcceleratorParams(rows=2, cols=4, max_k=16, weight_depth=4, act_depth=4, max_tokens=2,
                            stream_width=64)
@@ -19,7 +19,7 @@ PARAMS = AcceleratorParams(rows=2, cols=4, max_k=16, weight_depth=4, act_depth=4
 def verilog_testbench(params):
     """Reset, check the outputs are defined, send READ_STATUS, count the response beats and
     check the first word (no error); prints PASS or FAIL lines."""
-    beats = -(-STATUS_WORDS // params.words_per_beat)
+    beats = params.status_beats
     width = params.stream_width
     return f"""
 `timescale 1ns/1ps

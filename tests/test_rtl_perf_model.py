@@ -36,7 +36,7 @@ def random_configuration(rng):
         max_k=rng.randint(1, 120), pipeline=rng.randint(0, 3),
         weight_format=rng.choice(sorted(WEIGHT_FORMATS)), weight_depth=rng.randint(1, 16),
         act_depth=act_depth, max_tokens=rng.randint(1, act_depth),
-        stream_width=32 * rng.choice([1, 2, 3, 4, 8]))
+        stream_width=32 * rng.choice([1, 2, 3, 4, 8]), counter_bits=rng.choice([24, 32, 48, 64]))
 
 
 def random_shapes(rng, params, count):

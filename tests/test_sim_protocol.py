@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from tritforge.golden.packing import unpack_2bit, unpack_base3
 from tritforge.spec.params import AcceleratorParams
-from tritforge.spec.protocol import COUNTERS, STATUS_WORDS, ErrorCode, Opcode, StatusFlag
+from tritforge.spec.protocol import COUNTERS, ErrorCode, Opcode, StatusFlag
 from tritforge.sim import protocol
 from tritforge.sim.driver import plan_matmul
 
@@ -124,8 +124,15 @@ def test_decode_results():
         protocol.decode_results(params, packet[:40], tokens, n)
 
 
+def test_decode_status_without_counters():
+    params = AcceleratorParams(counter_bits=0)
+    words = [ErrorCode.OPCODE | 1 << ErrorCode.OPCODE << 16, StatusFlag.RESULTS_PENDING]
+    status = protocol.decode_status(params, b"".join(w.to_bytes(4, "little") for w in words))
+    assert (status.error, status.flags, status.counters) == (ErrorCode.OPCODE, StatusFlag.RESULTS_PENDING, {})
+
+
 def test_decode_status():
-    words = [0] * STATUS_WORDS
+    words = [0] * P32.status_words
     words[0] = ErrorCode.LENGTH | (1 << ErrorCode.LENGTH | 1 << ErrorCode.OPCODE) << 16
     words[1] = StatusFlag.RUNNING | StatusFlag.STREAMING
     for index, name in enumerate(COUNTERS):

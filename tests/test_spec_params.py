@@ -9,7 +9,7 @@ import pytest
 from tritforge.spec.errors import ParameterError, ParameterTypeError, TritforgeError
 from tritforge.spec.params import (AcceleratorParams, UnitParams, check_params, design_from_dict,
                                    load_design)
-from tritforge.spec.protocol import ARGUMENTS, STATUS_WORDS, ErrorCode, Opcode, StatusFlag
+from tritforge.spec.protocol import ARGUMENTS, COUNTERS, ErrorCode, Opcode, StatusFlag
 
 
 def test_defaults_and_derived_sizes():
@@ -19,7 +19,19 @@ def test_defaults_and_derived_sizes():
     assert p.chunk_bits == 16 * 8 and p.chunk_beats == 4
     assert p.max_k == 4096 and p.acc_bits == 21  # 4096 * 128 = 2**19, plus sign: 21 bits
     assert p.partial_bits == 13
-    assert p.group_beats == 4 and p.status_beats == STATUS_WORDS
+    assert p.group_beats == 4 and p.status_beats == p.status_words == 2 + 2 * len(COUNTERS)
+
+
+@pytest.mark.parametrize("counter_bits, words", [(0, 2), (16, 2 + 6), (32, 2 + 6), (33, 2 + 12), (64, 2 + 12)])
+def test_status_words_follow_the_counter_width(counter_bits, words):
+    p = AcceleratorParams(counter_bits=counter_bits, stream_width=64)
+    assert p.status_words == words and p.status_beats == -(-words // 2)
+
+
+@pytest.mark.parametrize("counter_bits", [1, 15, 65, -1])
+def test_counter_bits_out_of_range(counter_bits):
+    with pytest.raises(ValueError, match=r"^counter_bits must be"):
+        AcceleratorParams(counter_bits=counter_bits)
 
 
 def test_base3_tile_rows_are_whole_bytes():
@@ -94,7 +106,7 @@ class TestUnitParams:
         assert UnitParams().name == "ternary_r4_c16_a8_k4096_p1"
         assert UnitParams(kind="int").weight_bits == 8
         assert UnitParams(kind="int", weight_bits=4).name == "int_r4_c16_a8_w4_k4096_p1"
-        assert AcceleratorParams().name == "accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32"
+        assert AcceleratorParams().name == "accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n64"
         assert UnitParams(rows=2, cols=8).lanes == 16
 
     def test_shared_fields_have_one_set_of_defaults(self):
