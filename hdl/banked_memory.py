@@ -1,6 +1,6 @@
 """A double-buffered (two-bank) SRAM: one bank loads while the other is read."""
 
-from amaranth.hdl import Module, Mux, Shape, ShapeCastable
+from amaranth.hdl import Module, Mux, Shape, ShapeCastable, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -36,8 +36,9 @@ class BankedMemory(wiring.Component):
     """Two banks of ``depth`` words of ``shape`` in one block RAM, one write and one read port.
 
     The banks are the lower and upper half of one :class:`~amaranth.lib.memory.Memory` of
-    ``2 * depth`` words (simple dual port: FPGA tools infer block RAM). Reading and writing
-    the same word in the same cycle returns the old word.
+    ``2 * depth`` words (simple dual port: FPGA tools infer block RAM). The writer must not
+    write the bank being read (a read and a write of the same word in one cycle give an
+    undefined word on the FPGA; the simulation returns the old one).
 
     Parameters
     ----------
@@ -72,16 +73,25 @@ class BankedMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=self._shape, depth=BANKS * self._depth, init=[])
-        write, read = mem.write_port(), mem.read_port()
+        # The writer never writes the bank being read (the command decoder holds a load
+        # back while a run reads its bank), so no read ever meets a write to its word:
+        # `no_rw_check` tells Yosys not to add logic for that case. Yosys applies it when
+        # it merges the output register into the read port, hence the asynchronous port
+        # and the register here, rather than a synchronous port (same timing).
+        m.submodules.mem = mem = Memory(shape=self._shape, depth=BANKS * self._depth, init=[],
+                                        attrs={"no_rw_check": 1})
+        write, read = mem.write_port(), mem.read_port(domain="comb")
         m.d.comb += [
             write.addr.eq(self._address(self.write.bank, self.write.addr)),
             write.data.eq(self.write.data),
             write.en.eq(self.write.en),
             read.addr.eq(self._address(self.read.bank, self.read.addr)),
-            read.en.eq(self.read.en),
-            self.read.data.eq(read.data),
         ]
+        # Not reset, like a block RAM's output register: a reset value would cost a LUT per bit.
+        data = Signal(self._shape, reset_less=True)
+        with m.If(self.read.en):
+            m.d.sync += data.eq(read.data)
+        m.d.comb += self.read.data.eq(data)
         return m
 
     def _address(self, bank, addr):

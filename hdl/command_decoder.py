@@ -34,6 +34,28 @@ def _split(m, size, part):
     return whole + (rest != 0), Mux(rest == 0, part, rest)
 
 
+class _Argument:
+    """One 32-bit argument, kept as the bits an accepted value can have plus a flag for
+    any higher bit set: the checks then compare a few bits, not 32 (shorter paths, fewer
+    flip-flops), with the same outcome."""
+
+    def __init__(self, index, largest):
+        self.width = max(largest, 1).bit_length()
+        self.value = Signal(self.width, name=f"arg{index}")
+        self.over = Signal(name=f"arg{index}_over")
+
+    def capture(self, data):
+        """Assignments that take the argument from the 32 bits ``data``."""
+        return [self.value.eq(data[:self.width]), self.over.eq(data[self.width:ARG_BITS].any())]
+
+    def is_zero(self):
+        return ~self.over & (self.value == 0)
+
+    def exceeds(self, limit):
+        """The argument is greater than the constant ``limit`` (< ``2 ** width``)."""
+        return self.over | (self.value > limit)
+
+
 class _Command:
     """The registers the decoder's states share (one :class:`CommandDecoder` elaboration)."""
 
@@ -41,7 +63,9 @@ class _Command:
         # The command being parsed: its header and arguments.
         self.opcode = Signal(OPCODE_BITS)
         self.weight_bank, self.act_bank = Signal(name="weight_bank"), Signal(name="act_bank")
-        self.args = Array(Signal(ARG_BITS, name=f"arg{i}") for i in range(3))
+        # Argument 0 is a load's count or a RUN's T, 1 and 2 are a RUN's K and N.
+        self.args = [_Argument(0, max(p.max_tokens, p.weight_depth, p.act_depth)),
+                     _Argument(1, p.max_k), _Argument(2, p.weight_depth * p.rows)]
         self.arg_index = Signal(range(3))
         self.args_end_last = Signal()        # tlast came with the final argument
         self.fail = Signal(ErrorCode)        # error raised by the current command this cycle
@@ -199,8 +223,11 @@ class CommandDecoder(wiring.Component):
             m.d.comb += self.s.ready.eq(1)
             final_arg = c.arg_index == Mux(c.opcode == Opcode.RUN, len(ARGUMENTS[Opcode.RUN]) - 1, 0)
             with m.If(take):
-                m.d.sync += [c.args[c.arg_index].eq(beat.data[:ARG_BITS]),
-                             c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
+                m.d.sync += [c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
+                with m.Switch(c.arg_index):
+                    for index, argument in enumerate(c.args):
+                        with m.Case(index):
+                            m.d.sync += argument.capture(beat.data)
                 # Values are checked before the payload's length: a load whose tlast
                 # comes with its count goes on to the checks too.
                 with m.If(final_arg & (c.opcode == Opcode.RUN)):
@@ -217,10 +244,11 @@ class CommandDecoder(wiring.Component):
         beat, take = self.s.payload, self.s.valid & self.s.ready
         with m.State("CHECK_LOAD"):
             depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
-            m.d.sync += [c.items_left.eq(c.args[0]), c.item_addr.eq(0), c.beat_index.eq(0)]
-            with m.If(c.args[0] == 0):
+            count = c.args[0]
+            m.d.sync += [c.items_left.eq(count.value), c.item_addr.eq(0), c.beat_index.eq(0)]
+            with m.If(count.is_zero()):
                 c.refuse_rest(m, ErrorCode.ZERO_SIZE)
-            with m.Elif(c.args[0] > depth):
+            with m.Elif(count.over | (count.value > depth)):
                 c.refuse_rest(m, ErrorCode.CAPACITY)
             with m.Else():
                 m.next = "LOAD_WAIT"
@@ -266,18 +294,18 @@ class CommandDecoder(wiring.Component):
         tokens, k, n = c.args[0], c.args[1], c.args[2]
         # The tiling, from the arguments (they stay put through both check states). Only
         # the bits of an accepted K and N enter the divisions.
-        chunks, last_cols = _split(m, k[:p.max_k.bit_length()], p.cols)
-        blocks, last_rows = _split(m, n[:(p.weight_depth * p.rows).bit_length()], p.rows)
+        chunks, last_cols = _split(m, k.value, p.cols)
+        blocks, last_rows = _split(m, n.value, p.rows)
         with m.State("CHECK_RUN"):
             m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
             with m.If(~c.args_end_last):
                 c.refuse(m, ErrorCode.LENGTH, "DROP")
-            with m.Elif((tokens == 0) | (k == 0) | (n == 0)):
+            with m.Elif(tokens.is_zero() | k.is_zero() | n.is_zero()):
                 c.refuse(m, ErrorCode.ZERO_SIZE, "HEADER")
             # K beyond what any bank holds (ceil(K / cols) > max_chunks) is refused here,
             # before `chunks`, sized for max_chunks, could wrap around.
-            with m.Elif((tokens > p.max_tokens) | (k > min(p.max_k, max_chunks(p) * p.cols))
-                        | (n > p.weight_depth * p.rows)):
+            with m.Elif(tokens.exceeds(p.max_tokens) | k.exceeds(min(p.max_k, max_chunks(p) * p.cols))
+                        | n.exceeds(p.weight_depth * p.rows)):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Else():
                 m.next = "CHECK_SIZE"
@@ -289,7 +317,7 @@ class CommandDecoder(wiring.Component):
             most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
             most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
             tiles_over = c.blocks > most_blocks[c.chunks]
-            acts_over = tokens > most_tokens[c.chunks]
+            acts_over = tokens.value > most_tokens[c.chunks]
             with m.If((c.chunks != 0) & (tiles_over | acts_over)):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
@@ -298,7 +326,7 @@ class CommandDecoder(wiring.Component):
                 # Only an accepted RUN replaces `run`: the pending READ_RESULTS of the
                 # previous one takes its size from there.
                 m.d.sync += [
-                    c.run.tokens.eq(tokens), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
+                    c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
                     c.run.last_cols.eq(last_cols), c.run.last_rows.eq(last_rows),
                     c.run.weight_bank.eq(c.weight_bank), c.run.act_bank.eq(c.act_bank),
                 ]

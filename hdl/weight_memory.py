@@ -1,6 +1,6 @@
 """Weight memory: two banks of packed ternary weight tiles, decoded on the way out."""
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import C, Module
 from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout, StructLayout
 from amaranth.lib.wiring import In, Out
@@ -33,9 +33,11 @@ class TileDecoder(wiring.Component):
     * ``"base3"``: weight ``c`` is trit ``c % 5`` of the row's byte ``c // 5``, decoded by one
       :class:`Base3Decoder` lane per byte (one shared ROM).
 
-    A packed value that encodes no weight (2-bit code 3, base-3 byte >= 243) is replaced by
-    :attr:`WeightCode.ZERO` codes and raises ``invalid``: it never becomes a wrong weight.
-    Combinational (latency 0).
+    A packed value that encodes no weight never becomes a wrong weight: a base-3 byte >= 243
+    becomes :attr:`WeightCode.ZERO` codes and raises ``invalid``; a 2-bit code 3 is
+    :attr:`WeightCode.INVALID` and passes unchanged (``invalid`` stays low), since the matrix
+    unit counts that code as 0 and flags it itself: checking it here too would cost a LUT
+    per two weights for nothing. Combinational (latency 0); for ``"2bit"`` only wiring.
 
     Parameters
     ----------
@@ -71,13 +73,8 @@ class TileDecoder(wiring.Component):
         return m
 
     def _decode_2bit(self, rows):
-        codes, flags = [], []
-        for row in rows:
-            row_codes = [row.word_select(c, WEIGHT_CODE_BITS) for c in range(self._cols)]
-            bad = [code == WeightCode.INVALID for code in row_codes]
-            codes.append([Mux(b, WeightCode.ZERO, code) for b, code in zip(bad, row_codes)])
-            flags += bad
-        return codes, Cat(*flags).any()
+        codes = [[row.word_select(c, WEIGHT_CODE_BITS) for c in range(self._cols)] for row in rows]
+        return codes, C(0)
 
     def _decode_base3(self, m):
         m.submodules.base3 = decoder = Base3Decoder(self._rows * self._row_bytes)
