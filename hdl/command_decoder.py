@@ -70,14 +70,19 @@ class _Command:
         self.args_end_last = Signal()        # tlast came with the final argument
         self.fail = Signal(ErrorCode)        # error raised by the current command this cycle
 
-        # RUN bookkeeping: the accepted run, its banks, whether its results are requested.
+        # RUN bookkeeping: the run being checked (handed to the sequencer when accepted);
+        # the banks and size of the last run handed over; whether its results are requested.
         self.run = Signal(run_layout(p))
         self.run_weight_bank, self.run_act_bank = (Signal(name="run_weight_bank"),
                                                    Signal(name="run_act_bank"))
+        self.read = Signal(read_layout(p))
         self.pending = Signal()
         # The tiling of the RUN being checked (CHECK_RUN computes it, CHECK_SIZE uses it).
         self.chunks = Signal(range(max_chunks(p) + 1))
         self.blocks = Signal(range(p.weight_depth + 1))
+        # The capacity rule's bounds for this many chunks (looked up in CHECK_RUN).
+        self.most_blocks = Signal(range(p.weight_depth + 1))
+        self.most_tokens = Signal(range(p.act_depth + 1))
 
         # Loads: items still to come, where the next one goes, the beats held of it.
         self.loading_weights = self.opcode == Opcode.LOAD_WEIGHTS
@@ -177,8 +182,7 @@ class CommandDecoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = _Command(self._params)
-        m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending),
-                     self.read.tokens.eq(c.run.tokens), self.read.blocks.eq(c.run.blocks)]
+        m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending), self.read.eq(c.read)]
         self._drive_writes(m, c)
         # The states in this order: HEADER, the first one, is the reset state.
         with m.FSM():
@@ -296,8 +300,17 @@ class CommandDecoder(wiring.Component):
         # the bits of an accepted K and N enter the divisions.
         chunks, last_cols = _split(m, k.value, p.cols)
         blocks, last_rows = _split(m, n.value, p.rows)
+        # The capacity rule chunks * blocks <= weight_depth, tokens * chunks <= act_depth
+        # without a multiplier: for c >= 1, c * x > D exactly when x > D // c, a constant
+        # per c. The two bounds are looked up here and compared in CHECK_SIZE.
+        chunk_values = range(2 ** len(c.chunks))
+        most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
+        most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
+        chunk_index = chunks[:len(c.chunks)]     # exact for every K that passes CHECK_RUN
         with m.State("CHECK_RUN"):
-            m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks)]
+            m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks),
+                         c.most_blocks.eq(most_blocks[chunk_index]),
+                         c.most_tokens.eq(most_tokens[chunk_index])]
             with m.If(~c.args_end_last):
                 c.refuse(m, ErrorCode.LENGTH, "DROP")
             with m.Elif(tokens.is_zero() | k.is_zero() | n.is_zero()):
@@ -311,32 +324,28 @@ class CommandDecoder(wiring.Component):
                 m.next = "CHECK_SIZE"
 
         with m.State("CHECK_SIZE"):
-            # chunks * blocks > weight_depth and tokens * chunks > act_depth, without a
-            # multiplier: for c >= 1, c * x > D exactly when x > D // c (a constant per c).
-            chunk_values = range(2 ** len(c.chunks))
-            most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
-            most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
-            tiles_over = c.blocks > most_blocks[c.chunks]
-            acts_over = tokens.value > most_tokens[c.chunks]
+            tiles_over = c.blocks > c.most_blocks
+            acts_over = tokens.value > c.most_tokens
             with m.If((c.chunks != 0) & (tiles_over | acts_over)):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
                 c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")
             with m.Else():
-                # Only an accepted RUN replaces `run`: the pending READ_RESULTS of the
-                # previous one takes its size from there.
-                m.d.sync += [
-                    c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
-                    c.run.last_cols.eq(last_cols), c.run.last_rows.eq(last_rows),
-                    c.run.weight_bank.eq(c.weight_bank), c.run.act_bank.eq(c.act_bank),
-                ]
                 m.next = "RUN_WAIT"
+            # Taken whatever the checks decide (they are the longest path here): only
+            # RUN_WAIT hands `run` over, and the size a READ_RESULTS streams is copied then.
+            m.d.sync += [
+                c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
+                c.run.last_cols.eq(last_cols), c.run.last_rows.eq(last_rows),
+                c.run.weight_bank.eq(c.weight_bank), c.run.act_bank.eq(c.act_bank),
+            ]
 
         with m.State("RUN_WAIT"):
             with m.If(~self.sequencer_busy):
                 m.d.comb += self.run_start.eq(1)
                 m.d.sync += [c.pending.eq(1), c.run_weight_bank.eq(c.run.weight_bank),
-                             c.run_act_bank.eq(c.run.act_bank)]
+                             c.run_act_bank.eq(c.run.act_bank), c.read.tokens.eq(c.run.tokens),
+                             c.read.blocks.eq(c.run.blocks)]
                 m.next = "HEADER"
 
     def _response_states(self, m, c):
@@ -379,15 +388,21 @@ class CommandDecoder(wiring.Component):
             self.acts.data.eq(acts_item[:p.chunk_bits]),
         ]
 
-    def _latch_errors(self, m, fail):
-        """Keep the first error and the set of all errors until ``CLEAR``."""
+    def _latch_errors(self, m, fail_now):
+        """Keep the first error and the set of all errors until ``CLEAR``. An error is
+        registered first and latched a cycle later (the checks that raise it are long
+        enough already); no command can read the status or clear it in between."""
+        fail, invalid_weight = Signal(ErrorCode), Signal()
+        # What happens in the CLEAR cycle itself is cleared with the rest.
+        m.d.sync += [fail.eq(Mux(self.clear, ErrorCode.NONE, fail_now)),
+                     invalid_weight.eq(self.invalid_weight & ~self.clear)]
         raised = Signal(ErrorCode)
         m.d.comb += raised.eq(Mux(fail != ErrorCode.NONE, fail,
-                                  Mux(self.invalid_weight, ErrorCode.INVALID_WEIGHT, ErrorCode.NONE)))
+                                  Mux(invalid_weight, ErrorCode.INVALID_WEIGHT, ErrorCode.NONE)))
         with m.If(self.clear):
             m.d.sync += [self.error.eq(0), self.errors.eq(0)]
         with m.Else():
             with m.If((self.error == 0) & (raised != ErrorCode.NONE)):
                 m.d.sync += self.error.eq(raised)
             m.d.sync += self.errors.eq(self.errors | (fail != ErrorCode.NONE) << fail
-                                       | self.invalid_weight << ErrorCode.INVALID_WEIGHT)
+                                       | invalid_weight << ErrorCode.INVALID_WEIGHT)

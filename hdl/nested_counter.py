@@ -1,6 +1,6 @@
 """Nested counter: loop indices of nested loops (e.g. token inside chunk inside row block)."""
 
-from amaranth.hdl import Const, Module
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -15,14 +15,15 @@ class NestedCounter(wiring.Component):
     innermost level; a level at its last value (``count == limit - 1``) goes back to 0 and
     steps the next level out. After the last iteration of all levels every count is 0 again.
 
-    Protocol: ``limit`` (each level's iteration count, at least 1) is held by the user while
-    counting. ``restart`` sets every count to 0 and wins over ``advance``.
+    Protocol: ``restart`` takes ``limit`` (each level's iteration count, at least 1) and sets
+    every count to 0; it wins over ``advance``. Count only after a ``restart``.
 
-    Timing: ``last`` and ``wrap`` follow ``count``, ``limit`` and ``advance`` in the same
-    cycle (combinational); ``count`` changes at the clock edge after ``advance`` or
-    ``restart``.
+    Timing: ``count`` and ``last`` are registers: they change at the clock edge after
+    ``advance`` or ``restart``. ``wrap`` is ``advance`` and the ``last`` flags, one gate:
+    whoever drives ``advance`` sees no adder or comparator behind it (the comparisons with
+    the limits are made a cycle ahead, for the next index).
 
-    Reset: every count 0.
+    Reset: every count 0, every ``last`` flag 0 (``restart`` before counting).
 
     Parameters
     ----------
@@ -32,7 +33,7 @@ class NestedCounter(wiring.Component):
     Members
     -------
     limit : ``In(StructLayout({name: range(largest + 1)}))``
-        Iterations of each level.
+        Iterations of each level, taken at ``restart``.
     restart : ``In(1)``
         Strobe: every count to 0.
     advance : ``In(1)``
@@ -80,17 +81,19 @@ class NestedCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        limits = Signal.like(self.limit)
+        with m.If(self.restart):
+            m.d.sync += limits.eq(self.limit)
         inner_last = Const(1)             # every level inside this one is at its last index
         for name in self._levels:
-            count = self.count[name]
-            last = count == self.limit[name] - 1
+            count, last, limit = self.count[name], self.last[name], limits[name]
             steps = self.advance & inner_last
-            m.d.comb += [self.last[name].eq(last), self.wrap[name].eq(steps & last)]
+            m.d.comb += self.wrap[name].eq(steps & last)
             with m.If(self.restart):
-                m.d.sync += count.eq(0)
+                m.d.sync += [count.eq(0), last.eq(self.limit[name] == 1)]
+            with m.Elif(steps & last):
+                m.d.sync += [count.eq(0), last.eq(limit == 1)]
             with m.Elif(steps):
-                m.d.sync += count.eq(count + 1)
-                with m.If(last):
-                    m.d.sync += count.eq(0)
+                m.d.sync += [count.eq(count + 1), last.eq(count + 2 == limit)]
             inner_last = inner_last & last
         return m

@@ -54,9 +54,8 @@ class ResultPacker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self._params
-        read = Signal.like(self.read)
         issuing = Signal()
-        # The (token, row block) being read, token innermost.
+        # The (token, row block) being read, token innermost; it takes the sizes at start.
         walk = m.submodules.walk = NestedCounter({"token": p.max_tokens, "block": p.weight_depth})
 
         # Stage 1: the group read last, held in the buffer's read register, sent beat by beat.
@@ -64,7 +63,7 @@ class ResultPacker(wiring.Component):
         fetch = issuing & self.drain.ready & serializer.can_load
         start = self.start & ~self.busy
 
-        m.d.comb += [walk.limit.token.eq(read.tokens), walk.limit.block.eq(read.blocks),
+        m.d.comb += [walk.limit.token.eq(self.read.tokens), walk.limit.block.eq(self.read.blocks),
                      walk.restart.eq(start), walk.advance.eq(fetch),
                      self.drain.addr.eq(walk.count.token), self.drain.en.eq(fetch),
                      self.drain.release.eq(walk.wrap.token),
@@ -74,7 +73,7 @@ class ResultPacker(wiring.Component):
                      self.busy.eq(issuing | serializer.o.valid)]
         wiring.connect(m, serializer.o, wiring.flipped(self.o))
         with m.If(start):
-            m.d.sync += [read.eq(self.read), issuing.eq(1)]
+            m.d.sync += issuing.eq(1)
         with m.If(walk.wrap.block):
             m.d.sync += issuing.eq(0)
         return m

@@ -143,7 +143,7 @@ class Sequencer(wiring.Component):
     def _issue(self, m, run, starting, issue_done):
         """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit."""
         p = self._params
-        walk = self._walk(m, "issue_walk", run)
+        walk = self._walk(m, "issue_walk")
         tile_addr = Signal(range(p.weight_depth + 1))
         act_addr = Signal(range(p.act_depth + p.max_tokens * max_chunks(p) + 1))
         issuing = Signal()
@@ -206,7 +206,7 @@ class Sequencer(wiring.Component):
 
     def _collect(self, m, run, starting, results_done):
         """Tag the unit's results (token, first/last chunk) for the accumulator buffer."""
-        walk = self._walk(m, "collect_walk", run)
+        walk = self._walk(m, "collect_walk")
         done = Signal()
         final = walk.wrap.block
         m.d.comb += [
@@ -226,12 +226,13 @@ class Sequencer(wiring.Component):
         with m.If(final):
             m.d.sync += done.eq(1)
 
-    def _walk(self, m, name, run):
+    def _walk(self, m, name):
         """The (token, chunk, row block) loop indices of ``run``, token innermost, as
         submodule ``name``; the caller drives ``restart`` and ``advance``."""
         p = self._params
         walk = NestedCounter({"token": p.max_tokens, "chunk": max_chunks(p), "block": p.weight_depth})
         m.submodules[name] = walk
-        m.d.comb += [walk.limit.token.eq(run.tokens), walk.limit.chunk.eq(run.chunks),
-                     walk.limit.block.eq(run.blocks)]
+        # Taken at restart (start), the cycle `run` is sampled too.
+        m.d.comb += [walk.limit.token.eq(self.run.tokens), walk.limit.chunk.eq(self.run.chunks),
+                     walk.limit.block.eq(self.run.blocks)]
         return walk

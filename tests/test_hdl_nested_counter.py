@@ -44,7 +44,7 @@ def run(dut, steps):
 @pytest.mark.parametrize("limits", [(4, 3, 5), (1, 1, 1), (1, 3, 2), (4, 1, 1), (2, 2, 3)])
 def test_walks_every_index_in_order_then_starts_over(limits):
     indices = walk(limits)
-    seen = run(NestedCounter(LEVELS), [(0, 1, limits)] * (2 * len(indices)))
+    seen = run(NestedCounter(LEVELS), [(1, 0, limits)] + [(0, 1, (0, 0, 0))] * (2 * len(indices)))[1:]
     assert [counts for counts, _, _ in seen] == indices * 2
     for (counts, last, wrap) in seen:
         is_last = tuple(int(i == n - 1) for i, n in zip(counts, limits))
@@ -58,7 +58,8 @@ def test_walks_every_index_in_order_then_starts_over(limits):
 def test_holds_without_advance_and_restart_wins():
     rng = random.Random(5)
     limits = (3, 2, 4)
-    steps = [(int(rng.random() < 0.1), int(rng.random() < 0.6), limits) for _ in range(300)]
+    steps = [(1, 0, limits)] + [(int(rng.random() < 0.1), int(rng.random() < 0.6), limits)
+                                for _ in range(300)]
     seen = run(NestedCounter(LEVELS), steps)
     position = 0
     indices = walk(limits)
@@ -70,6 +71,16 @@ def test_holds_without_advance_and_restart_wins():
             position = (position + 1) % len(indices)
 
 
+def test_limits_are_taken_at_restart():
+    """The limits the inputs hold while counting do not matter; a restart takes new ones."""
+    steps = [(1, 0, (2, 1, 1))] + [(0, 1, (4, 3, 5))] * 2 + [(1, 0, (3, 1, 1))] + [(0, 1, (0, 0, 0))] * 3
+    seen = run(NestedCounter(LEVELS), steps)
+    assert [counts[0] for counts, _, _ in seen[1:3]] == [0, 1]
+    assert [wrap[2] for _, _, wrap in seen[1:3]] == [0, 1]
+    assert [counts[0] for counts, _, _ in seen[4:]] == [0, 1, 2]
+    assert [wrap[2] for _, _, wrap in seen[4:]] == [0, 0, 1]
+
+
 def test_reset_is_zero():
     seen = run(NestedCounter(LEVELS), [(0, 0, (2, 2, 2))])
     assert seen[0][0] == (0, 0, 0)
@@ -79,7 +90,7 @@ def test_single_iteration_levels_have_no_bits():
     """A level that can only count to 1 (e.g. ``max_tokens = 1``) is 0 bits wide."""
     dut = NestedCounter({"token": 1, "block": 3})
     assert len(dut.count.token) == 0
-    seen = run(dut, [(0, 1, (1, 3))] * 6)
+    seen = run(dut, [(1, 0, (1, 3))] + [(0, 1, (0, 0))] * 6)[1:]
     assert [counts for counts, _, _ in seen] == [(0, 0), (0, 1), (0, 2)] * 2
     assert [wrap for _, _, wrap in seen] == [(1, 0), (1, 0), (1, 1)] * 2
 
