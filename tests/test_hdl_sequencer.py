@@ -63,13 +63,18 @@ class Datapath(wiring.Component):
         return m
 
 
-def run_layer(x_q, w_t, *, bank=1, drain_delay=0, params=PARAMS):
+def run_layer(x_q, w_t, *, k=None, n=None, bank=1, drain_delay=0, params=PARAMS):
     """Load, start, drain; return (results, trace) with per-cycle ``busy``/``compute``/
-    ``stall_out``/``macs`` from the start cycle on."""
+    ``stall_out``/``macs`` from the start cycle on.
+
+    The run's ``k`` and ``n`` default to the arrays' sizes; smaller ones make the arrays'
+    last columns (rows) the padding lanes (rows) of the last chunk (row block). The results
+    cover the arrays' ``w_t.shape[0]`` outputs."""
     p = params
     dut = Datapath(p)
-    tokens, k = x_q.shape
-    n = w_t.shape[0]
+    tokens = x_q.shape[0]
+    k = x_q.shape[1] if k is None else k
+    n = w_t.shape[0] if n is None else n
     chunks, blocks = p.chunks(k), p.row_blocks(n)
     trace, results = [], []
 
@@ -115,7 +120,7 @@ def run_layer(x_q, w_t, *, bank=1, drain_delay=0, params=PARAMS):
     sim.add_testbench(bench)
     sim.add_testbench(drain)
     sim.run()
-    y = np.array(results).reshape(blocks, tokens, p.rows).transpose(1, 0, 2).reshape(tokens, -1)[:, :n]
+    y = np.array(results).reshape(blocks, tokens, p.rows).transpose(1, 0, 2).reshape(tokens, -1)[:, :w_t.shape[0]]
     return y, trace, dut.unit.latency
 
 
@@ -147,6 +152,46 @@ def test_stalls_on_a_slow_drain():
     assert np.array_equal(y, ternary_matmul(x_q, w_t).numpy())
     assert sum(c["stall_out"] for c in trace) >= 25
     assert not any(c["stall_out"] and c["compute"] for c in trace)
+
+
+def padded_layer(seed, tokens, k, n, params):
+    """A layer and the same layer on whole tiles: activations beyond ``k`` are nonzero garbage,
+    weights beyond ``k`` and ``n`` are 0 (code ZERO, the padding contract)."""
+    x_q, w_t = random_layer(seed, tokens, k, n)
+    width, height = params.chunks(k) * params.cols, params.row_blocks(n) * params.rows
+    gen = torch.Generator().manual_seed(seed + 1)
+    garbage = torch.randint(1, 128, (tokens, width), generator=gen, dtype=torch.int16)
+    garbage *= 1 - 2 * torch.randint(0, 2, (tokens, width), generator=gen, dtype=torch.int16)
+    garbage[:, :k] = x_q
+    w_padded = torch.zeros(height, width, dtype=torch.int8)
+    w_padded[:n, :k] = w_t
+    return x_q, w_t, garbage, w_padded
+
+
+@pytest.mark.parametrize("weight_format", ["2bit", "base3"])
+def test_padding_contract_makes_activations_beyond_k_dont_care(weight_format):
+    """The hardware does not mask the lanes beyond K or the rows beyond N: with ZERO weights
+    there, garbage activations beyond K change nothing and the outputs beyond N are 0."""
+    params = dataclasses.replace(PARAMS, weight_format=weight_format)
+    tokens, k, n = 4, 13, 5        # 3 padding lanes in the last chunk, 1 padding row
+    x_q, w_t, garbage, w_padded = padded_layer(11, tokens, k, n, params)
+    assert (garbage[:, k:] != 0).all()
+    y, _, _ = run_layer(garbage, w_padded, k=k, n=n, params=params)
+    assert np.array_equal(y[:, :n], ternary_matmul(x_q, w_t).numpy())
+    assert not y[:, n:].any()
+
+
+def test_nonzero_weights_beyond_k_and_n_change_the_results():
+    """The contract is not vacuous: the unit multiplies the padding lanes and rows too."""
+    tokens, k, n = 4, 13, 5
+    x_q, w_t, garbage, w_padded = padded_layer(11, tokens, k, n, PARAMS)
+    w_padded[:, k:] = 1
+    w_padded[n:, :] = -1
+    y, _, _ = run_layer(garbage, w_padded, k=k, n=n)
+    full = ternary_matmul(garbage, w_padded).numpy()
+    assert np.array_equal(y, full)
+    assert not np.array_equal(y[:, :n], ternary_matmul(x_q, w_t).numpy())
+    assert y[:, n:].any()
 
 
 def test_wrong():

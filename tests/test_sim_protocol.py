@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from tritforge.golden.packing import unpack_2bit, unpack_base3
+from tritforge.spec.formats import WeightCode
 from tritforge.spec.params import AcceleratorParams
 from tritforge.spec.protocol import COUNTERS, ErrorCode, Opcode, StatusFlag
 from tritforge.sim import protocol
@@ -179,3 +180,48 @@ def test_plan_keeps_a_fitting_layer_whole():
 def test_plan_wrong():
     with pytest.raises(ValueError, match=r"^k must be a positive integer, not 0$"):
         plan_matmul(SMALL, 1, 0, 1)
+
+
+def code_slots(params, tile):
+    """Every weight-code place of a packed tile, ``[rows, row_bytes * weights_per_byte]``,
+    read by the docs' rule (2-bit: LSB first; base-3: least significant trit first)."""
+    row_bytes, per_byte = params.weight_row_bytes, 4 if params.weight_format == "2bit" else 5
+    slots = np.zeros((params.rows, row_bytes * per_byte), dtype=np.int64)
+    for r in range(params.rows):
+        for j, byte in enumerate(tile[r * row_bytes:(r + 1) * row_bytes]):
+            for i in range(per_byte):
+                slots[r, j * per_byte + i] = byte >> (2 * i) & 3 if per_byte == 4 else byte // 3 ** i % 3
+    return slots
+
+
+@st.composite
+def padded_shapes(draw):
+    params = AcceleratorParams(rows=draw(st.integers(1, 6)), cols=draw(st.integers(1, 13)),
+                               act_bits=draw(st.integers(2, 9)),
+                               weight_format=draw(st.sampled_from(["2bit", "base3"])))
+    n, k = draw(st.integers(1, 3 * params.rows)), draw(st.integers(1, 3 * params.cols))
+    return params, n, k, draw(st.integers(0, 2 ** 16))
+
+
+@settings(max_examples=80, deadline=None)
+@given(shape=padded_shapes())
+def test_packers_write_zero_padding(shape):
+    """The padding contract from the host side: every code place beyond K (the rest of the
+    last chunk and of each row's last byte) and every row beyond N holds code ZERO; the
+    activations beyond K are 0."""
+    params, n, k, seed = shape
+    rng = np.random.default_rng(seed)
+    w_t = rng.choice([-1, 1], (n, k))              # no ZERO inside: padding is the only ZERO
+    tiles = protocol.pack_tiles(params, w_t)
+    chunks = params.chunks(k)
+    for index, tile in enumerate(tiles):
+        b, kc = divmod(index, chunks)
+        slots = code_slots(params, tile)
+        real_rows, real_lanes = min(params.rows, n - b * params.rows), min(params.cols, k - kc * params.cols)
+        assert (slots[:real_rows, :real_lanes] != WeightCode.ZERO).all()
+        assert (slots[real_rows:] == WeightCode.ZERO).all() and (slots[:, real_lanes:] == WeightCode.ZERO).all()
+    low = -2 ** (params.act_bits - 1)
+    x_q = rng.integers(low, 0, (2, k))             # all nonzero
+    for index, chunk in enumerate(protocol.pack_chunks(params, x_q)):
+        real_lanes = min(params.cols, k - index % chunks * params.cols)
+        assert int.from_bytes(chunk, "little") >> (real_lanes * params.act_bits) == 0
