@@ -36,9 +36,10 @@ class BankedMemory(wiring.Component):
     """Two banks of ``depth`` words of ``shape`` in one block RAM, one write and one read port.
 
     The banks are the lower and upper half of one :class:`~amaranth.lib.memory.Memory` of
-    ``2 * depth`` words (simple dual port: FPGA tools infer block RAM). The writer must not
-    write the bank being read (a read and a write of the same word in one cycle give an
-    undefined word on the FPGA; the simulation returns the old one).
+    ``2 * depth`` words (simple dual port: FPGA tools infer block RAM). A read of the word
+    being written in the same cycle gives an undefined word on the FPGA (the simulation
+    returns the old one): the accelerator never uses such a word, since the command decoder
+    holds a load back while a run reads its bank.
 
     Parameters
     ----------
@@ -73,8 +74,7 @@ class BankedMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # The writer never writes the bank being read (the command decoder holds a load
-        # back while a run reads its bank), so no read ever meets a write to its word:
+        # No word read in the cycle it is written is ever used (class docstring):
         # `no_rw_check` tells Yosys not to add logic for that case. Yosys applies it when
         # it merges the output register into the read port, hence the asynchronous port
         # and the register here, rather than a synchronous port (same timing).

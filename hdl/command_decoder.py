@@ -83,6 +83,7 @@ class _Command:
         # The capacity rule's bounds for this many chunks (looked up in CHECK_RUN).
         self.most_blocks = Signal(range(p.weight_depth + 1))
         self.most_tokens = Signal(range(p.act_depth + 1))
+        self.over_capacity = Signal()        # CHECK_SIZE's verdict, for CHECK_FIT
 
         # Loads: items still to come, where the next one goes, the beats held of it.
         self.loading_weights = self.opcode == Opcode.LOAD_WEIGHTS
@@ -112,8 +113,9 @@ class CommandDecoder(wiring.Component):
     """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
 
     Loads are written to the banks at stream rate (one beat per cycle; an item is written
-    in the cycle its last beat arrives). ``RUN`` is checked in two cycles after its last
-    argument, then handed to the sequencer as soon as it is idle; the decoder goes on with
+    in the cycle its last beat arrives). ``RUN`` is checked in the two cycles after its last
+    argument and handed to the sequencer in the third, or as soon as it is idle; the
+    decoder goes on with
     the next command meanwhile. ``READ_RESULTS`` and ``READ_STATUS`` are handed to the
     packers once no response is being sent; ``CLEAR`` waits for the same and then pulses
     ``clear`` (the accelerator resets its datapath, counters, the error and the pending
@@ -292,8 +294,9 @@ class CommandDecoder(wiring.Component):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
     def _run_states(self, m, c):
-        """CHECK_RUN checks the sizes and computes the tiling, CHECK_SIZE the capacity and
-        the sequencing, RUN_WAIT hands the run to the sequencer once it is idle."""
+        """CHECK_RUN checks the sizes and computes the tiling, CHECK_SIZE compares with the
+        capacity, CHECK_FIT refuses or hands the run to the sequencer (RUN_WAIT until it is
+        idle)."""
         p = self._params
         tokens, k, n = c.args[0], c.args[1], c.args[2]
         # The tiling, from the arguments (they stay put through both check states). Only
@@ -324,29 +327,39 @@ class CommandDecoder(wiring.Component):
                 m.next = "CHECK_SIZE"
 
         with m.State("CHECK_SIZE"):
-            tiles_over = c.blocks > c.most_blocks
-            acts_over = tokens.value > c.most_tokens
-            with m.If((c.chunks != 0) & (tiles_over | acts_over)):
+            # The comparisons are registered for CHECK_FIT to act on: comparing and
+            # deciding in one cycle was the top's longest path.
+            m.d.sync += [c.over_capacity.eq((c.chunks != 0) & ((c.blocks > c.most_blocks)
+                                                               | (tokens.value > c.most_tokens))),
+                         c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks),
+                         c.run.blocks.eq(c.blocks), c.run.last_cols.eq(last_cols),
+                         c.run.last_rows.eq(last_rows), c.run.weight_bank.eq(c.weight_bank),
+                         c.run.act_bank.eq(c.act_bank)]
+            m.next = "CHECK_FIT"
+
+        with m.State("CHECK_FIT"):
+            # `run` is taken whatever the checks decide: only a run handed over replaces
+            # the size a pending READ_RESULTS streams (`read`).
+            with m.If(c.over_capacity):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
                 c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")
+            with m.Elif(~self.sequencer_busy):
+                self._start_run(m, c)
             with m.Else():
                 m.next = "RUN_WAIT"
-            # Taken whatever the checks decide (they are the longest path here): only
-            # RUN_WAIT hands `run` over, and the size a READ_RESULTS streams is copied then.
-            m.d.sync += [
-                c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks), c.run.blocks.eq(c.blocks),
-                c.run.last_cols.eq(last_cols), c.run.last_rows.eq(last_rows),
-                c.run.weight_bank.eq(c.weight_bank), c.run.act_bank.eq(c.act_bank),
-            ]
 
         with m.State("RUN_WAIT"):
             with m.If(~self.sequencer_busy):
-                m.d.comb += self.run_start.eq(1)
-                m.d.sync += [c.pending.eq(1), c.run_weight_bank.eq(c.run.weight_bank),
-                             c.run_act_bank.eq(c.run.act_bank), c.read.tokens.eq(c.run.tokens),
-                             c.read.blocks.eq(c.run.blocks)]
-                m.next = "HEADER"
+                self._start_run(m, c)
+
+    def _start_run(self, m, c):
+        """Hand ``run`` to the idle sequencer; its results are now pending."""
+        m.d.comb += self.run_start.eq(1)
+        m.d.sync += [c.pending.eq(1), c.run_weight_bank.eq(c.run.weight_bank),
+                     c.run_act_bank.eq(c.run.act_bank), c.read.tokens.eq(c.run.tokens),
+                     c.read.blocks.eq(c.run.blocks)]
+        m.next = "HEADER"
 
     def _response_states(self, m, c):
         """READ, STATUS and CLEAR wait until no response packet is being sent."""

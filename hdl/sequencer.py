@@ -144,7 +144,7 @@ class Sequencer(wiring.Component):
         """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit."""
         p = self._params
         walk = self._walk(m, "issue_walk")
-        tile_addr = Signal(range(p.weight_depth + 1))
+        next_tile = Signal(range(p.weight_depth + 2))    # address of the tile after this one
         act_addr = Signal(range(p.act_depth + p.max_tokens * max_chunks(p) + 1))
         issuing = Signal()
 
@@ -170,20 +170,25 @@ class Sequencer(wiring.Component):
             self.acts.bank.eq(run.act_bank),
             self.acts.addr.eq(act_addr),
             self.acts.en.eq(advance),
-            self.weights.bank.eq(Mux(starting, self.run.weight_bank, run.weight_bank)),
+            self.weights.bank.eq(Mux(self.busy, run.weight_bank, self.run.weight_bank)),
         ]
         with m.If(accepted & ~advance):
             m.d.sync += offered.eq(0)
         with m.If(advance):
             m.d.sync += offered.eq(1)
 
-        # Tile prefetch: tile 0 at start; tile j+1 when tile j moves into the tile register.
-        with m.If(starting):
+        # Tile prefetch: tile 0 of the next run's bank in every idle cycle, so that it is in
+        # the RAM register at start without the start strobe (a long path from the command
+        # decoder) reaching the RAM's address; tile j+1 when tile j moves into the tile
+        # register. (An idle read may meet a load into that bank; its word is not used.)
+        with m.If(~self.busy):
             m.d.comb += [self.weights.addr.eq(0), self.weights.en.eq(1)]
-            m.d.sync += [issuing.eq(1), tile_addr.eq(0), act_addr.eq(0)]
         with m.Elif(advance & new_tile):
-            m.d.comb += [self.weights.addr.eq(tile_addr + 1),
+            m.d.comb += [self.weights.addr.eq(next_tile),
                          self.weights.en.eq(~(last_chunk & last_block))]
+        with m.If(starting):
+            m.d.sync += [issuing.eq(1), next_tile.eq(1), act_addr.eq(0)]
+        with m.Elif(advance & new_tile):
             rows = Mux(last_block, run.last_rows, p.rows)
             cols = Mux(last_chunk, run.last_cols, p.cols)
             m.d.sync += [tile.eq(self.weights.data), tile_macs.eq(times_small(rows, cols))]
@@ -194,9 +199,9 @@ class Sequencer(wiring.Component):
             with m.If(~walk.wrap.token):
                 m.d.sync += act_addr.eq(act_addr + run.chunks)
             with m.Elif(~walk.wrap.chunk):
-                m.d.sync += [tile_addr.eq(tile_addr + 1), act_addr.eq(walk.count.chunk + 1)]
+                m.d.sync += [next_tile.eq(next_tile + 1), act_addr.eq(walk.count.chunk + 1)]
             with m.Else():
-                m.d.sync += [tile_addr.eq(tile_addr + 1), act_addr.eq(0)]
+                m.d.sync += [next_tile.eq(next_tile + 1), act_addr.eq(0)]
         with m.If(walk.wrap.block):
             m.d.sync += issuing.eq(0)
         m.d.comb += issue_done.eq(~issuing & ~offered)
