@@ -242,13 +242,13 @@ def _print_timing(step, report):
             title = (f"{step}, clock {clock['clock']}: {clock['fmax_mhz']} MHz; critical path "
                      f"{path['delay_ns']} ns ({path['logic_ns']} logic, {path['routing_ns']} routing), "
                      f"{path['levels']} levels ({path['carry_levels']} carry)\n"
-                     f"from {start['signal'] or start['cell']} [{start['block']}] "
-                     f"to {end['signal'] or end['cell']} [{end['block']}]")
+                     f"from {start['signal'] or start['register']} [{start['block']}] "
+                     f"to {end['signal'] or end['register']} [{end['block']}]")
             _print_table(title, path_rows(path))
             rows += [{"step": step, "clock": clock["clock"], **row} for row in path_rows(path)]
         if clock["worst_endpoints"]:
             _print_table(f"{step}, clock {clock['clock']}: latest data arrival by register",
-                         [{"register": entry["register"], "bits": entry["bits"],
+                         [{"register": entry["register"], "endpoints": entry["endpoints"],
                            "arrival ns": entry["arrival_ns"], "block": entry["block"],
                            "source": entry["source"]} for entry in clock["worst_endpoints"]])
     return rows

@@ -222,19 +222,19 @@ def _read_report(folder, spec, clock_mhz, top_name):
 
 # --- the critical path report -------------------------------------------------------------
 
-#: Suffixes nextpnr's packers add to a Yosys cell's name (iCE40 logic cells, ECP5 carry
-#: halves, I/O buffers).
-_PACKED = re.compile(r"(_DFFLC|_LC|\$CCU2_COMB[01]|\$sb_io|\$tr_io)$")
+#: Suffixes nextpnr's packers add to a Yosys cell's name (iCE40 logic cells, carry-only
+#: logic cells and block RAMs, ECP5 carry halves, I/O buffers).
+_PACKED = re.compile(r"(_DFFLC|_LC|\$CARRY|_RAM|\$CCU2_COMB[01]|\$sb_io|\$tr_io)$")
 #: nextpnr's name of one bit of a multi-bit net: ``name[bit]``.
 _NET_BIT = re.compile(r"^(.*)\[(\d+)\]$")
 #: Ports through which a carry chain enters a logic cell.
 CARRY_IN = ("CIN", "FCI")
 #: The data inputs of flip-flops (iCE40 ``SB_DFF*``, ECP5 ``TRELLIS_FF``).
 _DATA_PORTS = ("D", "DI", "M")
-#: Clock-enable and set/reset inputs of iCE40 logic cells and ECP5 flip-flops: nextpnr's
-#: setup requirement there differs from a data input's (on ECP5 a reset arriving later than
-#: the clock period does not limit Fmax), so their arrival times are not ranked.
-_CONTROL_PORTS = ("CEN", "SR", "CE", "LSR")
+#: Endpoints whose arrival is not ranked: on an ECP5 flip-flop's set/reset input nextpnr
+#: reports arrivals later than the clock period that do not limit its Fmax (8.5 ns on the
+#: 2 x 8 unit at 229 MHz), so they are no guide to the paths that do.
+_UNRANKED_PORTS = ("LSR",)
 #: The package root: Amaranth's source locations are shown relative to it.
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -335,10 +335,12 @@ class HarnessNetlist:
         holds. A harness register is named after the design port it drives (block
         ``"(input)"``) or captures (``"(output)"``)."""
         cell = self.cell(name)
-        point = {"cell": name, "port": port, "signal": None, "block": "(harness)", "source": None}
+        point = {"cell": name, "port": port, "cell_type": None, "signal": None, "block": "(harness)",
+                 "source": None, "register": _cell_label(name)}
         if cell is None:
             return point
         register = self.register(cell)
+        point["cell_type"] = self.module["cells"][register]["type"]
         point["block"] = self.block(register)
         point["signal"], point["source"] = self._named(self._bits(register, True))
         if point["block"] == "(harness)":
@@ -349,22 +351,33 @@ class HarnessNetlist:
                 point["block"] = "(output)" if point["signal"] is not None else "(harness)"
         if point["source"] is None:
             point["source"] = _source(self.module["cells"][register]["attributes"])
+        point["register"] = (_NET_BIT.sub(r"\1", point["signal"]) if point["signal"]
+                             else _cell_label(register))
         return point
 
 
+def _cell_label(cell):
+    """A name for a register Amaranth did not name: the name Yosys built its cell's name
+    from (``dut.weights.banks.mem.0.3_RDATA_SB_DFFE_Q`` -> ``weights.banks.mem``)."""
+    name = cell.partition(".")[2] if cell.startswith(f"{DUT}.") else cell
+    name = re.split(r"_(?=[A-Z]{2})", name)[0]
+    return re.sub(r"(\.\d+)+$", "", name)
+
+
 def _source(attributes):
-    """The first Python source location of the project in a ``src`` attribute (relative to
-    the package), else the first Python location (Amaranth's own), else None."""
-    locations = [location.rpartition(":") for location in attributes.get("src", "").split("|")]
-    python = [(Path(path), line) for path, _, line in locations if path.endswith(".py")]
-    for path, line in python:
+    """The first Python source location of the project in a ``src`` attribute, relative to
+    the package; None if there is none (Yosys' own cells, Amaranth's generated logic)."""
+    for location in attributes.get("src", "").split("|"):
+        path, _, line = location.rpartition(":")
+        if not path.endswith(".py"):
+            continue
         try:
-            inside = path.resolve().relative_to(_PACKAGE)
+            inside = Path(path).resolve().relative_to(_PACKAGE)
         except ValueError:
             continue
         if "site-packages" not in inside.parts:
             return f"{inside}:{line}"
-    return f"{python[0][0]}:{python[0][1]}" if python else None
+    return None
 
 
 def clock_reports(report, netlist, endpoints=WORST_ENDPOINTS):
@@ -373,11 +386,14 @@ def clock_reports(report, netlist, endpoints=WORST_ENDPOINTS):
     Each has ``clock``, ``fmax_mhz``, ``constraint_mhz``, ``critical_path``
     (:func:`critical_path` of nextpnr's worst path from that clock to itself) and
     ``worst_endpoints``: the ``endpoints`` registers whose data arrives last, one entry per
-    register (``register``: its Amaranth name without bit index, ``bits`` reported, and for
-    its latest bit ``arrival_ns``, ``cell``, ``port``, ``signal``, ``block``, ``source``).
+    register (``register``: its Amaranth name without bit index; ``endpoints``: the timing
+    endpoints, cell inputs, that lead to it; for the latest one ``arrival_ns``, ``cell``,
+    ``port``, ``signal``, ``block``, ``source``).
     nextpnr reports one full path per clock; the other paths are known only by the
     arrival time at their end (``--detailed-timing-report``), which is not their slack:
-    the setup time differs per port, and clock-enable and set/reset inputs are left out.
+    the setup time differs per port (ECP5 set/reset inputs are left out, see
+    :data:`_UNRANKED_PORTS`). A register without an Amaranth name (one synthesis added, e.g.
+    at a memory port) is named after its cell.
     The harness' own paths from and to its pins (``<async>``) are left out too.
     """
     clocks = []
@@ -426,16 +442,22 @@ def critical_path(segments, netlist):
         row["cell_type"] = netlist.module["cells"][yosys_cell]["type"] if yosys_cell else None
         row["block"] = netlist.block(yosys_cell) if yosys_cell else "(harness)"
         rows.append(row)
+    start = netlist.point(segments[0]["from"]["cell"], segments[0]["from"]["port"])
+    end = netlist.point(segments[-1]["to"]["cell"], segments[-1]["to"]["port"])
+    # The ends of the path are registers (an iCE40 logic cell is named after its LUT).
+    for row in rows:
+        point = {"clk-to-q": start, "setup": end}.get(row["type"])
+        if point is not None:
+            row.update(cell_type=point["cell_type"], block=point["block"])
     logic = [row for row in rows if row["type"] == "logic"]
-    first, last = segments[0], segments[-1]
     return {
         "delay_ns": round(arrival, 3),
         "logic_ns": round(sum(row["delay_ns"] for row in rows if row["type"] != "routing"), 3),
         "routing_ns": round(sum(row["delay_ns"] for row in rows if row["type"] == "routing"), 3),
         "levels": len(logic),
         "carry_levels": sum(1 for row in logic if row["from_port"] in CARRY_IN),
-        "start": netlist.point(first["from"]["cell"], first["from"]["port"]),
-        "end": netlist.point(last["to"]["cell"], last["to"]["port"]),
+        "start": start,
+        "end": end,
         "segments": rows,
     }
 
@@ -446,16 +468,15 @@ def _worst_endpoints(nets, event, netlist, count):
     latest = {}
     for net in nets:
         for endpoint in net["endpoints"]:
-            if endpoint["event"] != event or endpoint["port"] in _CONTROL_PORTS:
+            if endpoint["event"] != event or endpoint["port"] in _UNRANKED_PORTS:
                 continue
             key = (endpoint["cell"], endpoint["port"])
             latest[key] = max(latest.get(key, 0.0), endpoint["delay"][1])
     registers = {}
     for (cell, port), arrival in latest.items():
         point = netlist.point(cell, port)
-        register = _NET_BIT.sub(r"\1", point["signal"]) if point["signal"] else cell
-        entry = registers.setdefault(register, dict(point, register=register, bits=0, arrival_ns=-1.0))
-        entry["bits"] += 1
+        entry = registers.setdefault(point["register"], dict(point, endpoints=0, arrival_ns=-1.0))
+        entry["endpoints"] += 1
         if arrival > entry["arrival_ns"]:
             entry.update(point, arrival_ns=round(arrival, 3))
     return sorted(registers.values(), key=lambda entry: (-entry["arrival_ns"], entry["register"]))[:count]

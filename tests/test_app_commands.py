@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tritforge.app.cli import cli
+from tritforge.app.commands import block_rows, path_rows
 from tritforge.flows import timing
 
 
@@ -76,7 +77,88 @@ def test_synth_writes_json_and_csv(tmp_path):
     rows = {row["step"]: row for row in csv.DictReader(open(folder / "synth.csv"))}
     assert set(rows) == {"synth_ice40", "timing_ice40"}
     assert rows["synth_ice40"]["dsp"] == "0" and float(rows["timing_ice40"]["fmax"]) > 0
+    assert int(rows["timing_ice40"]["levels"]) >= 1
+    reports = json.loads((folder / "synth.json").read_text())["reports"]
     assert json.loads((folder / "synth.json").read_text())["design"]["cols"] == 4
+    # Area by block: the unit's one row and its own logic add up to the flat figures.
+    blocks = list(csv.DictReader(open(folder / "blocks.csv")))
+    assert [row["block"] for row in blocks] == ["row0", "(top level)", "total"]
+    assert int(blocks[-1]["lut4"]) == int(rows["synth_ice40"]["lut4"]) == reports["synth_ice40"]["logic_luts"]
+    assert int(blocks[0]["lut4"]) + int(blocks[1]["lut4"]) == int(blocks[-1]["lut4"])
+    # The critical path, from its start register to its end, as in the JSON report.
+    path = list(csv.DictReader(open(folder / "critical_paths.csv")))
+    clock = reports["timing_ice40"]["clocks"][0]
+    assert path[0]["step"].startswith("start:") and path[-1]["step"].startswith("end:")
+    assert float(path[-1]["ns"]) == clock["critical_path"]["delay_ns"]
+    assert "area by block" in result.output and "critical path" in result.output
+    assert "latest data arrival by register" in result.output
+
+
+# An excerpt of a real critical path report (iCE40 UP5K, the 2 x 8 unit): a LUT, the LUT
+# entering a carry chain, three carry steps, a LUT, the capturing register.
+_PATH = {
+    "delay_ns": 11.099, "start": {"signal": "row0.stage3$34", "block": "row0", "source": "hdl/ternary_dot.py:130"},
+    "end": {"signal": "acc0_next[14]", "block": "(output)", "source": "hdl/matrix_unit.py:307"},
+    "segments": [
+        {"type": "clk-to-q", "delay_ns": 1.39, "arrival_ns": 1.39, "from_port": "O", "to_port": "O",
+         "cell_type": "SB_DFFE", "signal": None, "block": "row0", "source": "hdl/ternary_dot.py:130"},
+        {"type": "routing", "delay_ns": 1.761, "arrival_ns": 3.151, "from_port": "O", "to_port": "I3",
+         "cell_type": "SB_LUT4", "signal": "row0.stage3$34", "block": "row0", "source": "hdl/ternary_dot.py:130"},
+        {"type": "logic", "delay_ns": 0.874, "arrival_ns": 4.025, "from_port": "I3", "to_port": "O",
+         "cell_type": "SB_LUT4", "signal": None, "block": "row0", "source": None},
+        {"type": "routing", "delay_ns": 1.761, "arrival_ns": 5.786, "from_port": "O", "to_port": "I2",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "logic", "delay_ns": 0.609, "arrival_ns": 6.395, "from_port": "I2", "to_port": "COUT",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "routing", "delay_ns": 0.0, "arrival_ns": 6.395, "from_port": "COUT", "to_port": "CIN",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "logic", "delay_ns": 0.278, "arrival_ns": 6.673, "from_port": "CIN", "to_port": "COUT",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "routing", "delay_ns": 0.556, "arrival_ns": 7.229, "from_port": "COUT", "to_port": "CIN",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "logic", "delay_ns": 0.278, "arrival_ns": 7.507, "from_port": "CIN", "to_port": "COUT",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "routing", "delay_ns": 0.0, "arrival_ns": 7.507, "from_port": "COUT", "to_port": "CIN",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "logic", "delay_ns": 0.278, "arrival_ns": 7.785, "from_port": "CIN", "to_port": "COUT",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "routing", "delay_ns": 0.662, "arrival_ns": 8.447, "from_port": "COUT", "to_port": "I3",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "logic", "delay_ns": 0.874, "arrival_ns": 9.321, "from_port": "I3", "to_port": "O",
+         "cell_type": "SB_LUT4", "signal": None, "block": "(top)", "source": None},
+        {"type": "routing", "delay_ns": 0.544, "arrival_ns": 9.865, "from_port": "O", "to_port": "I0",
+         "cell_type": "SB_DFF", "signal": "acc0_next[14]", "block": "(harness)", "source": "hdl/matrix_unit.py:307"},
+        {"type": "setup", "delay_ns": 1.234, "arrival_ns": 11.099, "from_port": "I0", "to_port": "I0",
+         "cell_type": "SB_DFF", "signal": None, "block": "(harness)", "source": "flows/timing.py:131"},
+    ],
+}
+
+
+def test_path_rows():
+    rows = path_rows(_PATH)
+    assert [row["step"] for row in rows] == [
+        "start: SB_DFFE clock->O", "SB_LUT4 I3->O", "SB_LUT4 I2->COUT", "carry chain x3",
+        "SB_LUT4 I3->O", "end: SB_DFF I0 setup"]
+    # One row per cell: the routing into it plus the cell; the carry steps add up.
+    assert [row["ns"] for row in rows] == [1.39, 4.025, 6.395, 7.785, 9.321, 11.099]
+    assert (rows[3]["+route"], rows[3]["+cell"]) == (0.556, 0.834)
+    assert sum(row["+route"] + row["+cell"] for row in rows) == pytest.approx(_PATH["delay_ns"])
+    # The signal routed into each cell; the registers at both ends.
+    assert [row["signal"] for row in rows] == ["row0.stage3$34", "row0.stage3$34", None, None, None,
+                                               "acc0_next[14]"]
+    assert (rows[0]["block"], rows[-1]["block"]) == ("row0", "(output)")
+
+
+def test_block_rows():
+    figures = {"lut4": 0, "logic_luts": 0, "carry": 0, "ff": 0, "dsp": 0, "bram": 0, "lutram": 0}
+
+    def block(own, total):
+        return {"own": dict(figures, logic_luts=own, lut4=own), "total": dict(figures, logic_luts=total, lut4=total)}
+    report = {"blocks": {"": block(10, 100), "small": block(20, 20), "big": block(30, 70),
+                         "big.inner": block(40, 40)}}
+    rows = block_rows(report)
+    assert [(row["block"], row["lut4"], row["lut4 %"]) for row in rows] == [
+        ("big", 70, 70.0), ("small", 20, 20.0), ("(top level)", 10, 10.0), ("total", 100, 100.0)]
 
 
 @pytest.mark.synth

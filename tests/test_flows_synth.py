@@ -69,8 +69,14 @@ class TestSynthesize:
         assert report["transistors"] is None
         # The work folder is kept with the inputs, the log and the stat files.
         assert report["workdir"] == str(tmp_path)
-        for name in ("design.il", "synth.ys", "yosys.log", "stat.json", "pre_techmap_stat.json"):
+        for name in ("design.il", "synth.ys", "yosys.log", "stat.json", "pre_techmap_stat.json",
+                     "netlist.json"):
             assert (tmp_path / name).exists()
+        # A design without submodules is one block, the top: all its cells are its own.
+        assert report["blocks"] == {"": {"own": report["blocks"][""]["total"],
+                                         "total": {name: report[name] for name in
+                                                   ("lut4", "logic_luts", "carry", "ff", "dsp", "bram",
+                                                    "lutram")}}}
         assert json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells"] > 0
 
     @pytest.mark.parametrize("target, dsp_cell", [("ice40", "SB_MAC16"), ("ecp5", "MULT18X18D")])
