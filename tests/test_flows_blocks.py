@@ -11,6 +11,8 @@ from tritforge.flows.blocks import (INPUT_PORT_ATTRIBUTE, TOP_ATTRIBUTE, block_n
                                     common_scope, rtlil_scopes)
 from tritforge.flows.synth import TARGETS, synthesize
 
+from small_designs import Adder
+
 
 class _Counter(wiring.Component):
     """4-bit counter with enable; its sub-block ``inner`` registers bit 0 as ``delayed``."""
@@ -37,21 +39,9 @@ class _Delay(wiring.Component):
         return m
 
 
-class _Adder(wiring.Component):
-    """Registered 8-bit add (9 flip-flops, a carry chain)."""
-    a: In(8)
-    b: In(8)
-    y: Out(9)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.sync += self.y.eq(self.a + self.b)
-        return m
-
-
 class _TwoBlocks(wiring.Component):
-    """``left`` (a counter with a sub-block), ``right`` (an adder) and the top's own output
-    register: flip-flops 4 + 1, 9 and 9."""
+    """``left`` (a counter with a sub-block), ``right`` (an 8-bit adder) and the top's own
+    output register: flip-flops 4 + 1, 9 and 9."""
     en: In(1)
     a: In(8)
     b: In(8)
@@ -60,7 +50,7 @@ class _TwoBlocks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.left = left = _Counter()
-        m.submodules.right = right = _Adder()
+        m.submodules.right = right = Adder()
         m.d.comb += [left.en.eq(self.en), right.a.eq(self.a), right.b.eq(self.b)]
         m.d.sync += self.y.eq(right.y ^ Cat(left.count, left.delayed))
         return m
@@ -156,4 +146,4 @@ def test_block_area_of_a_synthesized_design(target):
 
 @pytest.mark.synth
 def test_generic_target_has_no_blocks():
-    assert synthesize(_Adder(), "generic", top_name="adder")["blocks"] is None
+    assert synthesize(Adder(), "generic", top_name="adder")["blocks"] is None
