@@ -164,7 +164,8 @@ def synth_rows(state):
     for step, report in state.reports.items():
         derived = report.get("derived", {})
         luts = None if report.get("target") == "generic" else report.get("logic_luts")
-        paths = [clock["critical_path"] for clock in report.get("clocks", []) if clock["critical_path"]]
+        paths = [clock["critical_path"] for clock in report.get("clocks", [])
+                 if clock["critical_path"]]
         rows.append({
             "step": step, "lut4": luts, "ff": report.get("ff"), "dsp": report.get("dsp"),
             "bram": report.get("bram"), "transistors": report.get("transistors"),
@@ -204,8 +205,9 @@ def path_rows(path):
             continue
         carry = segment["type"] == "logic" and segment["from_port"] in CARRY_IN
         if carry and rows and rows[-1]["carry"]:
-            rows[-1].update(ns=segment["arrival_ns"], route=rows[-1]["route"] + route,
-                            cell=rows[-1]["cell"] + segment["delay_ns"], steps=rows[-1]["steps"] + 1)
+            last = rows[-1]
+            last.update(ns=segment["arrival_ns"], route=last["route"] + route,
+                        cell=last["cell"] + segment["delay_ns"], steps=last["steps"] + 1)
         else:
             point = {"clk-to-q": path["start"], "setup": path["end"]}.get(segment["type"])
             rows.append({"ns": segment["arrival_ns"], "route": route, "cell": segment["delay_ns"],
@@ -240,7 +242,8 @@ def _print_timing(step, report):
         if path is not None:
             start, end = path["start"], path["end"]
             title = (f"{step}, clock {clock['clock']}: {clock['fmax_mhz']} MHz; critical path "
-                     f"{path['delay_ns']} ns ({path['logic_ns']} logic, {path['routing_ns']} routing), "
+                     f"{path['delay_ns']} ns ({path['logic_ns']} logic, "
+                     f"{path['routing_ns']} routing), "
                      f"{path['levels']} levels ({path['carry_levels']} carry)\n"
                      f"from {start['signal'] or start['register']} [{start['block']}] "
                      f"to {end['signal'] or end['register']} [{end['block']}]")

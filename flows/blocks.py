@@ -42,7 +42,8 @@ INPUT_PORT_ATTRIBUTE = "tritforge_input_port"
 #: Attribute they set on the top module's own cells and wires (flattening names the others).
 TOP_ATTRIBUTE = "tritforge_top"
 #: The Yosys commands that set them, run on the hierarchical design before ``flatten``.
-MARK_COMMANDS = (f"setattr -set {INPUT_PORT_ATTRIBUTE} 1 i:*", f"setattr -set {TOP_ATTRIBUTE} 1 A:top")
+MARK_COMMANDS = (f"setattr -set {INPUT_PORT_ATTRIBUTE} 1 i:*",
+                 f"setattr -set {TOP_ATTRIBUTE} 1 A:top")
 
 
 _MODULE = re.compile(r"^module \\(\S+)$")
@@ -252,7 +253,8 @@ def block_names(scopes):
             continue
         base, _, number = scope[-1].rpartition("$")
         short = base if base and number.isdigit() else scope[-1]
-        siblings = {other[-1] for other in scopes if len(other) == len(scope) and other[:-1] == scope[:-1]}
+        siblings = {other[-1] for other in scopes
+                    if len(other) == len(scope) and other[:-1] == scope[:-1]}
         taken = any(other != scope[-1] and (other == short or other.rpartition("$")[0] == short)
                     for other in siblings)
         parent = names.get(scope[:-1], ".".join(scope[:-1]))

@@ -84,10 +84,10 @@ class Target:
     """What to run for one synthesis target and how to read its cell names.
 
     ``named``: the script keeps Amaranth's names (:data:`NAMED_PREPARE_COMMANDS`) and the
-    report has the area of each block. ``lut_cells`` count as LUT4s; ``carry_luts`` maps carry cells to the number of
-    LUT4s each one contains (an ECP5 ``CCU2C`` is two LUT4s plus the carry logic, an
-    iCE40 ``SB_CARRY`` sits beside a separately counted ``SB_LUT4``); ``lutram_cells`` are
-    memories built from LUTs, counted apart.
+    report has the area of each block. ``lut_cells`` count as LUT4s; ``carry_luts`` maps
+    carry cells to the number of LUT4s each one contains (an ECP5 ``CCU2C`` is two LUT4s
+    plus the carry logic, an iCE40 ``SB_CARRY`` sits beside a separately counted
+    ``SB_LUT4``); ``lutram_cells`` are memories built from LUTs, counted apart.
     """
     name: str
     commands: tuple
@@ -116,7 +116,8 @@ class Target:
         return {
             "lut4": lut4,
             # The LUT4 count comparable across targets: an ECP5 carry cell holds two.
-            "logic_luts": lut4 + sum(cells.get(name, 0) * luts for name, luts in self.carry_luts.items()),
+            "logic_luts": lut4 + sum(cells.get(name, 0) * luts
+                                     for name, luts in self.carry_luts.items()),
             "carry": sum(cells.get(name, 0) for name in self.carry_luts),
             "ff": sum(n for cell, n in cells.items() if self.ff_pattern.search(cell)),
             "dsp": sum(cells.get(name, 0) for name in self.dsp_cells),

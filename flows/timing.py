@@ -185,7 +185,8 @@ def place_and_route(design, device, *, workdir, clock_mhz=100.0, seed=1, top_nam
     _run(folder, [find_yosys(), "-q", "-l", "yosys.log", "-s", "pnr.ys"], "yosys.log")
     _run(folder, [yowasp_tool(spec.nextpnr), *spec.arguments, "--json", "harness.json",
                   "--freq", f"{clock_mhz:g}", "--seed", str(seed), "--timing-allow-fail",
-                  "--report", "report.json", "--detailed-timing-report", "-q", "-l", "nextpnr.log"], "nextpnr.log")
+                  "--report", "report.json", "--detailed-timing-report", "-q", "-l", "nextpnr.log"],
+         "nextpnr.log")
     return _read_report(folder, spec, clock_mhz, top_name)
 
 
@@ -307,9 +308,9 @@ class HarnessNetlist:
     def _bits(self, cell, output):
         """The bits of a cell's outputs, or of its data inputs."""
         ports = self.module["cells"][cell]
-        return [bit for port, bits in ports["connections"].items()
-                if (ports["port_directions"].get(port) == "output" if output else port in _DATA_PORTS)
-                for bit in bits]
+        def wanted(port):
+            return ports["port_directions"].get(port) == "output" if output else port in _DATA_PORTS
+        return [bit for port, bits in ports["connections"].items() if wanted(port) for bit in bits]
 
     def _named(self, bits):
         """``(signal, source)`` of the first of ``bits`` with an Amaranth name."""
@@ -335,8 +336,8 @@ class HarnessNetlist:
         holds. A harness register is named after the design port it drives (block
         ``"(input)"``) or captures (``"(output)"``)."""
         cell = self.cell(name)
-        point = {"cell": name, "port": port, "cell_type": None, "signal": None, "block": "(harness)",
-                 "source": None, "register": _cell_label(name)}
+        point = {"cell": name, "port": port, "cell_type": None, "signal": None,
+                 "block": "(harness)", "source": None, "register": _cell_label(name)}
         if cell is None:
             return point
         register = self.register(cell)
@@ -479,4 +480,5 @@ def _worst_endpoints(nets, event, netlist, count):
         entry["endpoints"] += 1
         if arrival > entry["arrival_ns"]:
             entry.update(point, arrival_ns=round(arrival, 3))
-    return sorted(registers.values(), key=lambda entry: (-entry["arrival_ns"], entry["register"]))[:count]
+    ranked = sorted(registers.values(), key=lambda entry: (-entry["arrival_ns"], entry["register"]))
+    return ranked[:count]

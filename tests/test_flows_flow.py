@@ -36,7 +36,8 @@ def test_flow_scripts_cover_their_imports():
     folder = Path(flow.__file__).parent
     for step, scripts in flow.FLOW_SCRIPTS.items():
         for script in scripts:
-            imported = re.findall(r"^from \.(\w+) import", (folder / script).read_text(), re.MULTILINE)
+            source = (folder / script).read_text()
+            imported = re.findall(r"^from \.(\w+) import", source, re.MULTILINE)
             assert {f"{name}.py" for name in imported} <= set(scripts), (step, script)
 
 

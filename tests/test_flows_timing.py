@@ -118,8 +118,8 @@ def _check_clock_report(report, rtlil_text):
     # The latest arrivals, one entry per register.
     worst = clock["worst_endpoints"]
     assert 1 <= len(worst) <= 10
-    assert [entry["arrival_ns"] for entry in worst] == sorted((entry["arrival_ns"] for entry in worst),
-                                                             reverse=True)
+    arrivals = [entry["arrival_ns"] for entry in worst]
+    assert arrivals == sorted(arrivals, reverse=True)
     assert len({entry["register"] for entry in worst}) == len(worst)
     assert all(entry["endpoints"] >= 1 and entry["port"] != "LSR" for entry in worst)
 
