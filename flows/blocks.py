@@ -196,15 +196,16 @@ def _sources(module):
             for name, cell in module["cells"].items()}
 
 
-def _propagate(pending, neighbours, known, scope_of_none):
+def _propagate(pending, neighbours, known):
     """Scope of each ``pending`` cell: the common scope of its ``neighbours`` (sinks or
-    sources), each resolved before the cells that depend on it. A loop of pending cells
-    is broken at the cell with the most resolved neighbours."""
+    sources; ``None``, a top-level port, is the top), each resolved before the cells that
+    depend on it. A loop of pending cells is broken at the cell with the most resolved
+    neighbours."""
     pending = set(pending)
     result = {}
 
     def scope(other):
-        return scope_of_none if other is None else known.get(other, result.get(other))
+        return () if other is None else known.get(other, result.get(other))
 
     waiting = {name: sum(1 for other in neighbours[name] if other in pending) for name in pending}
     dependants = defaultdict(set)
@@ -236,8 +237,8 @@ def _blocks_from_neighbours(module, blocks):
     a block's output logic belongs to it even if another block reads it; logic that reads
     two blocks and feeds one belongs to the one it feeds."""
     pending = [name for name in module["cells"] if name not in blocks]
-    fed = _propagate(pending, _readers(module), blocks, ())
-    read = _propagate(pending, _sources(module), blocks, ())
+    fed = _propagate(pending, _readers(module), blocks)
+    read = _propagate(pending, _sources(module), blocks)
     for name in pending:
         sink, source = fed[name], read[name]
         blocks[name] = sink if len(sink) > len(source) and sink[:len(source)] == source else source

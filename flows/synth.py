@@ -9,9 +9,11 @@ The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosy
 runs ``proc; opt`` on a copy and counts ``$mul`` cells and divider cells (``$div``,
 ``$mod``, ``$divfloor``, ``$modfloor``), so a test can prove a block has no multiplier or
 divider before technology mapping could hide one in LUTs. Then it flattens the
-design, drops the ``$scopeinfo`` name cells and hides internal wire names (working around
-a Yosys 0.70 abc9 assertion), removes formal cells (``chformal -remove``:
-Amaranth ``Assert`` must not cost area) and runs the target's synthesis script.
+design, drops the ``$scopeinfo`` name cells and hides the internal wire names that trip a
+Yosys 0.70 abc9 assertion, removes formal cells (``chformal -remove``: Amaranth
+``Assert`` must not cost area) and runs the target's synthesis script. On the FPGA targets
+the flat netlist keeps Amaranth's names and each cell is attributed to its block
+(:func:`block_area`, :mod:`tritforge.flows.blocks`): the area of each submodule.
 
 Targets:
 
@@ -183,8 +185,8 @@ def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
     top_name : str
         Name of the top module.
     workdir : path-like or None
-        Folder for ``design.il``, ``synth.ys``, ``yosys.log`` and the ``stat`` JSON
-        files, kept afterwards. ``None``: a temporary folder, removed on success and
+        Folder for ``design.il``, ``synth.ys``, ``yosys.log``, the ``stat`` JSON files
+        and ``netlist.json`` (the mapped netlist), kept afterwards. ``None``: a temporary folder, removed on success and
         kept (named in the error) on failure.
     ports : list of Signal or None
         Passed to :func:`amaranth.back.rtlil.convert`.
@@ -198,8 +200,9 @@ def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
         ``ff``, ``dsp``, ``bram``, ``mul_cells`` (``$mul`` cells after ``proc; opt``,
         before technology mapping), ``div_cells`` (``$div``, ``$mod``, ``$divfloor`` and
         ``$modfloor`` cells, counted likewise: a division Yosys would build as a generic
-        divider), ``transistors`` (``generic`` only, else ``None``) and ``workdir``
-        (``None`` when it was temporary).
+        divider), ``transistors`` (``generic`` only, else ``None``), ``lutram``
+        (LUT RAM cells), ``blocks`` (:func:`block_area`; ``None`` for ``generic``) and
+        ``workdir`` (``None`` when it was temporary).
 
     Raises
     ------

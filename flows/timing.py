@@ -14,9 +14,11 @@ The shift register and the output registers are harness cost, reported with the 
 (``utilization``) but not part of the design's own figures from :mod:`tritforge.flows.synth`.
 
 :func:`place_and_route` synthesizes the harness (``synth_ice40`` / ``synth_ecp5`` with the
-same Yosys 0.70 work-arounds as :mod:`tritforge.flows.synth`), runs nextpnr with the clock
-constraint given and ``--timing-allow-fail`` (a missed constraint is a result, not an
-error) and reads the achieved Fmax from nextpnr's JSON report.
+same Yosys 0.70 work-arounds as :mod:`tritforge.flows.synth`, keeping Amaranth's names),
+runs nextpnr with the clock constraint given and ``--timing-allow-fail`` (a missed
+constraint is a result, not an error) and reads the achieved Fmax from nextpnr's JSON
+report, with each clock's critical path and latest-arriving registers named after the
+design's signals, blocks and source lines (:func:`clock_reports`; ``docs/flows.md``).
 
 Devices: ``"ice40"`` is an iCE40 UP5K (``--up5k``, package ``sg48``), ``"ecp5"`` an ECP5
 LFE5U-85F (``--85k``, package ``CABGA381``).
@@ -150,7 +152,8 @@ def place_and_route(design, device, *, workdir, clock_mhz=100.0, seed=1, top_nam
         ``"ice40"`` or ``"ecp5"`` (:data:`DEVICES`).
     workdir : path-like
         Folder for ``harness.il``, ``pnr.ys``, ``yosys.log``, ``harness.json``,
-        ``nextpnr.log`` and ``report.json`` (created if missing, kept).
+        ``nextpnr.log`` and ``report.json`` (``--report --detailed-timing-report``; created
+        if missing, kept).
     clock_mhz : float
         Clock constraint given to nextpnr (``--freq``).
     seed : int
@@ -160,8 +163,8 @@ def place_and_route(design, device, *, workdir, clock_mhz=100.0, seed=1, top_nam
     -------
     dict
         ``device``, ``part``, ``clock_mhz`` (constraint), ``fmax_mhz`` (achieved, worst clock),
-        ``met`` (Fmax >= constraint), ``utilization`` ({bel type: {used, available}}) and
-        ``workdir``.
+        ``met`` (Fmax >= constraint), ``utilization`` ({bel type: {used, available}}),
+        ``clocks`` (:func:`clock_reports`) and ``workdir``.
 
     Raises
     ------
