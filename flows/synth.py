@@ -9,9 +9,11 @@ The design goes to Yosys as RTLIL from :func:`amaranth.back.rtlil.convert`. Yosy
 runs ``proc; opt`` on a copy and counts ``$mul`` cells and divider cells (``$div``,
 ``$mod``, ``$divfloor``, ``$modfloor``), so a test can prove a block has no multiplier or
 divider before technology mapping could hide one in LUTs. Then it flattens the
-design, drops the ``$scopeinfo`` name cells and hides internal wire names (working around
-a Yosys 0.70 abc9 assertion), removes formal cells (``chformal -remove``:
-Amaranth ``Assert`` must not cost area) and runs the target's synthesis script.
+design, drops the ``$scopeinfo`` name cells and hides the internal wire names that trip a
+Yosys 0.70 abc9 assertion, removes formal cells (``chformal -remove``: Amaranth
+``Assert`` must not cost area) and runs the target's synthesis script. On the FPGA targets
+the flat netlist keeps Amaranth's names and each cell is attributed to its block
+(:func:`block_area`, :mod:`tritforge.flows.blocks`): the area of each submodule.
 
 Targets:
 
@@ -34,13 +36,16 @@ import json
 import re
 import shutil
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 from amaranth.back import rtlil
 
+from .blocks import MARK_COMMANDS, block_names, cell_blocks, netlist_module, rtlil_scopes
 from .tools import ToolError, find_yosys, run_tool
 
-__all__ = ["TARGETS", "PREPARE_COMMANDS", "SynthesisError", "synthesize"]
+__all__ = ["TARGETS", "PREPARE_COMMANDS", "NAMED_PREPARE_COMMANDS", "SynthesisError", "synthesize",
+           "block_area"]
 
 # Yosys' division cells, counted after `proc; opt` as `div_cells`.
 _DIV_CELLS = ("$div", "$mod", "$divfloor", "$modfloor")
@@ -61,26 +66,66 @@ PREPARE_COMMANDS = (
     "chformal -remove",
 )
 
+#: :data:`PREPARE_COMMANDS` that keep Amaranth's names, for the FPGA targets and the timing
+#: flow: the critical path report names signals, and :mod:`tritforge.flows.blocks` tells
+#: each mapped cell's block (input ports and the top's own objects are marked, flattened
+#: objects get their block's name with ``-scopename``). The abc9 assertion needs a wire
+#: ``x`` and a wire ``x[0]`` both with public names (YosysHQ/yosys#4349): only the internal
+#: names with a bracket are hidden.
+NAMED_PREPARE_COMMANDS = (
+    *MARK_COMMANDS,
+    "flatten -scopename",
+    "delete t:$scopeinfo",
+    "rename -hide w:*[[]* c:*[[]* %u i:* o:* %u %d",
+    "chformal -remove",
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     """What to run for one synthesis target and how to read its cell names.
 
-    ``lut_cells`` count as LUT4s; ``carry_luts`` maps carry cells to the number of
-    LUT4s each one contains (an ECP5 ``CCU2C`` is two LUT4s plus the carry logic, an
-    iCE40 ``SB_CARRY`` sits beside a separately counted ``SB_LUT4``).
+    ``named``: the script keeps Amaranth's names (:data:`NAMED_PREPARE_COMMANDS`) and the
+    report has the area of each block. ``lut_cells`` count as LUT4s; ``carry_luts`` maps
+    carry cells to the number of LUT4s each one contains (an ECP5 ``CCU2C`` is two LUT4s
+    plus the carry logic, an iCE40 ``SB_CARRY`` sits beside a separately counted
+    ``SB_LUT4``); ``lutram_cells`` are memories built from LUTs, counted apart.
     """
     name: str
     commands: tuple
     stat_arguments: str
+    named: bool = True
     lut_cells: tuple = ()
     carry_luts: dict = dataclasses.field(default_factory=dict)
     dsp_cells: tuple = ()
     bram_cells: tuple = ()
+    lutram_cells: tuple = ()
     ff_pattern: re.Pattern = None
 
-    def count_ffs(self, cells):
-        return sum(n for cell, n in cells.items() if self.ff_pattern.search(cell))
+    @property
+    def prepare(self):
+        """The Yosys commands run before the target's synthesis script."""
+        return NAMED_PREPARE_COMMANDS if self.named else PREPARE_COMMANDS
+
+    def is_state(self, cell_type):
+        """Whether ``cell_type`` is a flip-flop or a memory."""
+        return (bool(self.ff_pattern.search(cell_type)) or cell_type in self.bram_cells
+                or cell_type in self.lutram_cells)
+
+    def figures(self, cells):
+        """LUT4, carry, flip-flop, DSP and BRAM counts of ``cells`` ({type: count})."""
+        lut4 = sum(cells.get(name, 0) for name in self.lut_cells)
+        return {
+            "lut4": lut4,
+            # The LUT4 count comparable across targets: an ECP5 carry cell holds two.
+            "logic_luts": lut4 + sum(cells.get(name, 0) * luts
+                                     for name, luts in self.carry_luts.items()),
+            "carry": sum(cells.get(name, 0) for name in self.carry_luts),
+            "ff": sum(n for cell, n in cells.items() if self.ff_pattern.search(cell)),
+            "dsp": sum(cells.get(name, 0) for name in self.dsp_cells),
+            "bram": sum(cells.get(name, 0) for name in self.bram_cells),
+            "lutram": sum(cells.get(name, 0) for name in self.lutram_cells),
+        }
 
 
 _ICE40 = Target(
@@ -106,6 +151,8 @@ TARGETS = {
         carry_luts={"CCU2C": 2},
         dsp_cells=("MULT18X18D", "MULT9X9D", "ALU54B"),
         bram_cells=("DP16KD", "PDPW16KD"),
+        # Distributed RAM: a 16 x 4 memory in the LUTs of a slice.
+        lutram_cells=("TRELLIS_DPR16X4",),
         ff_pattern=re.compile(r"^TRELLIS_FF$"),
     ),
     "generic": Target(
@@ -114,6 +161,8 @@ TARGETS = {
         # D flip-flop plus multiplexers they do, so the transistor estimate is complete.
         commands=("synth -flatten -top {top}", "dfflegalize -cell $_DFF_P_ 01", "opt_clean"),
         stat_arguments="-tech cmos",
+        # The netlist of the switching-activity flow (flows.netlist), names hidden.
+        named=False,
         ff_pattern=_GENERIC_FF,
     ),
 }
@@ -136,8 +185,8 @@ def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
     top_name : str
         Name of the top module.
     workdir : path-like or None
-        Folder for ``design.il``, ``synth.ys``, ``yosys.log`` and the ``stat`` JSON
-        files, kept afterwards. ``None``: a temporary folder, removed on success and
+        Folder for ``design.il``, ``synth.ys``, ``yosys.log``, the ``stat`` JSON files
+        and ``netlist.json`` (the mapped netlist), kept afterwards. ``None``: a temporary folder, removed on success and
         kept (named in the error) on failure.
     ports : list of Signal or None
         Passed to :func:`amaranth.back.rtlil.convert`.
@@ -151,8 +200,9 @@ def synthesize(design, target, *, top_name="top", workdir=None, ports=None):
         ``ff``, ``dsp``, ``bram``, ``mul_cells`` (``$mul`` cells after ``proc; opt``,
         before technology mapping), ``div_cells`` (``$div``, ``$mod``, ``$divfloor`` and
         ``$modfloor`` cells, counted likewise: a division Yosys would build as a generic
-        divider), ``transistors`` (``generic`` only, else ``None``) and ``workdir``
-        (``None`` when it was temporary).
+        divider), ``transistors`` (``generic`` only, else ``None``), ``lutram``
+        (LUT RAM cells), ``blocks`` (:func:`block_area`; ``None`` for ``generic``) and
+        ``workdir`` (``None`` when it was temporary).
 
     Raises
     ------
@@ -190,9 +240,10 @@ def _write_inputs(folder, design, spec, top_name, ports):
         "opt",
         "tee -q -o pre_techmap_stat.json stat -json",
         "design -load elaborated",
-        *PREPARE_COMMANDS,
+        *spec.prepare,
         *(command.format(top=top_name) for command in spec.commands),
         f"tee -q -o stat.json stat -json {spec.stat_arguments}".rstrip(),
+        *(["write_json netlist.json"] if spec.named else []),
     ]
     (folder / "synth.ys").write_text("\n".join(script) + "\n")
 
@@ -212,9 +263,6 @@ def _read_report(folder, spec, top_name):
     creator, post = _design_stat(folder / "stat.json")
     cells = dict(post.get("num_cells_by_type", {}))
     pre_cells = pre.get("num_cells_by_type", {})
-    lut4 = sum(cells.get(name, 0) for name in spec.lut_cells)
-    carry = sum(cells.get(name, 0) for name in spec.carry_luts)
-    luts_in_carry = sum(cells.get(name, 0) * luts for name, luts in spec.carry_luts.items())
     # Yosys appends "+" when some cell type has no transistor count.
     transistors = post.get("estimated_num_transistors")
     if transistors is not None:
@@ -224,13 +272,38 @@ def _read_report(folder, spec, top_name):
         "top": top_name,
         "yosys": creator,
         "cells": cells,
-        "lut4": lut4,
-        "logic_luts": lut4 + luts_in_carry,
-        "carry": carry,
-        "ff": spec.count_ffs(cells),
-        "dsp": sum(cells.get(name, 0) for name in spec.dsp_cells),
-        "bram": sum(cells.get(name, 0) for name in spec.bram_cells),
+        **spec.figures(cells),
         "mul_cells": pre_cells.get("$mul", 0),
         "div_cells": sum(pre_cells.get(name, 0) for name in _DIV_CELLS),
         "transistors": transistors,
+        "blocks": _blocks(folder, spec, top_name) if spec.named else None,
     }
+
+
+def _blocks(folder, spec, top_name):
+    netlist = netlist_module(json.loads((folder / "netlist.json").read_text()), top_name)
+    return block_area(netlist, rtlil_scopes((folder / "design.il").read_text(), top_name), spec)
+
+
+def block_area(netlist, scopes, spec):
+    """Area of every block of a flat netlist (:mod:`tritforge.flows.blocks`).
+
+    Returns ``{block: {"own": figures, "total": figures}}`` keyed by the block's dotted
+    name (``""`` for the top, whose ``total`` is the whole design's); ``own`` counts the
+    cells of the block itself, ``total`` adds its sub-blocks'. Figures as
+    :meth:`Target.figures`.
+    """
+    placed = cell_blocks(netlist, scopes, spec.is_state)
+    own = {scope: defaultdict(int) for scope in scopes}
+    for name, scope in placed.items():
+        own[scope][netlist["cells"][name]["type"]] += 1
+    names = block_names(scopes)
+    area = {}
+    for scope in scopes:
+        inside = defaultdict(int)
+        for other, counts in own.items():
+            if other[:len(scope)] == scope:
+                for cell_type, count in counts.items():
+                    inside[cell_type] += count
+        area[names[scope]] = {"own": spec.figures(own[scope]), "total": spec.figures(inside)}
+    return area

@@ -2,7 +2,9 @@
 """flows.flow: the step registry, reports on disk and the cache."""
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +28,17 @@ class TestRegistry:
     def test_design_wrong(self):
         with pytest.raises(TypeError, match=r"^design must be a UnitParams or an AcceleratorParams, not \{'rows': 2\}$"):
             FlowConfig({"rows": 2})
+
+
+def test_flow_scripts_cover_their_imports():
+    # A step's report changes when any flow module behind it changes: each listed script's
+    # own flows imports (e.g. synth.py's blocks.py) must be listed too.
+    folder = Path(flow.__file__).parent
+    for step, scripts in flow.FLOW_SCRIPTS.items():
+        for script in scripts:
+            source = (folder / script).read_text()
+            imported = re.findall(r"^from \.(\w+) import", source, re.MULTILINE)
+            assert {f"{name}.py" for name in imported} <= set(scripts), (step, script)
 
 
 def test_derived_area():

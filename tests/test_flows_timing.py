@@ -86,6 +86,42 @@ def test_fmax(tmp_path, device, part):
     # Only the harness' four pins are used.
     io = {"ice40": "SB_IO", "ecp5": "TRELLIS_IO"}[device]
     assert report["utilization"][io]["used"] == 4
+    _check_clock_report(report, (tmp_path / "harness.il").read_text())
+
+
+def _check_clock_report(report, rtlil_text):
+    """The critical path of nextpnr's report, named after the design."""
+    (clock,) = report["clocks"]
+    assert clock["fmax_mhz"] == report["fmax_mhz"] and clock["constraint_mhz"] == 20
+    path = clock["critical_path"]
+    # The path is what limits the clock: its delay is the clock period at Fmax.
+    assert path["delay_ns"] == pytest.approx(1000 / clock["fmax_mhz"], abs=0.01)
+    segments = path["segments"]
+    assert [segments[0]["type"], segments[-1]["type"]] == ["clk-to-q", "setup"]
+    arrivals = [segment["arrival_ns"] for segment in segments]
+    assert arrivals == sorted(arrivals) and arrivals[-1] == path["delay_ns"]
+    assert path["logic_ns"] + path["routing_ns"] == pytest.approx(path["delay_ns"], abs=0.01)
+    logic = [segment for segment in segments if segment["type"] == "logic"]
+    assert path["levels"] == len(logic) >= 1
+    assert 0 <= path["carry_levels"] < path["levels"]
+    # Every cell on the path is found in the netlist, every named signal in the design's RTLIL.
+    assert all(segment["cell_type"] for segment in segments)
+    named = [segment["signal"] for segment in segments if segment["signal"]]
+    named += [path["start"]["signal"], path["end"]["signal"]]
+    for signal in named:
+        wire = signal.rpartition(".")[2].partition("[")[0]
+        assert f"\\{wire}" in rtlil_text, signal
+    assert path["start"]["source"].startswith(("hdl/", "flows/timing.py:")), path["start"]
+    blocks = {segment["block"] for segment in segments}
+    assert blocks <= {"(top)", "row0", "row1", "(input)", "(output)", "(harness)"}
+    assert blocks & {"(top)", "row0", "row1"}
+    # The latest arrivals, one entry per register.
+    worst = clock["worst_endpoints"]
+    assert 1 <= len(worst) <= 10
+    arrivals = [entry["arrival_ns"] for entry in worst]
+    assert arrivals == sorted(arrivals, reverse=True)
+    assert len({entry["register"] for entry in worst}) == len(worst)
+    assert all(entry["endpoints"] >= 1 and entry["port"] != "LSR" for entry in worst)
 
 
 @pytest.mark.synth
