@@ -156,7 +156,7 @@ def load_checkpoint(path, config=None):
     -------
     BitNetModel
         With ``ignored_config_fields``: ``"field: reason"`` of every ``config.json`` field
-        that does not change the computation (also logged as a warning).
+        that does not change the computation (also logged).
 
     Raises
     ------
@@ -183,7 +183,7 @@ def load_checkpoint(path, config=None):
         _check_names(files, layout)
         model = _read_model(config, layout, files)
     for note in ignored:
-        logger.warning("ignored %s", note)
+        logger.info("ignored %s", note)
     model.ignored_config_fields = ignored
     return model
 

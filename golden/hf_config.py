@@ -44,8 +44,6 @@ class ConfigReading:
 
 #: Fields that do not change what the model computes, with the reason.
 COSMETIC_FIELDS = {
-    "architectures": "names the model class (read to tell the family)",
-    "model_type": "names the model class (read to tell the family)",
     "transformers_version": "the version that wrote the file",
     "torch_dtype": "the golden model computes in float32, as the reference loaded with "
                    "dtype=torch.float32; stored 16-bit tensors are widened exactly",
@@ -164,13 +162,14 @@ def config_from_json(fields, where="config.json"):
 
 
 def _family(reader):
-    architectures = reader.fields.get("architectures") or []
+    architectures = reader.take("architectures", None) or []
+    model_type = reader.take("model_type", None)
     if isinstance(architectures, list) and "BitnetForCausalLM" in architectures:
         return "1bitllm"
-    if reader.fields.get("model_type") == "bitnet":
+    if model_type == "bitnet":
         return "2b4t"
     raise CheckpointError(
-        f"{reader.where}: model_type {json.dumps(reader.fields.get('model_type'))} with architectures "
+        f"{reader.where}: model_type {json.dumps(model_type)} with architectures "
         f"{json.dumps(architectures)} is not supported; supported: model_type \"bitnet\" (the BitNet "
         f"b1.58 2B4T layout) or architectures [\"BitnetForCausalLM\"] (the 1bitLLM bitnet_b1_58 models)")
 
