@@ -56,10 +56,10 @@ def run_inference(folder, prompt, max_new_tokens):
     ``matmuls`` (``(name, T, K, N)`` of every BitLinear product, in order), ``ignored`` (the
     config fields without effect).
     """
-    tokenizer = load_tokenizer(folder)
     start = time.perf_counter()
     model = load_checkpoint(folder)
     loaded = time.perf_counter()
+    tokenizer = load_tokenizer(folder)
     ids = tokenizer.encode(prompt).ids
     if not ids:
         raise ParameterError("prompt must give at least one token")
