@@ -44,7 +44,7 @@ from safetensors.torch import save_file
 from .config import BitNetConfig
 from .hf_config import CheckpointError, config_from_json, read_config_file
 from .model import BitNetModel
-from .packing import WEIGHTS_PER_BYTE, pack_hf, unpack_hf
+from .packing import WEIGHTS_PER_BYTE, has_invalid_code, pack_hf, unpack_hf
 from .quant import quantize_weights
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_layout", "config_to_json",
@@ -338,13 +338,14 @@ def _check_tensor(tensor, name, dtypes, shapes):
 
 
 def _packed_weights(files, name, layout, out_features):
-    """The packed weights, once checked for invalid codes (unpacked here, then dropped)."""
+    """The packed weights, checked for invalid codes."""
     packed = files[name].get_tensor(name)
     _check_tensor(packed, name, (torch.uint8,), (layout[name][1],))
-    try:
-        unpack_hf(packed, out_features)
-    except ValueError as error:
-        raise CheckpointError(f"tensor {name}: {error}") from error
+    if has_invalid_code(packed):
+        try:  # unpacked only to say where (and to accept a bad code in a padding row)
+            unpack_hf(packed, out_features)
+        except ValueError as error:
+            raise CheckpointError(f"tensor {name}: {error}") from error
     # A copy: safetensors' tensors view the memory-mapped file, which would keep every page
     # read (the bfloat16 embeddings too) resident after loading.
     return packed.clone()

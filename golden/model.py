@@ -146,6 +146,11 @@ class KVCache:
         return keys, values
 
 
+def _bitlinear_of(config):
+    """``BitLinear(in_features, out_features)`` with ``config``'s activation width and scale rule."""
+    return functools.partial(BitLinear, act_bits=config.act_bits, scale_multiplies=config.weight_scale_multiplies)
+
+
 class BitNetAttention(nn.Module):
     """Causal grouped-query self-attention with a sub-norm before the output projection."""
 
@@ -156,8 +161,7 @@ class BitNetAttention(nn.Module):
         self.head_dim = config.head_dim
         self.family = config.family
         hidden, kv = config.hidden_size, config.kv_size
-        linear = functools.partial(BitLinear, act_bits=config.act_bits,
-                                   scale_multiplies=config.weight_scale_multiplies)
+        linear = _bitlinear_of(config)
         self.q_proj = linear(hidden, hidden)
         self.k_proj = linear(hidden, kv)
         self.v_proj = linear(hidden, kv)
@@ -210,8 +214,7 @@ class BitNetMLP(nn.Module):
     def __init__(self, config):
         super().__init__()
         hidden, ffn = config.hidden_size, config.intermediate_size
-        linear = functools.partial(BitLinear, act_bits=config.act_bits,
-                                   scale_multiplies=config.weight_scale_multiplies)
+        linear = _bitlinear_of(config)
         self.gate_proj = linear(hidden, ffn)
         self.up_proj = linear(hidden, ffn)
         self.down_proj = linear(ffn, hidden)

@@ -22,7 +22,7 @@ from ..spec.formats import BASE3_LIMIT, TRITS_PER_BYTE, WEIGHT_FORMATS, WeightCo
 
 __all__ = [
     "CODE_NEG", "CODE_ZERO", "CODE_POS", "CODE_INVALID", "TRITS_PER_BYTE",
-    "WEIGHTS_PER_BYTE", "pack_hf", "unpack_hf", "unpack_hf_checked_before", "pack_2bit", "unpack_2bit",
+    "WEIGHTS_PER_BYTE", "pack_hf", "unpack_hf", "unpack_hf_checked_before", "has_invalid_code", "pack_2bit", "unpack_2bit",
     "pack_base3", "unpack_base3",
 ]
 
@@ -51,6 +51,12 @@ def unpack_hf(packed, out_features):
         raise ValueError(f"out_features {out_features!r} does not fit a packed tensor of "
                          f"{row_blocks} row blocks (needs ceil(out_features / 4) == {row_blocks})")
     return _weights(_hf_codes(packed, out_features), "packed")
+
+
+def has_invalid_code(packed):
+    """Whether any 2-bit field of the uint8 ``packed`` bytes holds the invalid code 3: a scan
+    of the bytes themselves, without unpacking (a quarter of the memory and time)."""
+    return bool((packed & (packed >> 1) & 0b01010101).any())
 
 
 def unpack_hf_checked_before(packed, out_features):
