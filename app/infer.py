@@ -18,6 +18,7 @@ import click
 import torch
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..flows import energy
 from ..golden import load_checkpoint
@@ -174,7 +175,7 @@ def infer_command(checkpoint, prompt, max_new_tokens, energy_table, clock_mhz, o
     prediction = accelerator_prediction(params, result["matmuls"], result["prompt_tokens"], energy_table,
                                         clock_mhz)
     console = Console() if Console().is_terminal else Console(width=160)
-    console.print(f"[bold]{prompt}[/bold]{result['text']}", markup=True, highlight=False)
+    console.print(Text(prompt, style="bold") + Text(result["text"]))
     view = Table(title=f"tritforge infer: {Path(checkpoint).name} ({result['config'].family} family)")
     for column in ("", "quantity", "value"):
         view.add_column(column)

@@ -36,7 +36,7 @@ def eager_reference():
 
 def head_config(head_dim, heads, kv_heads, **changes):
     return tiny_config(hidden_size=head_dim * heads, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                       intermediate_size=96, num_hidden_layers=2, **changes)
+                       intermediate_size=96, num_hidden_layers=1, **changes)
 
 
 def reference_decoding(folder, ids):
@@ -63,7 +63,7 @@ def cached_logits(model, ids, prompt):
 def test_2b4t_logits_equal_transformers_bit_for_bit(tmp_path, head_dim, heads, kv_heads):
     config = head_config(head_dim, heads, kv_heads)
     folder, _ = bitnet_folder(tmp_path, config)
-    ids = random_tokens(config, batch=1, length=10)
+    ids = random_tokens(config, batch=1, length=6)
     reference, _ = reference_decoding(folder, ids)
     assert torch.equal(logits_of(load_checkpoint(folder), ids), reference)
 
@@ -207,7 +207,7 @@ def test_1bitllm_family_follows_its_modeling_code(tmp_path, head_dim, heads, kv_
     golden = load_checkpoint(folder)
     assert golden.frozen and golden.config.family == "1bitllm"
     assert "model.layers.1.self_attn.inner_attn_ln.weight" in dict(golden.named_parameters())
-    ids = random_tokens(config, batch=1, length=10)
+    ids = random_tokens(config, batch=1, length=6)
     with torch.no_grad():
         reference = paper_reference_logits(latent, ids)
     ours = logits_of(golden, ids)
@@ -222,7 +222,7 @@ def test_1bitllm_family_follows_its_modeling_code(tmp_path, head_dim, heads, kv_
                                     paper_config(intermediate_size=90)], ids=["2b4t", "2b4t-gqa", "1bitllm"])
 @pytest.mark.parametrize("prompt", [1, 7])
 def test_kv_cache_decoding_equals_full_forward(config, prompt):
-    model, ids = random_model(config).freeze(), random_tokens(config, batch=2, length=16)
+    model, ids = random_model(config).freeze(), random_tokens(config, batch=2, length=10)
     assert torch.equal(cached_logits(model, ids, prompt), logits_of(model, ids))
 
 
