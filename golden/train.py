@@ -278,20 +278,28 @@ def _cache_dir(cache_dir):
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tritforge")
 
 
-def generate_greedy(model, input_ids, max_new_tokens):
+def generate_greedy(model, input_ids, max_new_tokens, on_token=None):
     """Append ``max_new_tokens`` most-likely tokens to ``input_ids`` ``[B, T]``.
 
-    Each step reruns the whole (at most ``max_position_embeddings`` long) context: no key
-    and value cache, which keeps the computation exactly the golden forward pass.
+    Decodes with a :class:`~tritforge.golden.model.KVCache`, whose logits equal the full
+    forward pass's exactly. Past ``max_position_embeddings`` the context slides: each step then
+    recomputes the last ``max_position_embeddings`` tokens. ``on_token()`` is called after
+    each new token (to time the steps).
     """
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a non-negative integer, not {max_new_tokens!r}")
     limit = model.config.max_position_embeddings
-    ids = input_ids
+    ids, cache = input_ids, None
     with torch.no_grad():
         for _ in range(max_new_tokens):
-            logits = model(ids[:, -limit:])
+            if cache is None or ids.shape[1] > limit:
+                cache, fresh = model.new_cache(), ids[:, -limit:]
+            else:
+                fresh = ids[:, -1:]
+            logits = model(fresh, cache=cache, last_only=True)
             ids = torch.cat([ids, logits[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
+            if on_token is not None:
+                on_token()
     return ids
 
 

@@ -58,7 +58,7 @@ def test_checkpoint_layout_names_are_module_paths(tmp_path):
     """Every checkpoint tensor is a parameter or buffer of the frozen model of the same name."""
     config = tiny_config(tie_word_embeddings=False)
     state = random_model(config).freeze().state_dict()
-    names = {name.replace(".weight_ternary", ".weight") for name in state}
+    names = {name.replace(".weight_packed", ".weight") for name in state}
     assert set(checkpoint_layout(config)) == names
 
 
@@ -101,7 +101,8 @@ def test_checkpoint_without_recorded_config(tmp_path):
     tensors, _ = saved_tensors(tmp_path)
     save_file(tensors, tmp_path / "bare.safetensors")
     with pytest.raises(CheckpointError, match=r"^\S+bare\.safetensors records no configuration "
-                                              r"\(metadata key 'tritforge\.config'\): pass config$"):
+                                              r"\(metadata key 'tritforge\.config'\) and \S+ has no "
+                                              r"config\.json: pass config$"):
         load_checkpoint(tmp_path / "bare.safetensors")
 
 
@@ -165,7 +166,8 @@ def test_checkpoint_truncated(tmp_path):
 
 
 def test_checkpoint_missing_file(tmp_path):
-    with pytest.raises(CheckpointError, match=r"^\S+absent\.safetensors is not a readable safetensors file: "):
+    with pytest.raises(CheckpointError, match=r"^\S+absent\.safetensors does not exist \(expected a model "
+                                              r"folder or a \.safetensors file\)$"):
         load_checkpoint(tmp_path / "absent.safetensors", tiny_config())
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tritforge.golden import (PRESETS, BitLinear, BitNetConfig, BitNetModel, ternary_matmul,
+from tritforge.golden import (PRESETS, BitLinear, BitNetConfig, BitNetModel, packing, ternary_matmul,
                               ternary_matmul_numpy)
 from tritforge.golden.model import RMSNorm, apply_rotary, rotary_cos_sin
 
@@ -86,10 +86,15 @@ def test_config_paper_presets(name, hidden, ffn, layers, heads):
     assert config.vocab_size == 32002 and not config.tie_word_embeddings
 
 
-def test_config_dict_round_trip_ignores_foreign_keys():
-    config = PRESETS["2b4t"]
-    as_json = {**config.to_dict(), "model_type": "bitnet", "hidden_act": "relu2"}
-    assert BitNetConfig.from_dict(as_json) == config
+@pytest.mark.parametrize("name", PRESETS)
+def test_config_dict_round_trip(name):
+    assert BitNetConfig.from_dict(PRESETS[name].to_dict()) == PRESETS[name]
+
+
+def test_config_from_dict_refuses_unknown_keys():
+    """A dropped field could change the computation (config.json goes through hf_config)."""
+    with pytest.raises(ValueError, match=r"^unknown configuration field 'model_type'; the fields are vocab_size, "):
+        BitNetConfig.from_dict({**PRESETS["2b4t"].to_dict(), "model_type": "bitnet"})
 
 
 # --- forward pass ----------------------------------------------------------------------------------
@@ -147,7 +152,8 @@ def test_model_grouped_query_attention_equals_repeated_heads():
     for name, linear in gqa.bitlinears():
         if name.endswith(("k_proj", "v_proj")):
             rows = linear.weight_ternary.view(-1, head_dim, linear.in_features)
-            state[f"{name}.weight_ternary"] = rows.repeat_interleave(group, dim=0).reshape(-1, linear.in_features)
+            repeated = rows.repeat_interleave(group, dim=0).reshape(-1, linear.in_features)
+            state[f"{name}.weight_packed"] = packing.pack_hf(repeated)
     mha.load_state_dict(state)
     ids = random_tokens(gqa.config)
     assert torch.equal(logits_of(gqa, ids), logits_of(mha, ids))

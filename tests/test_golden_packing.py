@@ -4,7 +4,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from tritforge.golden.packing import (pack_2bit, pack_base3, pack_hf, unpack_2bit, unpack_base3,
+from tritforge.golden.packing import (has_invalid_code, pack_2bit, pack_base3, pack_hf, unpack_2bit, unpack_base3,
                                       unpack_hf)
 
 
@@ -129,3 +129,12 @@ def test_packed_integer_path_equals_float_bitlinear(fmt):
     stored = unpack(pack(w_t), size)
     x_q, s_x = quantize_activations(x)
     assert torch.equal(ternary_matmul(x_q, stored).float() / (s_x * s_w), layer(x))
+
+
+def test_has_invalid_code_sees_every_field():
+    packed = pack_hf(torch.randint(-1, 2, (8, 5), generator=torch.Generator().manual_seed(4)))
+    assert not has_invalid_code(packed)
+    for field in range(4):
+        bad = packed.clone()
+        bad[1, 3] |= 0b11 << (2 * field)
+        assert has_invalid_code(bad)
