@@ -1,6 +1,6 @@
 """The accelerator top: matrix unit, memories, sequencer and the AXI4-Stream host link."""
 
-from amaranth.hdl import Module, Mux, ResetInserter
+from amaranth.hdl import Module, Mux, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -109,9 +109,14 @@ class Accelerator(wiring.Component):
                                  pipeline=spec.pipeline)
         sequencer = Sequencer(p, unit.signature)
         accumulators = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
-        # CLEAR abandons the run in progress: everything that holds part of it restarts.
+        # CLEAR abandons the run in progress: everything that holds part of it restarts, a
+        # cycle after the strobe: from a register, the reset of a thousand flip-flops is
+        # routing only (the strobe itself comes out of the decoder's state logic). No command
+        # after CLEAR reaches the datapath that early.
+        datapath_clear = Signal()
+        m.d.sync += datapath_clear.eq(decoder.clear)
         for name, block in (("unit", unit), ("sequencer", sequencer), ("accumulators", accumulators)):
-            m.submodules[name] = ResetInserter(decoder.clear)(block)
+            m.submodules[name] = ResetInserter(datapath_clear)(block)
         results = m.submodules.results = ResultPacker(p)
         status = m.submodules.status = StatusPacker(p)
 
@@ -128,6 +133,7 @@ class Accelerator(wiring.Component):
         wiring.connect(m, sequencer.unit_i, unit.i)
         wiring.connect(m, unit.o, sequencer.unit_o)
         wiring.connect(m, sequencer.acc, accumulators.i)
+        m.d.comb += [accumulators.claim.eq(sequencer.claim), sequencer.can_claim.eq(accumulators.can_claim)]
         wiring.connect(m, results.drain, accumulators.drain)
         m.d.comb += [
             sequencer.start.eq(decoder.run_start),

@@ -41,8 +41,11 @@ class AccumulatorBuffer(wiring.Component):
     the K-chunks: ``acc[token] = (init ? 0 : acc[token]) + partial``. The RAM holds two
     halves (row blocks) used in turn: updates go to the *fill* half until an update with
     ``last`` completes it; the drain port then reads it while the next block fills the other
-    half. An update is accepted only while its half is free (``i.ready``), so a full buffer
-    holds the unit back rather than overwrite unread results.
+    half. The sender claims a half for each row block before it sends the block's first
+    update (``claim`` while ``can_claim``): a half is claimable from its release by the
+    drain on, so a claimed half never holds unread results and takes every update. (An
+    update is also accepted only while its half is not full, ``i.ready``: with claims, that
+    never holds an update back.)
 
     Pipeline: an accepted update reads its accumulator (cycle 0) and writes the sum one
     cycle later. The read port is transparent to the write port, which forwards a sum written
@@ -64,6 +67,10 @@ class AccumulatorBuffer(wiring.Component):
     -------
     i : ``In(stream.Signature(partial_layout(rows, partial_bits, max_tokens)))``
     drain : ``In(drain_signature(rows, acc_bits, max_tokens))``
+    claim : ``In(1)``
+        Strobe: the next row block takes the next half (allowed while ``can_claim``).
+    can_claim : ``Out(1)``
+        The next half is free (from registers only).
     """
 
     def __init__(self, rows, partial_bits, acc_bits, max_tokens):
@@ -78,6 +85,8 @@ class AccumulatorBuffer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(partial_layout(rows, partial_bits, max_tokens))),
             "drain": In(drain_signature(rows, acc_bits, max_tokens)),
+            "claim": In(1),
+            "can_claim": Out(1),
         })
 
     def elaborate(self, platform):
@@ -124,6 +133,17 @@ class AccumulatorBuffer(wiring.Component):
             m.d.comb += clear_full.eq(1 << drain_half)
             m.d.sync += drain_half.eq(drain_half + 1)
         m.d.sync += full.eq((full | set_full) & ~clear_full)
+
+        # Claims: a half is claimed for a row block before its first update, free again
+        # when the drain releases it.
+        claimed = Signal(HALVES)
+        claim_half = Signal(range(HALVES))
+        set_claimed = Signal(HALVES)
+        m.d.comb += self.can_claim.eq(~claimed.bit_select(claim_half, 1))
+        with m.If(self.claim):
+            m.d.comb += set_claimed.eq(1 << claim_half)
+            m.d.sync += claim_half.eq(claim_half + 1)
+        m.d.sync += claimed.eq((claimed | set_claimed) & ~clear_full)
 
         m.d.comb += [
             self.drain.ready.eq(full.bit_select(drain_half, 1)),

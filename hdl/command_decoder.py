@@ -84,6 +84,7 @@ class _Command:
         self.most_blocks = Signal(range(p.weight_depth + 1))
         self.most_tokens = Signal(range(p.act_depth + 1))
         self.over_capacity = Signal()        # CHECK_SIZE's verdict, for CHECK_FIT
+        self.sequencer_busy = Signal()       # running, or about to start
 
         # Loads: items still to come, where the next one goes, the beats held of it.
         self.loading_weights = self.opcode == Opcode.LOAD_WEIGHTS
@@ -140,7 +141,9 @@ class CommandDecoder(wiring.Component):
     weights : ``Out(write_signature(weight_depth, tile_bits))``
     acts : ``Out(write_signature(act_depth, chunk_layout(cols, act_bits)))``
     run_start : ``Out(1)``, run : ``Out(run_layout(params))``
-        Start strobe to the sequencer (issued only while ``sequencer_busy`` is low).
+        Start strobe to the sequencer, from a register: it comes the cycle after the decoder
+        finds the sequencer idle (``sequencer_busy`` low a cycle before) and the run
+        accepted; the decoder counts the sequencer busy from that decision on.
     sequencer_busy : ``In(1)``
     read_start : ``Out(1)``, read : ``Out(read_layout(params))``
         Start strobe to the result packer (issued only while ``responding`` is low).
@@ -184,6 +187,15 @@ class CommandDecoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = _Command(self._params)
+        # The start strobe is a register (a short path to the sequencer's many loads), and
+        # so is the sequencer's busy as the decoder sees it (a short path into this state
+        # logic). Between them the sequencer shows busy two cycles after the strobe:
+        # `started` covers those.
+        started = Signal(2)
+        busy = Signal()
+        m.d.sync += [self.run_start.eq(0), started.eq(Cat(self.run_start, started[0])),
+                     busy.eq(self.sequencer_busy)]
+        m.d.comb += c.sequencer_busy.eq(busy | self.run_start | started.any())
         m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending), self.read.eq(c.read)]
         self._drive_writes(m, c)
         # The states in this order: HEADER, the first one, is the reset state.
@@ -268,7 +280,7 @@ class CommandDecoder(wiring.Component):
                 c.refuse_rest(m, ErrorCode.BANK_BUSY)
             with m.Elif(c.args_end_last):
                 c.refuse(m, ErrorCode.LENGTH, "HEADER")      # no payload at all
-            with m.Elif(~(self.sequencer_busy & in_use)):
+            with m.Elif(~(c.sequencer_busy & in_use)):
                 m.next = "PAYLOAD"
 
         with m.State("PAYLOAD"):
@@ -344,18 +356,19 @@ class CommandDecoder(wiring.Component):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
                 c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")
-            with m.Elif(~self.sequencer_busy):
+            with m.Elif(~c.sequencer_busy):
                 self._start_run(m, c)
             with m.Else():
                 m.next = "RUN_WAIT"
 
         with m.State("RUN_WAIT"):
-            with m.If(~self.sequencer_busy):
+            with m.If(~c.sequencer_busy):
                 self._start_run(m, c)
 
     def _start_run(self, m, c):
-        """Hand ``run`` to the idle sequencer; its results are now pending."""
-        m.d.comb += self.run_start.eq(1)
+        """Hand ``run`` to the idle sequencer (the strobe next cycle); its results are now
+        pending."""
+        m.d.sync += self.run_start.eq(1)
         m.d.sync += [c.pending.eq(1), c.run_weight_bank.eq(c.run.weight_bank),
                      c.run_act_bank.eq(c.run.act_bank), c.read.tokens.eq(c.run.tokens),
                      c.read.blocks.eq(c.run.blocks)]

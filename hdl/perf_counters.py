@@ -1,6 +1,6 @@
 """Performance counters of the accelerator."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -21,7 +21,8 @@ class PerfCounters(wiring.Component):
 
     Every cycle: ``cycles`` += 1; ``busy`` += ``busy``; ``compute`` += ``compute``;
     ``stall_in`` += not ``busy``; ``stall_out`` += ``stall_out``; ``macs`` += ``macs``. Control
-    overhead is ``busy - compute - stall_out``. The counters wrap at ``2**bits``. Latency 1.
+    overhead is ``busy - compute - stall_out``. The counters wrap at ``2**bits``. Latency 2:
+    an event is registered, then counted.
 
     Parameters
     ----------
@@ -49,8 +50,16 @@ class PerfCounters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         c = self.counters
-        increments = {"cycles": 1, "busy": self.busy, "compute": self.compute,
-                      "stall_in": ~self.busy, "stall_out": self.stall_out, "macs": self.macs}
+        # The events are registered first: they come from other blocks' state logic, and
+        # the counters' carry chains take most of a cycle by themselves. So an event is
+        # counted a cycle late; ``clear`` drops the one in flight.
+        events = {name: Signal.like(getattr(self, name), name=f"{name}_event")
+                  for name in ("busy", "compute", "stall_out", "macs")}
+        for name, event in events.items():
+            m.d.sync += event.eq(Mux(self.clear, 0, getattr(self, name)))
+        increments = {"cycles": 1, "busy": events["busy"], "compute": events["compute"],
+                      "stall_in": ~events["busy"], "stall_out": events["stall_out"],
+                      "macs": events["macs"]}
         with m.If(self.clear):
             m.d.sync += c.eq(0)
         with m.Else():

@@ -52,8 +52,9 @@ class Sequencer(wiring.Component):
 
     Timing: ``start`` reads tile 0; the first chunk is offered to the unit two cycles after
     ``start``, then one per cycle while the unit accepts; there are no bubbles between tiles,
-    tokens or row blocks. ``busy`` falls when the unit's last result has been handed to the
-    accumulator buffer (the unit's latency after the last chunk, plus stalls).
+    tokens or row blocks, except that a row block's first chunk waits until the accumulator
+    buffer has a half for it (``stall_out``). ``busy`` falls when the unit's last result has
+    been handed to the accumulator buffer (the unit's latency after the last chunk).
 
     Parameters
     ----------
@@ -73,11 +74,16 @@ class Sequencer(wiring.Component):
     unit_i : ``Out(<unit i stream>)``, unit_o : ``In(<unit o stream>)``
         To the matrix unit.
     acc : ``Out(stream.Signature(partial_layout(rows, partial_bits, max_tokens)))``
-        To the accumulator buffer; ``partial_bits`` is the width of the unit's sums.
+        To the accumulator buffer; ``partial_bits`` is the width of the unit's sums. Its
+        ``ready`` is not looked at: a claimed half takes every update.
+    claim : ``Out(1)``, can_claim : ``In(1)``
+        The accumulator buffer's half for the next row block: a block's first chunk is
+        issued only while ``can_claim``, and claims the half (``claim``) as it is read.
     compute : ``Out(1)``
         A chunk enters the unit this cycle.
     stall_out : ``Out(1)``
-        Busy, no chunk entering, and the unit's result waits for the accumulator buffer.
+        Busy, no chunk entering, because a row block's first chunk waits for a half of the
+        accumulator buffer (the results of the block two before it are still being sent).
     macs : ``Out(range(rows * cols + 1))``
         Real (non-padding) multiply-accumulates of the chunk entering this cycle: the tile's
         real rows times real columns, latched with the tile by a shift-and-add over the
@@ -102,6 +108,8 @@ class Sequencer(wiring.Component):
             "unit_i": Out(unit_i),
             "unit_o": In(unit_o),
             "acc": Out(stream.Signature(partial_layout(params.rows, partial_bits, params.max_tokens))),
+            "claim": Out(1),
+            "can_claim": In(1),
             "compute": Out(1),
             "stall_out": Out(1),
             "macs": Out(range(params.rows * params.cols + 1)),
@@ -154,8 +162,22 @@ class Sequencer(wiring.Component):
         tile = Signal(decoded_tile_layout(p.rows, p.cols))
         tile_macs = Signal(range(p.rows * p.cols + 1))
         accepted = self.unit_i.valid & self.unit_i.ready
-        advance = issuing & (~offered | self.unit_i.ready)
-        m.d.comb += [walk.restart.eq(starting), walk.advance.eq(advance)]
+        # A row block's first chunk goes only once the accumulator buffer has a half for
+        # the block (`claim`): the buffer then takes every result of the block, so the unit
+        # never waits for it (its output's ready is tied high: no stall logic in the unit).
+        block_start = Signal()
+        held = issuing & block_start & ~self.can_claim
+        advance = issuing & (~offered | self.unit_i.ready) & ~held
+        m.d.comb += [walk.restart.eq(starting), walk.advance.eq(advance),
+                     self.claim.eq(advance & block_start)]
+        with m.If(starting):
+            m.d.sync += block_start.eq(1)
+        with m.Elif(advance):
+            m.d.sync += block_start.eq(walk.wrap.chunk)
+        # stall_out: the cycles after one in which the block's first chunk was held.
+        was_held = Signal()
+        m.d.sync += was_held.eq(held)
+        m.d.comb += self.stall_out.eq(self.busy & ~self.compute & was_held)
 
         last_chunk, last_block = walk.last.chunk, walk.last.block
         new_tile = walk.count.token == 0
@@ -207,7 +229,7 @@ class Sequencer(wiring.Component):
         m.d.comb += issue_done.eq(~issuing & ~offered)
         m.d.comb += self.invalid_weight.eq(
             (accepted & tile.invalid)
-            | (self.unit_o.valid & self.unit_o.ready & self.unit_o.payload.invalid))
+            | (self.unit_o.valid & self.unit_o.payload.invalid))
 
     def _collect(self, m, run, starting, results_done):
         """Tag the unit's results (token, first/last chunk) for the accumulator buffer."""
@@ -216,14 +238,13 @@ class Sequencer(wiring.Component):
         final = walk.wrap.block
         m.d.comb += [
             walk.restart.eq(starting),
-            walk.advance.eq(self.acc.valid & self.acc.ready),
+            walk.advance.eq(self.acc.valid),
             self.acc.valid.eq(self.unit_o.valid),
-            self.unit_o.ready.eq(self.acc.ready),
+            self.unit_o.ready.eq(1),           # the claimed half takes every result
             self.acc.payload.partial.eq(self.unit_o.payload.acc),
             self.acc.payload.token.eq(walk.count.token),
             self.acc.payload.init.eq(walk.count.chunk == 0),
             self.acc.payload.last.eq(walk.last.token & walk.last.chunk),
-            self.stall_out.eq(self.busy & ~self.compute & self.unit_o.valid & ~self.acc.ready),
             results_done.eq(done | final),
         ]
         with m.If(starting):

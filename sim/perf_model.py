@@ -17,14 +17,17 @@ Timing rules (cycle numbers; ``L`` is the matrix unit's latency, ``G`` the beats
 result group):
 
 * command decoder: a header and each argument take a beat; a load spends two more cycles
-  (check, bank) before its payload, then one beat per cycle; ``RUN`` spends two check cycles
-  and starts the sequencer in the next cycle in which it is idle; ``READ_RESULTS`` starts the
+  (check, bank) before its payload, then one beat per cycle; ``RUN`` spends two check cycles,
+  decides in the next cycle after one in which the sequencer is idle (its busy reaches the
+  decoder through a register) and starts it a cycle later (the strobe is a register); ``READ_RESULTS`` starts the
   result packer in the next cycle in which no response is being sent;
 * sequencer: busy from the cycle after its start; chunk ``j`` enters the unit at
   ``start + 2 + j`` unless the accumulator buffer holds it back; busy ends the cycle after
   the unit's last result was accepted, ``L`` cycles after the last chunk;
-* accumulator buffer: a row block needs its half released by the packer (the block two
-  before it, across runs); a complete block is readable two cycles after its last update;
+* accumulator buffer: a row block's first chunk enters the unit two cycles after the
+  packer released the block's half (the half of the block two before it, across runs),
+  the sequencer holding it back till then; a complete block is readable two cycles after
+  its last update;
 * result packer: reads a token every ``G`` cycles (its ``G`` beats follow), one cycle
   after the read; releases a half when it reads the block's last token.
 """
@@ -131,8 +134,10 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2, link_stal
 
 def _run(params, line, tokens, chunks, blocks, latency):
     """One RUN and its READ_RESULTS, appended to ``line``."""
-    start = max(line.decoder + _RUN_SETUP, line.sequencer_free)
-    read = max(start + 2, line.packer_free)      # READ_RESULTS header, then its start
+    # The decoder hands the run over once it sees the sequencer idle (its busy reaches the
+    # decoder through a register); the strobe is a register too.
+    start = max(line.decoder + _RUN_SETUP, line.sequencer_free + 1) + 1
+    read = max(start + 1, line.packer_free)      # READ_RESULTS header, then its start
     line.decoder = read + 1
     issue = start + 2
     fetch = read + 1
@@ -141,7 +146,8 @@ def _run(params, line, tokens, chunks, blocks, latency):
     for _ in range(blocks):
         block = len(line.released)
         free = line.released[block - HALVES] + 1 if block >= HALVES else 0
-        delay = max(0, free - (issue + latency))
+        # The block's first chunk waits for its half: claimable the cycle after `free`.
+        delay = max(0, free + 1 - issue)
         line.stall_out += delay
         issue += delay
         last_accept = issue + per_block - 1 + latency

@@ -48,11 +48,14 @@ def test_snapshot_sent_in_order(width, counter_bits):
 
 
 def test_counters_classify_every_cycle():
+    """Each cycle's events are counted a cycle later (registered first); the cycle of
+    ``clear`` and the events in flight then are dropped."""
     dut = PerfCounters(max_macs=12)
     rng = random.Random(4)
     expected = dict.fromkeys(COUNTERS, 0)
 
     async def bench(ctx):
+        previous = None                       # the events registered at the last edge
         for cycle in range(200):
             busy = rng.random() < 0.7
             compute = busy and rng.random() < 0.6
@@ -63,11 +66,15 @@ def test_counters_classify_every_cycle():
                                 ("macs", macs), ("clear", clear)):
                 ctx.set(getattr(dut, name), value)
             await ctx.tick()
+            counted = previous or (False, False, False, 0)
+            previous = (False, False, False, 0) if clear else (busy, compute, stall, macs)
             if clear:
                 expected.update(dict.fromkeys(COUNTERS, 0))
                 continue
-            for name, value in (("cycles", 1), ("busy", busy), ("compute", compute),
-                                ("stall_in", not busy), ("stall_out", stall), ("macs", macs)):
+            busy_then, compute_then, stall_then, macs_then = counted
+            for name, value in (("cycles", 1), ("busy", busy_then), ("compute", compute_then),
+                                ("stall_in", not busy_then), ("stall_out", stall_then),
+                                ("macs", macs_then)):
                 expected[name] += int(value)
             assert {name: ctx.get(getattr(dut.counters, name)) for name in COUNTERS} == expected
 
