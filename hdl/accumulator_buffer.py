@@ -48,8 +48,8 @@ class AccumulatorBuffer(wiring.Component):
     never holds an update back.)
 
     Pipeline: an accepted update reads its accumulator (cycle 0) and writes the sum one
-    cycle later. The read port is transparent to the write port, which forwards a sum written
-    in the same cycle as a read of the same token: back-to-back updates of one token (T = 1)
+    cycle later. An update that reads the word being written in its cycle 0 takes that
+    sum instead (forwarded from a register): back-to-back updates of one token (T = 1)
     need no stall. Throughput one update per cycle.
 
     Parameters
@@ -91,11 +91,17 @@ class AccumulatorBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=ArrayLayout(signed(self._acc_bits), self._rows),
-                                        depth=HALVES * self._max_tokens, init=[])
+        # Read ports: asynchronous, each with its register here, so that Yosys merges the
+        # register into the block RAM with `no_rw_check`: no logic for a read meeting a
+        # write of its word. The drain reads only complete halves, which nothing writes;
+        # the update port forwards the word being written itself (below).
+        shape = ArrayLayout(signed(self._acc_bits), self._rows)
+        m.submodules.mem = mem = Memory(shape=shape, depth=HALVES * self._max_tokens, init=[],
+                                        attrs={"no_rw_check": 1})
         write = mem.write_port()
-        update = mem.read_port(transparent_for=(write,))
-        drain = mem.read_port()
+        update, drain = mem.read_port(domain="comb"), mem.read_port(domain="comb")
+        update_data = Signal(shape, reset_less=True)
+        drain_data = Signal(shape, reset_less=True)
 
         full = Signal(HALVES)
         fill_half = Signal(range(HALVES))
@@ -106,23 +112,28 @@ class AccumulatorBuffer(wiring.Component):
         m.d.comb += [
             self.i.ready.eq(~full.bit_select(fill_half, 1)),
             update.addr.eq(self._address(fill_half, self.i.payload.token)),
-            update.en.eq(accept),
         ]
         pending = Signal(self.i.payload.shape())
         pending_valid = Signal()
         pending_addr = Signal.like(update.addr)
         pending_half = Signal.like(fill_half)
+        # The update written this cycle is the newer word when it is the one read.
+        forward = Signal()
+        written = Signal(shape, reset_less=True)
         m.d.sync += pending_valid.eq(accept)
         with m.If(accept):
             m.d.sync += [pending.eq(self.i.payload), pending_addr.eq(update.addr),
-                         pending_half.eq(fill_half)]
+                         pending_half.eq(fill_half), update_data.eq(update.data),
+                         forward.eq(pending_valid & (pending_addr == update.addr))]
             with m.If(self.i.payload.last):
                 m.d.sync += fill_half.eq(fill_half + 1)
 
         # Cycle 1: write the sum; a block's last update marks its half full.
         m.d.comb += [write.addr.eq(pending_addr), write.en.eq(pending_valid)]
+        with m.If(pending_valid):
+            m.d.sync += written.eq(write.data)
         for r in range(self._rows):
-            base = Mux(pending.init, 0, update.data[r])
+            base = Mux(pending.init, 0, Mux(forward, written[r], update_data[r]))
             m.d.comb += write.data[r].eq(base + pending.partial[r])
 
         set_full = Signal(HALVES)
@@ -136,21 +147,27 @@ class AccumulatorBuffer(wiring.Component):
 
         # Claims: a half is claimed for a row block before its first update, free again
         # when the drain releases it.
+        # `can_claim` is a register of its own, computed from the next state, so that the
+        # sender's stall decision starts from registers only.
         claimed = Signal(HALVES)
         claim_half = Signal(range(HALVES))
+        can_claim = Signal(init=1)
         set_claimed = Signal(HALVES)
-        m.d.comb += self.can_claim.eq(~claimed.bit_select(claim_half, 1))
+        claimed_next, half_next = Signal(HALVES), Signal(range(HALVES))
         with m.If(self.claim):
             m.d.comb += set_claimed.eq(1 << claim_half)
-            m.d.sync += claim_half.eq(claim_half + 1)
-        m.d.sync += claimed.eq((claimed | set_claimed) & ~clear_full)
+        m.d.comb += [claimed_next.eq((claimed | set_claimed) & ~clear_full),
+                     half_next.eq(claim_half + self.claim), self.can_claim.eq(can_claim)]
+        m.d.sync += [claimed.eq(claimed_next), claim_half.eq(half_next),
+                     can_claim.eq(~claimed_next.bit_select(half_next, 1))]
 
         m.d.comb += [
             self.drain.ready.eq(full.bit_select(drain_half, 1)),
             drain.addr.eq(self._address(drain_half, self.drain.addr)),
-            drain.en.eq(self.drain.en),
-            self.drain.data.eq(drain.data),
+            self.drain.data.eq(drain_data),
         ]
+        with m.If(self.drain.en):
+            m.d.sync += drain_data.eq(drain.data)
         return m
 
     def _address(self, half, token):

@@ -20,8 +20,8 @@ class NestedCounter(wiring.Component):
 
     Timing: ``count`` and ``last`` are registers: they change at the clock edge after
     ``advance`` or ``restart``. ``wrap`` is ``advance`` and the ``last`` flags, one gate:
-    whoever drives ``advance`` sees no adder or comparator behind it (the comparisons with
-    the limits are made a cycle ahead, for the next index).
+    whoever drives ``advance`` sees no adder or comparator behind it. The next ``last`` is a
+    down-counter's comparison with 1, made alongside (no adder in front of it either).
 
     Reset: every count 0, every ``last`` flag 0 (``restart`` before counting).
 
@@ -81,19 +81,25 @@ class NestedCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        limits = Signal.like(self.limit)
-        with m.If(self.restart):
-            m.d.sync += limits.eq(self.limit)
         inner_last = Const(1)             # every level inside this one is at its last index
-        for name in self._levels:
-            count, last, limit = self.count[name], self.last[name], limits[name]
+        for name, largest in self._levels.items():
+            count, last = self.count[name], self.last[name]
+            # Per level, taken at restart: limit - 1 and whether it is 0; and the indices
+            # still to come, counted down, so that the next `last` is a comparison with a
+            # constant (no adder in front of it).
+            top = Signal(range(largest), name=f"{name}_top")
+            single = Signal(name=f"{name}_single")
+            remaining = Signal(range(largest), name=f"{name}_remaining")
             steps = self.advance & inner_last
             m.d.comb += self.wrap[name].eq(steps & last)
             with m.If(self.restart):
-                m.d.sync += [count.eq(0), last.eq(self.limit[name] == 1)]
+                first_top = self.limit[name] - 1
+                m.d.sync += [top.eq(first_top), single.eq(first_top == 0), count.eq(0),
+                             remaining.eq(first_top), last.eq(first_top == 0)]
             with m.Elif(steps & last):
-                m.d.sync += [count.eq(0), last.eq(limit == 1)]
+                m.d.sync += [count.eq(0), remaining.eq(top), last.eq(single)]
             with m.Elif(steps):
-                m.d.sync += [count.eq(count + 1), last.eq(count + 2 == limit)]
+                m.d.sync += [count.eq(count + 1), remaining.eq(remaining - 1),
+                             last.eq(remaining == 1)]
             inner_last = inner_last & last
         return m

@@ -1,6 +1,6 @@
 """Weight-stationary sequencer: tiles one ``RUN`` onto the matrix unit."""
 
-from amaranth.hdl import Module, Mux, Shape, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -47,11 +47,11 @@ class Sequencer(wiring.Component):
     (``first = last = 1``) and the :class:`AccumulatorBuffer` sums the chunks of a token.
     Two :class:`NestedCounter` walks follow this order: one over the chunks issued, the
     other over the unit's results (the unit's latency later), to tag them for the buffer.
-    The tile register is double-buffered: the RAM's output register prefetches the next
-    tile while the current one is in use, so a new tile costs no cycle even at T = 1.
+    The unit takes its chunk straight from the two RAMs' output registers: the tile is read
+    with the activations of its first token, in the same cycle, and held for its other
+    tokens, so a new tile costs no cycle even at T = 1, and no tile register is needed.
 
-    Timing: ``start`` reads tile 0; the first chunk is offered to the unit two cycles after
-    ``start``, then one per cycle while the unit accepts; there are no bubbles between tiles,
+    Timing: the first chunk is offered to the unit two cycles after ``start``, then one per cycle while the unit accepts; there are no bubbles between tiles,
     tokens or row blocks, except that a row block's first chunk waits until the accumulator
     buffer has a half for it (``stall_out``). ``busy`` falls when the unit's last result has
     been handed to the accumulator buffer (the unit's latency after the last chunk).
@@ -152,15 +152,25 @@ class Sequencer(wiring.Component):
         """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit."""
         p = self._params
         walk = self._walk(m, "issue_walk")
-        next_tile = Signal(range(p.weight_depth + 2))    # address of the tile after this one
+        tile_addr = Signal(range(p.weight_depth + 1))
         act_addr = Signal(range(p.act_depth + p.max_tokens * max_chunks(p) + 1))
         issuing = Signal()
 
-        # Stage 2: the chunk offered to the unit. The activation comes from the RAM's output
-        # register, the weights from the current-tile register; both change only on advance.
+        # Stage 2: the chunk offered to the unit, straight from the RAMs' output registers:
+        # a chunk read on every advance, a tile on the advance of its first token; a RAM
+        # register holds its word until the next read, so the tile stays for the tile's
+        # other tokens and nothing moves while the unit stalls.
         offered = Signal()
-        tile = Signal(decoded_tile_layout(p.rows, p.cols))
-        tile_macs = Signal(range(p.rows * p.cols + 1))
+        tile = self.weights.data
+        # The real MACs of a chunk depend only on whether its tile is in the last chunk
+        # column and the last row block: the four products are made once per run (a
+        # shift-and-add, no multiplier), and a tile only selects one.
+        tile_kind = Signal(2)               # (last chunk, last block) of the offered tile
+        tile_macs = Array(Signal(range(p.rows * p.cols + 1), name=f"macs_{kind}") for kind in range(4))
+        for kind, (rows, cols) in enumerate([(p.rows, p.cols), (p.rows, run.last_cols),
+                                             (run.last_rows, p.cols),
+                                             (run.last_rows, run.last_cols)]):
+            m.d.sync += tile_macs[kind].eq(times_small(rows, cols))
         accepted = self.unit_i.valid & self.unit_i.ready
         # A row block's first chunk goes only once the accumulator buffer has a half for
         # the block (`claim`): the buffer then takes every result of the block, so the unit
@@ -188,32 +198,23 @@ class Sequencer(wiring.Component):
             self.unit_i.payload.first.eq(1),
             self.unit_i.payload.last.eq(1),
             self.compute.eq(accepted),
-            self.macs.eq(Mux(accepted, tile_macs, 0)),
+            self.macs.eq(Mux(accepted, tile_macs[tile_kind], 0)),
             self.acts.bank.eq(run.act_bank),
             self.acts.addr.eq(act_addr),
             self.acts.en.eq(advance),
-            self.weights.bank.eq(Mux(self.busy, run.weight_bank, self.run.weight_bank)),
+            self.weights.bank.eq(run.weight_bank),
+            self.weights.addr.eq(tile_addr),
+            self.weights.en.eq(advance & new_tile),
         ]
         with m.If(accepted & ~advance):
             m.d.sync += offered.eq(0)
         with m.If(advance):
             m.d.sync += offered.eq(1)
 
-        # Tile prefetch: tile 0 of the next run's bank in every idle cycle, so that it is in
-        # the RAM register at start without the start strobe (a long path from the command
-        # decoder) reaching the RAM's address; tile j+1 when tile j moves into the tile
-        # register. (An idle read may meet a load into that bank; its word is not used.)
-        with m.If(~self.busy):
-            m.d.comb += [self.weights.addr.eq(0), self.weights.en.eq(1)]
-        with m.Elif(advance & new_tile):
-            m.d.comb += [self.weights.addr.eq(next_tile),
-                         self.weights.en.eq(~(last_chunk & last_block))]
         with m.If(starting):
-            m.d.sync += [issuing.eq(1), next_tile.eq(1), act_addr.eq(0)]
+            m.d.sync += [issuing.eq(1), tile_addr.eq(0), act_addr.eq(0)]
         with m.Elif(advance & new_tile):
-            rows = Mux(last_block, run.last_rows, p.rows)
-            cols = Mux(last_chunk, run.last_cols, p.cols)
-            m.d.sync += [tile.eq(self.weights.data), tile_macs.eq(times_small(rows, cols))]
+            m.d.sync += tile_kind.eq(Cat(last_chunk, last_block))
 
         # Addresses follow the walk: the next token's chunk is `chunks` further on; a new
         # chunk starts again at token 0, a new row block at chunk 0.
@@ -221,9 +222,9 @@ class Sequencer(wiring.Component):
             with m.If(~walk.wrap.token):
                 m.d.sync += act_addr.eq(act_addr + run.chunks)
             with m.Elif(~walk.wrap.chunk):
-                m.d.sync += [next_tile.eq(next_tile + 1), act_addr.eq(walk.count.chunk + 1)]
+                m.d.sync += [tile_addr.eq(tile_addr + 1), act_addr.eq(walk.count.chunk + 1)]
             with m.Else():
-                m.d.sync += [next_tile.eq(next_tile + 1), act_addr.eq(0)]
+                m.d.sync += [tile_addr.eq(tile_addr + 1), act_addr.eq(0)]
         with m.If(walk.wrap.block):
             m.d.sync += issuing.eq(0)
         m.d.comb += issue_done.eq(~issuing & ~offered)

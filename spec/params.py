@@ -163,7 +163,7 @@ class AcceleratorParams(_Design):
     act_depth: int = _field(64, "Accelerator: activation chunks per bank.")
     max_tokens: int = _field(16, "Accelerator: largest T of one RUN.")
     stream_width: int = _field(32, "Accelerator: AXI4-Stream tdata width in bits.")
-    counter_bits: int = _field(64, "Accelerator: performance counter width, 16..64 (0: no counters).")
+    counter_bits: int = _field(32, "Accelerator: performance counter width, 16..64 (0: no counters).")
 
     kind = "accelerator"
 
@@ -190,7 +190,7 @@ class AcceleratorParams(_Design):
 
     @property
     def name(self):
-        """Module and folder name, e.g. ``accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n64``."""
+        """Module and folder name, e.g. ``accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n32``."""
         return (f"accelerator_r{self.rows}_c{self.cols}_a{self.act_bits}_k{self.max_k}"
                 f"_p{self.pipeline}_{self.weight_format}_wd{self.weight_depth}"
                 f"_ad{self.act_depth}_t{self.max_tokens}_s{self.stream_width}_n{self.counter_bits}")

@@ -133,14 +133,15 @@ def test_decode_status_without_counters():
 
 
 def test_decode_status():
-    words = [0] * P32.status_words
+    params = AcceleratorParams(counter_bits=64)
+    words = [0] * params.status_words
     words[0] = ErrorCode.LENGTH | (1 << ErrorCode.LENGTH | 1 << ErrorCode.OPCODE) << 16
     words[1] = StatusFlag.RUNNING | StatusFlag.STREAMING
     for index, name in enumerate(COUNTERS):
         value = (index + 1) << 33 | (index + 7)
         words[2 + 2 * index], words[3 + 2 * index] = value & 0xFFFFFFFF, value >> 32
     packet = b"".join(w.to_bytes(4, "little") for w in words)
-    status = protocol.decode_status(P32, packet)
+    status = protocol.decode_status(params, packet)
     assert status.error == ErrorCode.LENGTH
     assert status.errors == {ErrorCode.LENGTH, ErrorCode.OPCODE}
     assert status.flags == StatusFlag.RUNNING | StatusFlag.STREAMING
@@ -148,7 +149,7 @@ def test_decode_status():
     c = status.counters
     assert status.overhead == c["busy"] - c["compute"] - c["stall_out"]
     with pytest.raises(protocol.ProtocolError, match=r"^status packet of 4 bytes, expected 56$"):
-        protocol.decode_status(P32, packet[:4])
+        protocol.decode_status(params, packet[:4])
 
 
 SMALL = AcceleratorParams(rows=4, cols=16, max_k=100, weight_depth=12, act_depth=20, max_tokens=6)

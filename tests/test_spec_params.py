@@ -19,7 +19,7 @@ def test_defaults_and_derived_sizes():
     assert p.chunk_bits == 16 * 8 and p.chunk_beats == 4
     assert p.max_k == 4096 and p.acc_bits == 21  # 4096 * 128 = 2**19, plus sign: 21 bits
     assert p.partial_bits == 13
-    assert p.group_beats == 4 and p.status_beats == p.status_words == 2 + 2 * len(COUNTERS)
+    assert p.group_beats == 4 and p.status_beats == p.status_words == 2 + len(COUNTERS)
 
 
 @pytest.mark.parametrize("counter_bits, words", [(0, 2), (16, 2 + 6), (32, 2 + 6), (33, 2 + 12), (64, 2 + 12)])
@@ -106,7 +106,7 @@ class TestUnitParams:
         assert UnitParams().name == "ternary_r4_c16_a8_k4096_p1"
         assert UnitParams(kind="int").weight_bits == 8
         assert UnitParams(kind="int", weight_bits=4).name == "int_r4_c16_a8_w4_k4096_p1"
-        assert AcceleratorParams().name == "accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n64"
+        assert AcceleratorParams().name == "accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n32"
         assert UnitParams(rows=2, cols=8).lanes == 16
 
     def test_shared_fields_have_one_set_of_defaults(self):
