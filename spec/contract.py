@@ -505,10 +505,19 @@ def _timing():
         "A `RUN` keeps the sequencer busy (`busy` counter, `RUNNING` flag) for `1 + F + L` "
         "cycles: one to read the first tile, one chunk step per cycle with no gap between "
         "tiles, tokens or row blocks (`compute` counts `F`), then the unit's latency; plus a "
-        "cycle for each stall while both halves of the accumulator buffer wait for the output "
-        "link (`stall_out`). A `RUN` starts in a cycle in which the sequencer is idle, so two "
-        "runs back to back leave one idle cycle between their busy periods: a run costs "
-        "`1 + L` cycles of control overhead, nothing per tile, token or row block.")
+        "cycle for each cycle a row block's first chunk waits for its half of the "
+        "accumulator buffer, which the results of the row block two before it hold until "
+        "they are read out (`stall_out`; only row blocks of fewer than about `L + 3` chunk "
+        "steps, or a slow output link, make it wait). The command decoder sees the sequencer "
+        "idle a cycle late and hands a `RUN` over a cycle after deciding (both through "
+        "registers), so two runs back to back leave three idle cycles between their busy "
+        "periods: a run costs `1 + L` cycles of control overhead and three of hand-over, "
+        "nothing per tile, token or row block.\n\n"
+        "The cycle model (`sim/perf_model.py`) reproduces every counter exactly for any "
+        "configuration when the host keeps the command stream full and reads the responses "
+        "at once (tested against the RTL on random configurations); with idle cycles on "
+        "`s_axis` or backpressure on `m_axis` its figures are lower bounds, and it says so "
+        "(`model_layer(..., link_stalls=True)` returns `exact = False`).")
 
 
 def _sizes():
