@@ -89,7 +89,9 @@ class BeatSerializer(wiring.Component):
         m = Module()
         held, final = Signal(), Signal()
         beat = Signal(range(self._beats))
-        last_beat = beat == self._beats - 1
+        # "At the last beat" is a register of its own, set a beat ahead: `can_load` (which
+        # the producer's loop logic waits on) is then one gate of registers and `o.ready`.
+        last_beat = Signal(init=int(self._beats == 1))
         sent = self.o.valid & self.o.ready
         group_sent = sent & last_beat
 
@@ -107,7 +109,7 @@ class BeatSerializer(wiring.Component):
         with m.Elif(group_sent):
             m.d.sync += held.eq(0)
         with m.If(sent):
-            m.d.sync += beat.eq(beat + 1)
+            m.d.sync += [beat.eq(beat + 1), last_beat.eq(beat == self._beats - 2)]
             with m.If(last_beat):
-                m.d.sync += beat.eq(0)
+                m.d.sync += [beat.eq(0), last_beat.eq(self._beats == 1)]
         return m
