@@ -15,6 +15,8 @@ the configuration arrives with :func:`~tritforge.sim.runner.tb_config`:
     stream; lists, taken in turn by each layer (or bad command) so that one run covers several.
 ``summary``
     File name (in the build folder) for the JSON summary of what was checked.
+``bitnet_layer``, ``bitnet_model``, ``checkpoint_model``
+    What the model tests run (each test's docstring).
 
 Verification IP: cocotbext-axi ``AxiStreamSource`` / ``AxiStreamSink`` (through
 :class:`~tritforge.sim.axis_transport.AxisTransport`), with pause generators for idle cycles
@@ -24,6 +26,7 @@ with the golden :func:`~tritforge.golden.quant.ternary_matmul` by :class:`Scoreb
 
 import json
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +38,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from ..golden.quant import quantize_activations, ternary_matmul
 from ..spec.formats import BASE3_LIMIT, weights_per_byte
-from ..spec.protocol import ErrorCode, Opcode, StatusFlag
+from ..spec.protocol import COUNTERS, ErrorCode, Opcode, StatusFlag
 from . import protocol
 from .axis_transport import AxisTransport
 from .build import tb_params
@@ -370,6 +373,69 @@ async def bitnet_model(dut):
     _write_summary(config, "bitnet_model", tokens=ids.shape[1], matmuls=len(calls),
                    names=[call.name for call in calls], cycles=status.counters["cycles"],
                    compute=status.counters["compute"], macs=status.counters["macs"])
+
+
+def first_difference(got, expected, position=0):
+    """Where logits ``[B, T, vocab]`` first differ from the golden ones, as text (``None``
+    when they are equal); ``position`` is the sequence position of ``got[:, 0]``."""
+    if got.shape != expected.shape:
+        return f"logits of shape {tuple(got.shape)}, golden {tuple(expected.shape)}"
+    wrong = torch.nonzero(got != expected)
+    if not len(wrong):
+        return None
+    batch, t, token = (int(i) for i in wrong[0])
+    return (f"sequence {batch}, position {position + t}, token id {token}: RTL {got[batch, t, token].item()!r}, "
+            f"golden {expected[batch, t, token].item()!r} ({len(wrong)} of {got.numel()} logits differ)")
+
+
+@cocotb.test()
+async def checkpoint_model(dut):
+    """A checkpoint folder's model, every BitLinear on the RTL: the prompt, then greedy
+    decoding with the KV cache, one token per step. Each step's logits must equal the pure
+    golden model's (its own KV cache) bit for bit. Each product runs as the cycle model
+    assumes (``counted``: ``CLEAR``, full command stream, ``READ_STATUS``), and its counters
+    are recorded.
+
+    ``checkpoint_model`` config: ``checkpoint`` (folder for
+    :func:`~tritforge.golden.load_checkpoint`), ``ids`` (the prompt's token ids),
+    ``max_new_tokens`` (0: the prompt's logits only). Summary: ``ids`` (generated),
+    ``logits_equal``, ``first_difference``, ``matmuls`` (name, shape ``[T, K, N]`` and
+    counters of each product), ``counters`` (their sums), ``cycles`` (their ``cycles``
+    sum), ``sim_cycles`` (every cycle simulated, ``CLEAR`` and status reads included),
+    ``sim_s`` (seconds from reset to the last step, the golden reference included).
+    """
+    from ..golden import load_checkpoint
+    config, params, _ = _setup()
+    run = config["checkpoint_model"]
+    model = load_checkpoint(run["checkpoint"])
+    started = time.perf_counter()
+    tb = await TB.create(dut, params)
+    fresh = torch.tensor([run["ids"]], dtype=torch.int64)
+    cache, golden_cache = model.new_cache(), model.new_cache()
+    new_tokens = run.get("max_new_tokens", 0)
+    generated, calls, difference = [], [], None
+    start = tb.transport.now()
+    for step in range(max(new_tokens, 1)):
+        position = len(cache)
+        with torch.no_grad():
+            golden = model(fresh, cache=golden_cache, last_only=step > 0)
+        logits, step_calls = await model_logits_on_rtl(tb.driver, model, fresh, cache=cache,
+                                                       last_only=step > 0, counted=True)
+        calls += step_calls
+        difference = first_difference(logits, golden, position + fresh.shape[1] - logits.shape[1])
+        if difference is not None:
+            break
+        if new_tokens:
+            fresh = logits[:, -1].argmax(dim=-1, keepdim=True)
+            generated.append(int(fresh))
+    counters = {name: sum(call.counters[name] for call in calls) for name in COUNTERS}
+    _write_summary(config, "checkpoint_model", ids=generated, logits_equal=difference is None,
+                   first_difference=difference, steps=step + 1,
+                   matmuls=[{"name": c.name, "shape": list(c.shape), "counters": c.counters} for c in calls],
+                   counters=counters, cycles=counters["cycles"], sim_cycles=tb.transport.now() - start,
+                   sim_s=round(time.perf_counter() - started, 2))
+    if difference is not None:
+        raise AssertionError(f"step {step}: logits differ from the golden model's at {difference}")
 
 
 # --- bad command catalogue ------------------------------------------------------------------
