@@ -19,7 +19,7 @@ from rich.table import Table
 from ..flows import energy
 from ..flows.synth import synthesize
 from ..hdl.units import build_unit
-from ..sim.build import run_accelerator
+from ..sim.build import ACCELERATOR_TESTBENCH, run_accelerator
 from ..sim.simulators import SIMULATORS
 from ..spec.io import write_json
 from ..spec.params import AcceleratorParams, check_params
@@ -30,7 +30,6 @@ __all__ = ["DEMO_PARAMS", "DEMO_PROMPT", "run_demo", "run_layer_demo", "demo_tab
 DEMO_PARAMS = AcceleratorParams(rows=8, cols=32, max_k=4096, weight_depth=64, act_depth=256,
                                 max_tokens=32, stream_width=64)
 DEMO_PROMPT = "A ternary accelerator "
-_TB_MODULE = "tritforge.sim.tb_accelerator"
 
 
 def run_demo(out_dir="build/demo", simulator="verilator", layer=6, table="bitnet_7nm", waves=False,
@@ -71,7 +70,7 @@ def run_layer_demo(simulator="verilator", params=DEMO_PARAMS, layer=6, prompt=DE
     summary_path.unlink(missing_ok=True)
     start = time.perf_counter()
     layer_config = {"model": "tiny", "prompt": prompt, "layer": layer}
-    run_accelerator(simulator, params, build_dir, _TB_MODULE, testcase="bitnet_layer", waves=waves,
+    run_accelerator(simulator, params, build_dir, ACCELERATOR_TESTBENCH, testcase="bitnet_layer", waves=waves,
                     quiet=quiet, config={"summary": str(summary_path.resolve()), "bitnet_layer": layer_config})
     result = json.loads(summary_path.read_text())["bitnet_layer"]
     return {"layer": result.pop("name"), **result, "simulator": simulator,

@@ -32,7 +32,7 @@ from ..golden import load_checkpoint
 from ..golden.hf_config import CheckpointError
 from ..golden.quant import exact_product
 from ..golden.train import generate_greedy
-from ..sim.build import run_accelerator
+from ..sim.build import ACCELERATOR_TESTBENCH, run_accelerator
 from ..sim.perf_model import model_layer
 from ..sim.simulators import SIMULATORS, find_simulator
 from ..spec.errors import ParameterError, TritforgeError
@@ -40,7 +40,7 @@ from ..spec.io import write_json
 from ..spec.params import AcceleratorParams, design_from_dict, load_design
 from ..spec.protocol import COUNTERS
 from .commands import design_options
-from .demo import _TB_MODULE, DEMO_PARAMS
+from .demo import DEMO_PARAMS
 
 __all__ = ["TOKENIZER_FILE", "RTL_SECONDS", "load_tokenizer", "load_prompt", "run_inference",
            "accelerator_prediction", "planned_products", "rtl_speed", "check_rtl_size", "run_rtl",
@@ -207,7 +207,7 @@ def run_rtl(folder, ids, max_new_tokens, params, simulator, build_dir):
     run = {"checkpoint": str(Path(folder).resolve()), "ids": list(ids), "max_new_tokens": max_new_tokens}
     start = time.perf_counter()
     try:
-        run_accelerator(simulator, params, build_dir, _TB_MODULE, testcase="checkpoint_model", quiet=True,
+        run_accelerator(simulator, params, build_dir, ACCELERATOR_TESTBENCH, testcase="checkpoint_model", quiet=True,
                         config={"summary": str(summary_path.resolve()), "checkpoint_model": run})
     except AssertionError as error:
         if not summary_path.exists():

@@ -19,7 +19,7 @@ import click
 
 from benchmarks import machine_environment
 from tritforge.spec.params import AcceleratorParams
-from tritforge.sim.build import run_accelerator
+from tritforge.sim.build import ACCELERATOR_TESTBENCH, run_accelerator
 from tritforge.sim.perf_model import model_layer, unit_latency
 
 LAYER = (2048, 2048)          # (K, N)
@@ -29,7 +29,6 @@ WIDTHS = (32, 256)
 #: bank (a 64-row slice of a 2048-wide layer), activation banks for 64 tokens of K = 2048.
 MEASURED = AcceleratorParams(rows=8, cols=32, max_k=4096, weight_depth=512, act_depth=4096,
                              max_tokens=64, stream_width=32)
-TB_MODULE = "tritforge.sim.tb_accelerator"
 
 
 def environment():
@@ -50,7 +49,7 @@ def simulated(params, tokens_list, out):
     summary = build / "summary.json"
     summary.unlink(missing_ok=True)
     start = time.perf_counter()
-    run_accelerator("verilator", params, build, TB_MODULE, testcase="perf_layers",
+    run_accelerator("verilator", params, build, ACCELERATOR_TESTBENCH, testcase="perf_layers",
                     config={"summary": str(summary.resolve()),
                             "perf_shapes": [[tokens, *LAYER] for tokens in tokens_list]})
     wall = time.perf_counter() - start

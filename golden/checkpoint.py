@@ -42,7 +42,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import BitNetConfig
-from .hf_config import CheckpointError, config_from_json, read_config_file
+from .hf_config import CheckpointError, read_config_file
 from .model import BitNetModel
 from .packing import WEIGHTS_PER_BYTE, has_invalid_code, pack_hf, unpack_hf
 from .quant import quantize_weights

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.data import ArrayLayout, StructLayout
 from amaranth.lib.wiring import In, Out
 
-from ..spec.formats import TRITS_PER_BYTE, WEIGHT_CODE_BITS, WeightCode, packed_row_bytes
+from ..spec.formats import WEIGHT_CODE_BITS, packed_row_bytes
 from .banked_memory import BankedMemory, read_signature, write_signature
 from .base3_decoder import Base3Decoder
 

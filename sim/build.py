@@ -13,9 +13,12 @@ from ..hdl.accelerator import Accelerator
 from ..spec.params import check_params, design_from_dict
 from .runner import run_cocotb, tb_config, write_verilog
 
-__all__ = ["TOPLEVEL", "accelerator_verilog", "run_accelerator", "tb_params"]
+__all__ = ["TOPLEVEL", "ACCELERATOR_TESTBENCH", "accelerator_verilog", "run_accelerator",
+           "tb_params"]
 
 TOPLEVEL = "tritforge_accelerator"
+#: The cocotb module of the accelerator's tests (:mod:`tritforge.sim.tb_accelerator`).
+ACCELERATOR_TESTBENCH = "tritforge.sim.tb_accelerator"
 
 
 def accelerator_verilog(params, path):

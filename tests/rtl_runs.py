@@ -5,12 +5,11 @@ import json
 from pathlib import Path
 
 from tritforge.hdl.units import build_unit
-from tritforge.sim.build import run_accelerator
+from tritforge.sim.build import ACCELERATOR_TESTBENCH, run_accelerator
 from tritforge.sim.runner import run_cocotb, write_verilog
 from tritforge.spec.params import AcceleratorParams
 
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl"
-ACCELERATOR_TB = "tritforge.sim.tb_accelerator"
 MATRIX_UNIT_TB = "tritforge.sim.tb_matrix_unit"
 
 #: Test geometries: small buffers so that layers get split; the two formats also differ in
@@ -32,7 +31,7 @@ def run_accelerator_tb(simulator, name, params, waves, testcase=None, **config):
     build = BUILD / f"{name}_{simulator}"
     summary = build / "summary.json"
     summary.unlink(missing_ok=True)
-    run_accelerator(simulator, params, build, ACCELERATOR_TB, waves=waves, testcase=testcase,
+    run_accelerator(simulator, params, build, ACCELERATOR_TESTBENCH, waves=waves, testcase=testcase,
                     config={"summary": str(summary), **config})
     return json.loads(summary.read_text())
 
