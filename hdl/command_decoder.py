@@ -6,8 +6,8 @@ from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
 from ..spec.params import check_params
-from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, ERROR_SET_BITS, OPCODE_BITS,
-                             WEIGHT_BANK_BIT, ErrorCode, Opcode)
+from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, ERROR_BITS, ERROR_SET_BITS,
+                             OPCODE_BITS, WEIGHT_BANK_BIT, ErrorCode, Opcode)
 from .activation_buffer import chunk_layout
 from .arith import divide_const
 from .banked_memory import write_signature
@@ -155,7 +155,7 @@ class CommandDecoder(wiring.Component):
         ``CLEAR`` strobe.
     invalid_weight : ``In(1)``
         Raises :attr:`ErrorCode.INVALID_WEIGHT`.
-    error : ``Out(8)``
+    error : ``Out(ERROR_BITS)``
         The first error since reset or ``CLEAR`` (0: none).
     errors : ``Out(16)``
         Bit ``e`` set when error ``e`` happened since reset or ``CLEAR``.
@@ -179,7 +179,7 @@ class CommandDecoder(wiring.Component):
             "responding": In(1),
             "clear": Out(1),
             "invalid_weight": In(1),
-            "error": Out(8),
+            "error": Out(ERROR_BITS),
             "errors": Out(ERROR_SET_BITS),
             "results_pending": Out(1),
         })

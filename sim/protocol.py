@@ -15,9 +15,9 @@ import numpy as np
 
 from ..spec.formats import pack_weights
 from ..spec.params import check_params
-from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTERS, ERROR_MASK_SHIFT,
-                             STATUS_HEADER_WORDS, WEIGHT_BANK_BIT, WORD_BITS, ErrorCode,
-                             Opcode, StatusFlag)
+from ..spec.protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, COUNTERS, ERROR_BITS,
+                             ERROR_MASK_SHIFT, STATUS_HEADER_WORDS, WEIGHT_BANK_BIT, WORD_BITS,
+                             ErrorCode, Opcode, StatusFlag)
 
 __all__ = [
     "ProtocolError", "Status", "encode_command", "load_weights", "load_acts", "run",
@@ -183,7 +183,7 @@ def decode_status(params, packet):
              for i in range(params.status_words)]
     mask = words[0] >> ERROR_MASK_SHIFT
     try:
-        error = ErrorCode(words[0] & 0xFF)
+        error = ErrorCode(words[0] & ((1 << ERROR_BITS) - 1))
         errors = frozenset(ErrorCode(code) for code in range(16) if mask >> code & 1)
     except ValueError as exc:
         raise ProtocolError(f"status word 0 = {words[0]:#010x} holds an unknown error code") from exc

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from tritforge.flows.synth import synthesize
 from tritforge.golden.quant import ternary_matmul
@@ -16,6 +15,7 @@ from tritforge.hdl.accelerator import Accelerator
 from tritforge.spec.params import AcceleratorParams
 from tritforge.spec.protocol import ErrorCode
 from tritforge.sim import protocol
+from tritforge.sim.top_sim import exchange
 
 AXIS = ["s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
         "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"]
@@ -40,45 +40,6 @@ def test_takes_its_parameter_object():
     assert top.params is params
 
 
-def axis_exchange(dut, params, packets, responses):
-    """Send ``packets`` on s_axis, collect ``responses`` packets from m_axis."""
-    bpb = params.bytes_per_beat
-    received = []
-
-    async def source(ctx):
-        for packet in packets:
-            beats = [packet[i:i + bpb] for i in range(0, len(packet), bpb)]
-            for index, beat in enumerate(beats):
-                ctx.set(dut.s_axis_tdata, int.from_bytes(beat, "little"))
-                ctx.set(dut.s_axis_tlast, index == len(beats) - 1)
-                ctx.set(dut.s_axis_tvalid, 1)
-                await ctx.tick().until(dut.s_axis_tready)
-        ctx.set(dut.s_axis_tvalid, 0)
-
-    async def sink(ctx):
-        ctx.set(dut.m_axis_tready, 1)
-        current = bytearray()
-        for _ in range(20_000):
-            valid, data, last = (ctx.get(dut.m_axis_tvalid), ctx.get(dut.m_axis_tdata),
-                                 ctx.get(dut.m_axis_tlast))
-            await ctx.tick()
-            if valid:
-                current.extend(data.to_bytes(bpb, "little"))
-                if last:
-                    received.append(bytes(current))
-                    current = bytearray()
-                    if len(received) == responses:
-                        return
-        raise AssertionError(f"only {len(received)} of {responses} responses")
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source, background=True)
-    sim.add_testbench(sink)
-    sim.run()
-    return received
-
-
 @pytest.mark.parametrize("weight_format", ["2bit", "base3"])
 def test_one_layer(weight_format):
     params = AcceleratorParams(rows=2, cols=8, weight_format=weight_format, weight_depth=8,
@@ -90,9 +51,8 @@ def test_one_layer(weight_format):
                protocol.load_acts(params, 0, protocol.pack_chunks(params, x)),
                protocol.run(params, 3, 13, 5, weight_bank=1, act_bank=0),
                protocol.read_results(params), protocol.read_status(params)]
-    dut = Accelerator(params)
-    assert dut.params == params
-    results, status = axis_exchange(dut, params, packets, 2)
+    assert Accelerator(params).params == params
+    results, status = exchange(params, packets, 2).responses
     assert np.array_equal(protocol.decode_results(params, results, 3, 5), ternary_matmul(x, w).numpy())
     status = protocol.decode_status(params, status)
     assert status.error == ErrorCode.NONE
