@@ -145,7 +145,7 @@ class Driver:
         """
         if not isinstance(lookahead, int) or lookahead < 1:
             raise ValueError(f"lookahead must be a positive integer, not {lookahead!r}")
-        x_q, w_t = np.asarray(x_q), np.asarray(w_t)
+        x_q, w_t = np.asarray(x_q), self._weights(w_t)
         if x_q.ndim != 2 or w_t.ndim != 2 or x_q.shape[1] != w_t.shape[1]:
             raise ValueError(f"x_q [T, K] and w_t [N, K] do not match: x_q has shape "
                              f"{tuple(x_q.shape)}, w_t has {tuple(w_t.shape)}")
@@ -190,13 +190,22 @@ class Driver:
         await self.transport.send(packet)
         self.commands_sent += 1
 
+    def _weights(self, w_t):
+        """The weights :meth:`matmul` was given as it works with them (an array here; a
+        board driver may substitute a handle of weights resident on the board)."""
+        return np.asarray(w_t)
+
+    async def _load_weights(self, part, w_t):
+        """Load the weights of ``part`` into its bank: ``LOAD_WEIGHTS`` with the tiles."""
+        await self.send(protocol.load_weights(self.params, part.weight_bank, protocol.pack_tiles(
+            self.params, w_t[part.n0:part.n1, part.k0:part.k1])))
+
     async def _send_part(self, part, x_q, w_t):
         p = self.params
         if part.load_acts:
             await self.send(protocol.load_acts(p, part.act_bank, protocol.pack_chunks(
                 p, x_q[part.t0:part.t1, part.k0:part.k1])))
-        await self.send(protocol.load_weights(p, part.weight_bank, protocol.pack_tiles(
-            p, w_t[part.n0:part.n1, part.k0:part.k1])))
+        await self._load_weights(part, w_t)
         await self.send(protocol.run(p, *part.shape, weight_bank=part.weight_bank,
                                      act_bank=part.act_bank))
         await self.send(protocol.read_results(p))

@@ -1,0 +1,152 @@
+"""UART transmitter and receiver, 8N1, a fixed number of clock cycles per bit."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from ..spec.errors import check_integer
+
+__all__ = ["UARTTransmitter", "UARTReceiver", "MIN_DIVIDER"]
+
+#: Fewest clock cycles per bit: the receiver samples in the middle of a bit after a
+#: two-flip-flop synchronizer.
+MIN_DIVIDER = 4
+
+
+def _check_divider(divider):
+    return check_integer("divider", divider, MIN_DIVIDER)
+
+
+class UARTTransmitter(wiring.Component):
+    """Sends bytes on ``tx``: a start bit (0), eight data bits LSB first, a stop bit (1).
+
+    Protocol: ``i`` takes a byte when idle (``i.ready``); the start bit begins the next
+    cycle and each bit lasts ``divider`` cycles, so a byte takes ``10 * divider`` cycles and
+    the next is taken in the last cycle of the stop bit (bytes back to back).
+
+    Reset: idle, ``tx`` high.
+
+    Parameters
+    ----------
+    divider : int
+        Clock cycles per bit, >= :data:`MIN_DIVIDER`.
+
+    Members
+    -------
+    i : ``In(stream.Signature(8))``
+        Bytes to send.
+    tx : ``Out(1)``
+        The serial line (idle high).
+    """
+
+    def __init__(self, divider):
+        self._divider = _check_divider(divider)
+        super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
+
+    @property
+    def divider(self):
+        return self._divider
+
+    def elaborate(self, platform):
+        m = Module()
+        shift = Signal(10, init=0x3FF)      # stop, data, start: sent from bit 0
+        bits = Signal(range(11))            # bits left to send, the current one included
+        timer = Signal(range(self._divider))
+        bit_done = timer == 0
+        m.d.comb += [self.tx.eq(shift[0]),
+                     self.i.ready.eq((bits == 0) | ((bits == 1) & bit_done))]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [shift.eq((1 << 9) | (self.i.payload << 1)), bits.eq(10),
+                         timer.eq(self._divider - 1)]
+        with m.Elif(bits != 0):
+            with m.If(bit_done):
+                m.d.sync += [shift.eq((shift >> 1) | (1 << 9)), bits.eq(bits - 1),
+                             timer.eq(self._divider - 1)]
+            with m.Else():
+                m.d.sync += timer.eq(timer - 1)
+        return m
+
+
+class UARTReceiver(wiring.Component):
+    """Receives bytes from ``rx`` (8N1) and offers each on ``o``.
+
+    The line passes a two-flip-flop synchronizer. A falling edge starts a byte; the start
+    bit is checked half a bit later, then every bit is sampled in its middle. A byte whose
+    stop bit is 0 is dropped and flagged on ``framing_error``.
+
+    Protocol: ``o.valid`` rises in the middle of the stop bit (``9.5 * divider + 3`` cycles
+    after the start edge at the pin) and stays until ``o.ready``; a byte not taken before
+    the next one is complete is replaced (``overrun`` strobes). ``idle`` is high while no
+    byte is being received.
+
+    Reset: idle, no byte held.
+
+    Parameters
+    ----------
+    divider : int
+        Clock cycles per bit, >= :data:`MIN_DIVIDER`.
+
+    Members
+    -------
+    rx : ``In(1)``
+        The serial line (idle high; asynchronous).
+    o : ``Out(stream.Signature(8))``
+        Received bytes.
+    idle : ``Out(1)``
+        No byte in progress.
+    framing_error : ``Out(1)``
+        Strobe: a byte ended without its stop bit and was dropped.
+    overrun : ``Out(1)``
+        Strobe: a byte replaced one not yet taken.
+    """
+
+    def __init__(self, divider):
+        self._divider = _check_divider(divider)
+        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)), "idle": Out(1),
+                          "framing_error": Out(1), "overrun": Out(1)})
+
+    @property
+    def divider(self):
+        return self._divider
+
+    def elaborate(self, platform):
+        m = Module()
+        line = Signal(init=1)
+        m.submodules.sync_rx = FFSynchronizer(self.rx, line, init=1)
+        timer = Signal(range(self._divider))
+        bits = Signal(range(10))      # bits still to sample after the start bit
+        shift = Signal(8)
+        sample = timer == 0
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(~line):
+                    m.d.sync += timer.eq(self._divider // 2 - 1)
+                    m.next = "START"
+            with m.State("START"):
+                with m.If(sample):
+                    with m.If(line):               # a glitch, not a start bit
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [timer.eq(self._divider - 1), bits.eq(9)]
+                        m.next = "DATA"
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
+            with m.State("DATA"):
+                with m.If(sample):
+                    m.d.sync += [timer.eq(self._divider - 1), bits.eq(bits - 1)]
+                    with m.If(bits == 1):           # the stop bit
+                        with m.If(line):
+                            m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
+                            m.d.comb += self.overrun.eq(self.o.valid & ~self.o.ready)
+                        with m.Else():
+                            m.d.comb += self.framing_error.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += shift.eq((line << 7) | (shift >> 1))
+                with m.Else():
+                    m.d.sync += timer.eq(timer - 1)
+        return m

@@ -1,0 +1,175 @@
+"""The board link: UART framing between a host and a board, and the weight-store records.
+
+The one definition the board's hardware (:mod:`tritforge.hdl.board`) and the host driver
+(:mod:`tritforge.sim.link`, :mod:`tritforge.sim.board`) share. Pure Python: no Amaranth,
+no numpy.
+
+A UART (8N1, :attr:`LinkParams.baud_divider` clock cycles per bit) carries *frames*. Every
+frame starts with a sync byte and ends with a CRC-16 (:data:`CRC16`, CRC-16/CCITT-FALSE:
+polynomial 0x1021, initial value 0xFFFF, no reflection) over the bytes between them, sent
+high byte first (then the CRC of the whole frame after the sync byte is the fixed residue 0).
+
+Host to board: a *command frame*::
+
+    HOST_SYNC | flags | seq | length (u16 LE) | payload[length] | crc (u16 BE)
+
+``flags`` bit 0 (:data:`FLAG_START`) starts a session: the board takes ``seq`` as its
+expected sequence number. Without it, a frame must carry the expected number; the board
+re-acknowledges the previous one (a retransmission after a lost ``ACK``) without executing
+it again. ``length`` is at most :attr:`LinkParams.max_payload`. The board buffers the whole
+frame and executes it only when the CRC, the length and the sequence number are right;
+otherwise it reports a :data:`Reply.NAK` with a :class:`Nak` reason and executes nothing.
+A frame cut short is detected by a gap of :attr:`LinkParams.timeout_bytes` byte times
+(:data:`Nak.TRUNCATED`). After any error the board drops bytes until the line has been idle
+that long, then sends the ``NAK``.
+
+The payload is a list of *records*, each a 4-byte header ``kind | arg | count (u16 LE)``,
+then (store records) a 32-bit little-endian store address, then (data records) the data:
+
+* :data:`Record.STREAM` (``arg`` bit 0: ``tlast`` on the last beat): ``count`` beats of the
+  accelerator's command stream, ``bytes_per_beat`` bytes each, little-endian. A command
+  packet may span several records and frames;
+* :data:`Record.STORE_WRITE`: write ``count`` beats of data to the weight store from the
+  address on (one store word is one stream beat);
+* :data:`Record.STORE_LOAD` (``arg`` bit 0: the weight bank): ``LOAD_WEIGHTS`` of ``count``
+  tiles into that bank with the payload read from the store from the address on (the store
+  holds tiles exactly as ``LOAD_WEIGHTS`` payloads do). The board sends the header and the
+  count beat itself, then one beat per cycle from the store.
+
+Store records are refused (:data:`Nak.RECORD`, the rest of the frame skipped) inside an open
+command packet (after a ``STREAM`` record without ``tlast``): command packets are never
+interleaved. So are an unknown kind, a count of 0, a record longer than the frame and an
+address range beyond the store.
+
+Board to host: *reply frames*, all ``BOARD_SYNC | kind | seq | body | crc (u16 BE)``:
+
+* ``ACK`` (``seq``: the command frame's; body ``0, 0``): executed (or already executed);
+* ``NAK`` (body: :class:`Nak` reason, the sequence number expected);
+* ``BOOT`` (``seq`` 0, body ``0, 0``): sent once after every reset: the host's session and
+  everything the accelerator held, except the weight store, is gone;
+* ``DATA`` (``seq``: counts ``DATA`` frames mod 256): ``data_beats`` beats of the
+  accelerator's response stream, then an info byte: bit 7 set if the frame holds the last
+  beat of a response packet, bits ``[6:0]`` the beats used (the rest is zero padding).
+"""
+
+import dataclasses
+import enum
+
+from .errors import ParameterError, check_integer
+
+__all__ = ["HOST_SYNC", "BOARD_SYNC", "FLAG_START", "Reply", "Nak", "Record", "RECORD_HEADER_BYTES",
+           "STORE_ADDRESS_BYTES", "COMMAND_OVERHEAD", "CONTROL_BODY_BYTES", "INFO_LAST",
+           "LinkParams", "crc16", "CRC16", "bits_per_byte"]
+
+HOST_SYNC = 0x5A
+BOARD_SYNC = 0xA5
+#: Command frame flag: start a session at this frame's sequence number.
+FLAG_START = 0b0000_0001
+#: Bytes of a record header and of a store address.
+RECORD_HEADER_BYTES = 4
+STORE_ADDRESS_BYTES = 4
+#: Bytes of a command frame around its payload: sync, flags, seq, length, CRC.
+COMMAND_OVERHEAD = 7
+#: Body bytes of ACK, NAK and BOOT frames.
+CONTROL_BODY_BYTES = 2
+#: ``DATA`` info byte: the frame ends a response packet.
+INFO_LAST = 0x80
+#: CRC-16/CCITT-FALSE, as (width, polynomial, initial value).
+CRC16 = (16, 0x1021, 0xFFFF)
+
+
+class Reply(enum.IntEnum):
+    """Kinds of the board's reply frames."""
+    ACK = 0x01
+    NAK = 0x02
+    BOOT = 0x03
+    DATA = 0x04
+
+
+class Nak(enum.IntEnum):
+    """Why the board refused a command frame (first body byte of a ``NAK``)."""
+    CRC = 0x01          #: the CRC does not match
+    TRUNCATED = 0x02    #: the line went idle inside the frame
+    LENGTH = 0x03       #: length 0 or over ``max_payload``
+    SEQUENCE = 0x04     #: not the expected sequence number (second byte: the expected one)
+    NOT_SYNCED = 0x05   #: no session since the last reset (send a frame with FLAG_START)
+    RECORD = 0x06       #: a bad record; the records before it were executed
+    UART = 0x07         #: a UART framing error (no stop bit)
+
+
+class Record(enum.IntEnum):
+    """Record kinds of a command frame's payload."""
+    STREAM = 0x01
+    STORE_WRITE = 0x02
+    STORE_LOAD = 0x03
+
+
+def bits_per_byte():
+    """Bit times of one UART byte (8N1: start, 8 data, stop)."""
+    return 10
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkParams:
+    """Parameters of a board's host link and weight store, checked.
+
+    Parameters
+    ----------
+    baud_divider : int
+        Clock cycles per UART bit, >= 4 (clock / baud, rounded).
+    max_payload : int
+        Largest command frame payload in bytes (the board's frame buffer), 16..65535.
+    data_beats : int
+        Response beats per ``DATA`` frame, 1..127.
+    store_depth : int
+        Weight store words (one word per stream beat), >= 1.
+    timeout_bytes : int
+        Idle byte times that end a frame cut short, >= 2.
+    """
+    baud_divider: int = 16
+    max_payload: int = 1024
+    data_beats: int = 16
+    store_depth: int = 32768
+    timeout_bytes: int = 32
+
+    def __post_init__(self):
+        check_integer("baud_divider", self.baud_divider, 4)
+        check_integer("max_payload", self.max_payload, 16, 0xFFFF)
+        check_integer("data_beats", self.data_beats, 1, 0x7F)
+        check_integer("store_depth", self.store_depth, 1)
+        check_integer("timeout_bytes", self.timeout_bytes, 2)
+
+    @classmethod
+    def for_baud(cls, clock_hz, baud, **fields):
+        """The parameters of a ``baud`` link on a ``clock_hz`` clock; the divider is rounded
+        and refused when the baud rate it gives is off by more than 2 %."""
+        if not clock_hz > 0 or not baud > 0:
+            raise ParameterError(f"clock and baud rate must be positive, not {clock_hz!r} and {baud!r}")
+        divider = round(clock_hz / baud)
+        if divider < 4 or abs(clock_hz / divider - baud) > 0.02 * baud:
+            raise ParameterError(f"baud rate {baud:g} cannot be made from a {clock_hz / 1e6:g} MHz "
+                                 f"clock (divider {clock_hz / baud:.2f}; need >= 4 and within 2 %)")
+        return cls(baud_divider=divider, **fields)
+
+    @property
+    def timeout_cycles(self):
+        """Idle cycles that end a frame cut short."""
+        return self.timeout_bytes * bits_per_byte() * self.baud_divider
+
+    def reply_bytes(self, kind, bytes_per_beat):
+        """Bytes of a reply frame of ``kind`` (:class:`Reply`)."""
+        body = self.data_beats * bytes_per_beat + 1 if kind == Reply.DATA else CONTROL_BODY_BYTES
+        return 3 + body + 2
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def crc16(data, crc=CRC16[2]):
+    """CRC-16/CCITT-FALSE of ``data`` (bytes), continuing from ``crc``."""
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC16[1]) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
