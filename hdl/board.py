@@ -8,8 +8,10 @@ from ..spec.errors import ParameterError, ParameterTypeError
 from ..spec.link import LinkParams
 from ..spec.params import check_params
 from .accelerator import Accelerator
+from .command_decoder import beat_layout
 from .frame_executor import FrameExecutor
 from .frame_receiver import FrameReceiver
+from .register_slice import RegisterSlice
 from .reply_transmitter import ReplyTransmitter
 from .store_streamer import StoreStreamer
 from .uart import UARTReceiver, UARTTransmitter
@@ -97,6 +99,10 @@ class BoardTop(wiring.Component):
         m.submodules.store = store = self._store
         m.submodules.transmitter = transmitter = ReplyTransmitter(p, link)
         m.submodules.accelerator = accelerator = Accelerator(p)
+        # Registers between the two sources and the accelerator's decoder, and between its
+        # responses and the transmitter: no path from one block's state logic to another's.
+        m.submodules.command_slice = command = RegisterSlice(beat_layout(p.stream_width))
+        m.submodules.response_slice = response = RegisterSlice(beat_layout(p.stream_width))
 
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
                      receiver.rx_idle.eq(uart_rx.idle), receiver.uart_error.eq(uart_rx.framing_error)]
@@ -118,16 +124,21 @@ class BoardTop(wiring.Component):
         m.d.comb += [streamer.store.rdata.eq(store.rdata), executor.store.rdata.eq(store.rdata)]
         # The accelerator's command stream: the streamer's packet, or the executor's beats.
         with m.If(streamer.busy):
-            self._feed(m, accelerator, streamer.o, executor.o)
+            self._feed(m, command.i, streamer.o, executor.o)
         with m.Else():
-            self._feed(m, accelerator, executor.o, streamer.o)
+            self._feed(m, command.i, executor.o, streamer.o)
         m.d.comb += [
-            transmitter.i.valid.eq(accelerator.m_axis_tvalid),
-            transmitter.i.payload.data.eq(accelerator.m_axis_tdata),
-            transmitter.i.payload.last.eq(accelerator.m_axis_tlast),
-            accelerator.m_axis_tready.eq(transmitter.i.ready),
+            accelerator.s_axis_tvalid.eq(command.o.valid),
+            accelerator.s_axis_tdata.eq(command.o.payload.data),
+            accelerator.s_axis_tlast.eq(command.o.payload.last),
+            command.o.ready.eq(accelerator.s_axis_tready),
+            response.i.valid.eq(accelerator.m_axis_tvalid),
+            response.i.payload.data.eq(accelerator.m_axis_tdata),
+            response.i.payload.last.eq(accelerator.m_axis_tlast),
+            accelerator.m_axis_tready.eq(response.i.ready),
             self.busy.eq(accelerator.busy), self.error.eq(accelerator.error),
         ]
+        wiring.connect(m, response.o, transmitter.i)
         wiring.connect(m, receiver.reply, transmitter.reply)
         wiring.connect(m, transmitter.o, uart_tx.i)
         return m
@@ -138,9 +149,7 @@ class BoardTop(wiring.Component):
                      store.wdata.eq(master.wdata)]
 
     @staticmethod
-    def _feed(m, accelerator, active, other):
-        """``active``'s beats into the accelerator's command stream; ``other`` waits."""
-        m.d.comb += [accelerator.s_axis_tvalid.eq(active.valid),
-                     accelerator.s_axis_tdata.eq(active.payload.data),
-                     accelerator.s_axis_tlast.eq(active.payload.last),
-                     active.ready.eq(accelerator.s_axis_tready), other.ready.eq(0)]
+    def _feed(m, sink, active, other):
+        """``active``'s beats into the command stream ``sink``; ``other`` waits."""
+        m.d.comb += [sink.valid.eq(active.valid), sink.payload.eq(active.payload),
+                     active.ready.eq(sink.ready), other.ready.eq(0)]

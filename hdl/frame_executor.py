@@ -97,6 +97,8 @@ class FrameExecutor(wiring.Component):
         index = Signal(range(max(4, p.bytes_per_beat)))
         beat = Signal(width)
         packet_open = Signal()
+        end = Signal(max(link.store_depth.bit_length(), COUNT_BITS + p.tile_beats.bit_length()) + 1)
+        outside = Signal()
         exhausted = ~have & ~more
 
         def collect(on_full, bytes_needed):
@@ -151,11 +153,17 @@ class FrameExecutor(wiring.Component):
                     m.d.sync += address.eq((byte << (8 * _ADDRESS_BYTES - 8)) | (address >> 8))
                 collect(address_done, _ADDRESS_BYTES)
             with m.State("RANGE"):
+                # Over two cycles (the end of the range, then the comparison): a 32-bit sum
+                # and a comparison in one cycle would limit the clock.
                 beats = Signal(COUNT_BITS + p.tile_beats.bit_length())
                 m.d.comb += beats.eq(count)
                 with m.If(kind == Record.STORE_LOAD):
                     m.d.comb += beats.eq(count * p.tile_beats)
-                with m.If(address + beats > link.store_depth):
+                m.d.sync += [end.eq(address[:len(end) - 1] + beats),
+                             outside.eq(address[len(end) - 1:] != 0)]
+                m.next = "RANGE_CHECK"
+            with m.State("RANGE_CHECK"):
+                with m.If(outside | (end > link.store_depth)):
                     m.next = "FAIL"
                 with m.Elif(kind == Record.STORE_WRITE):
                     m.next = "BEAT"

@@ -69,6 +69,7 @@ class StoreStreamer(wiring.Component):
         tiles = Signal(COUNT_BITS)
         address = Signal(range(self._depth))
         remaining = Signal(COUNT_BITS + p.tile_beats.bit_length())   # reads still to issue
+        more = Signal()               # remaining != 0, from a register: it gates the store's enable
         beat_valid = Signal()
         beat_last = Signal()
         header = Opcode.LOAD_WEIGHTS | (bank << WEIGHT_BANK_BIT)
@@ -77,7 +78,7 @@ class StoreStreamer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [bank.eq(self.bank), tiles.eq(self.tiles), address.eq(self.address),
-                                 remaining.eq(self.tiles * p.tile_beats)]
+                                 remaining.eq(self.tiles * p.tile_beats), more.eq(1)]
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [self.busy.eq(1), self.o.valid.eq(1), self.o.payload.data.eq(header)]
@@ -88,18 +89,19 @@ class StoreStreamer(wiring.Component):
                 with m.If(self.o.ready):    # the first read goes out as the count beat leaves
                     m.d.comb += self.store.en.eq(1)
                     m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
-                                 beat_valid.eq(1), beat_last.eq(remaining == 1)]
+                                 more.eq(remaining != 1), beat_valid.eq(1), beat_last.eq(remaining == 1)]
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 advance = ~beat_valid | self.o.ready
                 m.d.comb += [self.busy.eq(1), self.o.valid.eq(beat_valid),
                              self.o.payload.data.eq(self.store.rdata),
                              self.o.payload.last.eq(beat_last),
-                             self.store.en.eq(advance & (remaining != 0))]
+                             self.store.en.eq(advance & more)]
                 with m.If(advance):
-                    with m.If(remaining != 0):
+                    with m.If(more):
                         m.d.sync += [address.eq(address + 1), remaining.eq(remaining - 1),
-                                     beat_valid.eq(1), beat_last.eq(remaining == 1)]
+                                     more.eq(remaining != 1), beat_valid.eq(1),
+                                     beat_last.eq(remaining == 1)]
                     with m.Else():
                         m.d.sync += beat_valid.eq(0)
                         m.next = "IDLE"
