@@ -12,6 +12,7 @@ import click
 from ..flows.tools import Check, check_toolchain
 from ..sim.simulators import check_simulators
 from ..spec.errors import TritforgeError
+from .bitstream import bitstream_command
 from .commands import compare_command, energy_command, generate_command, synth_command
 from .demo import demo_command
 from .infer import infer_command
@@ -66,7 +67,8 @@ def doctor(quiet):
         raise DomainError("toolchain incomplete; run `make setup`")
 
 
-for _command in (generate_command, synth_command, energy_command, compare_command, demo_command, infer_command):
+for _command in (generate_command, synth_command, energy_command, compare_command, demo_command, infer_command,
+                 bitstream_command):
     cli.add_command(_command)
 
 

@@ -32,7 +32,7 @@ from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitPara
                            design_from_dict, load_design)
 from .compare import DEFAULT_STEPS, compare, to_markdown
 
-__all__ = ["design_options", "design_from_options", "output_options", "generate_command",
+__all__ = ["design_options", "design_from_options", "accelerator_from_options", "output_options", "generate_command",
            "synth_command", "energy_command", "compare_command"]
 
 #: Designs every design command can build; ``generate`` builds matrix units only.
@@ -79,6 +79,17 @@ def design_from_options(config_path, options, classes=_ALL_DESIGNS):
     if not isinstance(design, classes):
         raise ParameterError(f"this command builds {' or '.join(c.__name__ for c in classes)}, "
                              f"not kind {design.kind!r}")
+    return design
+
+
+def accelerator_from_options(config_path, options, default, command):
+    """The accelerator of ``--config`` (or ``default``) updated by the inline options; a
+    parameter error for a file of another kind (``command`` names the command)."""
+    fields = load_design(config_path).to_dict() if config_path is not None else default.to_dict()
+    fields.update({name: value for name, value in options.items() if value is not None})
+    design = design_from_dict({**fields, "kind": "accelerator"})
+    if not isinstance(design, AcceleratorParams):
+        raise ParameterError(f"tritforge {command} needs an accelerator, not kind {design.kind!r}")
     return design
 
 

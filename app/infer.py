@@ -37,9 +37,9 @@ from ..sim.perf_model import model_layer
 from ..sim.simulators import SIMULATORS, find_simulator
 from ..spec.errors import ParameterError, TritforgeError
 from ..spec.io import write_json
-from ..spec.params import AcceleratorParams, design_from_dict, load_design
+from ..spec.params import AcceleratorParams
 from ..spec.protocol import COUNTERS
-from .commands import design_options
+from .commands import accelerator_from_options, design_options
 from .demo import DEMO_PARAMS
 
 __all__ = ["TOKENIZER_FILE", "RTL_SECONDS", "load_tokenizer", "load_prompt", "run_inference",
@@ -255,12 +255,7 @@ def rtl_rows(rtl):
 
 def _design(config_path, options):
     """The accelerator of ``--config`` (or the demo's) updated by the inline options."""
-    fields = load_design(config_path).to_dict() if config_path is not None else DEMO_PARAMS.to_dict()
-    fields.update({name: value for name, value in options.items() if value is not None})
-    design = design_from_dict({**fields, "kind": "accelerator"})
-    if not isinstance(design, AcceleratorParams):
-        raise ParameterError(f"tritforge infer prices an accelerator, not kind {design.kind!r}")
-    return design
+    return accelerator_from_options(config_path, options, DEMO_PARAMS, "infer")
 
 
 def infer_rows(result, prediction):

@@ -105,9 +105,12 @@ class BoardSpec:
     bitstream_suffix: str
 
     def platform(self):
-        import importlib
-        module = importlib.import_module(self.platform_module)
-        return getattr(module, self.platform_class)()
+        """A new amaranth-boards platform of the board."""
+        import amaranth_boards.icebreaker
+        import amaranth_boards.ulx3s
+        modules = {"amaranth_boards.icebreaker": amaranth_boards.icebreaker,
+                   "amaranth_boards.ulx3s": amaranth_boards.ulx3s}
+        return getattr(modules[self.platform_module], self.platform_class)()
 
 
 BOARDS = {

@@ -41,6 +41,7 @@ from .synth import NAMED_PREPARE_COMMANDS, TARGETS, SynthesisError
 from .tools import find_yosys, run_tool, yowasp_tool
 
 __all__ = ["DEVICES", "Device", "TimingHarness", "TimingError", "place_and_route", "DUT",
+           "read_nextpnr_report",
            "CARRY_IN", "HarnessNetlist", "clock_reports", "critical_path"]
 
 logger = logging.getLogger(__name__)
@@ -209,14 +210,21 @@ def _run(folder, command, log_name):
     run_tool(folder, command, log_name, TimingError)
 
 
-def _read_report(folder, spec, clock_mhz, top_name):
-    report = json.loads((folder / "report.json").read_text())
+def read_nextpnr_report(path):
+    """``(report, fmax_mhz, utilization)`` of a nextpnr ``--report`` file: the worst clock's
+    achieved Fmax and ``{bel type: {used, available}}`` of the bel types used."""
+    report = json.loads(Path(path).read_text())
     clocks = report.get("fmax", {})
     if not clocks:
-        raise TimingError(f"nextpnr reported no clock in {folder / 'report.json'}")
+        raise TimingError(f"nextpnr reported no clock in {path}")
     fmax = min(clock["achieved"] for clock in clocks.values())
     utilization = {bel: {"used": use["used"], "available": use["available"]}
                    for bel, use in report.get("utilization", {}).items() if use["used"]}
+    return report, fmax, utilization
+
+
+def _read_report(folder, spec, clock_mhz, top_name):
+    report, fmax, utilization = read_nextpnr_report(folder / "report.json")
     netlist = HarnessNetlist.read(folder, top_name, spec.name)
     return {"device": spec.name, "part": spec.part, "clock_mhz": clock_mhz,
             "fmax_mhz": round(fmax, 2), "met": fmax >= clock_mhz,

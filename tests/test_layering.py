@@ -22,15 +22,16 @@ ALLOWED = {
     "golden": {"spec", "numpy", "torch", "safetensors"},
     "hdl": {"spec", "amaranth"},
     "sim": {"spec", "golden", "hdl", "numpy", "torch", "amaranth", "cocotb", "cocotb_tools",
-            "cocotbext"},
-    "flows": {"spec", "hdl", "numpy", "amaranth"},
-    "app": {"spec", "golden", "hdl", "sim", "flows", "numpy", "torch", "amaranth", "click", "rich"},
+            "cocotbext", "serial"},
+    "flows": {"spec", "hdl", "numpy", "amaranth", "amaranth_boards"},
+    "app": {"spec", "golden", "hdl", "sim", "flows", "numpy", "torch", "amaranth", "amaranth_boards",
+            "click", "rich", "serial"},
 }
 SUBPACKAGES = set(ALLOWED)
 #: Third-party packages whose use the table controls; any other import (the standard library,
 #: small helpers such as ``tomllib``) is free.
-CONTROLLED = {"numpy", "torch", "safetensors", "amaranth", "cocotb", "cocotb_tools", "cocotbext",
-              "click", "rich"}
+CONTROLLED = {"numpy", "torch", "safetensors", "amaranth", "amaranth_boards", "cocotb", "cocotb_tools",
+              "cocotbext", "click", "rich", "serial"}
 
 
 def modules():

@@ -1,0 +1,68 @@
+"""``tritforge bitstream``: the accelerator as a bitstream for a board, with its UART host link.
+
+Builds :func:`~tritforge.flows.bitstream.build_bitstream` for ``--board`` (``icebreaker``:
+iCE40 UP5K; ``ulx3s-85f``: ECP5 LFE5U-85F) from the design options (``--config`` and the
+inline options of :class:`~tritforge.spec.params.AcceleratorParams`), prints the utilisation
+and the achieved Fmax against the clock, writes ``<out>/<board>/report.json`` and the
+bitstream. A missed clock is one error line (exit status 2). ``--program`` loads the
+bitstream with ``openFPGALoader`` or ``iceprog`` when one is installed.
+"""
+
+import subprocess
+
+import click
+
+from ..flows.bitstream import build_bitstream, program_command
+from ..flows.boards import BOARDS, DEFAULT_BAUD
+from ..flows.tools import ToolError
+from ..spec.params import AcceleratorParams
+from .commands import _print_table, accelerator_from_options, design_options, output_options
+
+__all__ = ["bitstream_command", "bitstream_rows"]
+
+
+def bitstream_rows(report):
+    """``(quantity, value)`` rows of the human table."""
+    rows = [("board", f"{report['board']} ({report['device']})"),
+            ("clock", f"{report['clock_mhz']:g} MHz requested ({report['pll']['primitive']} from "
+                      f"{report['pll']['input_mhz']:g} MHz), {report['fmax_mhz']:g} MHz achieved: "
+                      f"{'met' if report['met'] else 'NOT MET'}"),
+            ("UART", f"{report['baud']:,} baud (divider {report['link']['baud_divider']}, "
+                     f"{100 * report['baud_error']:+.2f} %)"),
+            ("weight store", f"{report['link']['store_depth']:,} words of "
+                             f"{report['design']['stream_width']} bits")]
+    rows += [(f"use: {bel}", f"{use['used']:,} / {use['available']:,} "
+                             f"({100 * use['used'] / use['available']:.0f} %)")
+             for bel, use in sorted(report["utilization"].items())]
+    rows.append(("build", "cached" if report["cached"] else f"{report['seconds']} s"))
+    return [{"quantity": quantity, "value": value} for quantity, value in rows]
+
+
+@click.command("bitstream")
+@click.option("--board", type=click.Choice(sorted(BOARDS)), required=True, help="The board.")
+@design_options((AcceleratorParams,))
+@click.option("--clock", "clock_mhz", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Core clock in MHz (made by the PLL) [default: the board's: "
+                   + ", ".join(f"{name} {board.default_clock_mhz:g}" for name, board in BOARDS.items())
+                   + "].")
+@click.option("--baud", type=click.IntRange(min=1), default=DEFAULT_BAUD, show_default=True,
+              help="UART baud rate of the host link.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Placer seed.")
+@click.option("--program", is_flag=True, help="Load the bitstream onto the board (openFPGALoader or iceprog).")
+@output_options("build/bitstream")
+def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_dir, no_cache, cache_dir,
+                      **options):
+    """Synthesize, place, route and pack the accelerator for a board (UART link, resident
+    weight store); print utilisation and Fmax; write the bitstream and a JSON report."""
+    design = accelerator_from_options(config_path, options, AcceleratorParams(), "bitstream")
+    report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,
+                             out_dir=f"{out_dir}/{board}", cache_dir=cache_dir, no_cache=no_cache)
+    _print_table(f"{design.name} on {board}", bitstream_rows(report))
+    click.echo(report["bitstream"])
+    if program:
+        command = program_command(board, report["bitstream"])
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode:
+            raise ToolError(f"{command[0]} failed ({result.returncode}): "
+                            f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+        click.echo(f"programmed with {command[0]}")
