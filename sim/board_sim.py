@@ -10,6 +10,7 @@ bench (:mod:`tritforge.sim.tb_board`) runs the big ones.
 
 import collections
 
+from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from ..hdl.board import BoardTop
@@ -23,13 +24,15 @@ class SimChannel(ByteChannel):
     """A UART on the board top's pins inside an Amaranth testbench (``ctx``).
 
     ``corrupt``: an optional function ``(frame_index, data) -> data`` applied to each
-    :meth:`write`, to damage frames on purpose. ``cycle`` counts the clock cycles the host
-    has waited.
+    :meth:`write`, to damage frames on purpose. ``reset_at``: cycles at which the board is
+    reset (for three cycles). ``cycle`` counts the clock cycles the host has waited.
     """
 
-    def __init__(self, ctx, dut, received, *, corrupt=None):
+    def __init__(self, ctx, dut, received, *, corrupt=None, reset=None, reset_at=()):
         self.ctx = ctx
         self.dut = dut
+        self.reset = reset
+        self.reset_at = sorted(reset_at)
         self.divider = dut.link.baud_divider
         self.received = received
         self.corrupt = corrupt
@@ -38,6 +41,11 @@ class SimChannel(ByteChannel):
 
     async def _tick(self, count=1):
         for _ in range(count):
+            if self.reset_at and self.cycle == self.reset_at[0]:
+                self.reset_at.pop(0)
+                self.ctx.set(self.reset, 1)
+            elif self.reset is not None and self.ctx.get(self.reset):
+                self.ctx.set(self.reset, 0)
             await self.ctx.tick()
             self.cycle += 1
 
@@ -73,10 +81,13 @@ class SimChannel(ByteChannel):
         return self.cycle
 
 
-def run_board(params, link, host, *, store=None, corrupt=None):
+def run_board(params, link, host, *, store=None, corrupt=None, reset_at=()):
     """Simulate ``BoardTop(params, link, store)`` and run ``await host(channel, ctx)``;
-    return what it returns (the host's timeouts bound the simulation)."""
+    return what it returns (the host's timeouts bound the simulation). ``corrupt`` and
+    ``reset_at``: see :class:`SimChannel`."""
     dut = BoardTop(params, link, store)
+    reset = Signal()
+    top = ResetInserter(reset)(dut)
     received = collections.deque()
     result = {}
     divider = link.baud_divider
@@ -97,10 +108,10 @@ def run_board(params, link, host, *, store=None, corrupt=None):
 
     async def bench(ctx):
         ctx.set(dut.rx, 1)
-        channel = SimChannel(ctx, dut, received, corrupt=corrupt)
+        channel = SimChannel(ctx, dut, received, corrupt=corrupt, reset=reset, reset_at=reset_at)
         result["value"] = await host(channel, ctx)
 
-    sim = Simulator(dut)
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(decode_tx, background=True)
     sim.add_testbench(bench)

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 
 from ..spec.errors import TritforgeError
-from ..spec.link import (BOARD_SYNC, CONTROL_BODY_BYTES, FLAG_START, HOST_SYNC, INFO_LAST,
+from ..spec.link import (BOARD_SYNC, FLAG_START, HOST_SYNC, INFO_LAST,
                          RECORD_HEADER_BYTES, STORE_ADDRESS_BYTES, LinkParams, Nak, Record, Reply,
                          crc16)
 from ..spec.params import check_params
@@ -276,7 +276,8 @@ class FramedLink:
                 return
             reason = Nak(reply.body[0]) if reply.body[0] in set(Nak) else reply.body[0]
             self.stats[f"nak_{getattr(reason, 'name', reason).lower()}"] += 1
-            if reason in (Nak.CRC, Nak.TRUNCATED, Nak.UART):
+            # Damaged on the way (the host never sends a frame over max_payload): again.
+            if reason in (Nak.CRC, Nak.TRUNCATED, Nak.LENGTH, Nak.UART):
                 logger.info("frame %d refused (%s), sending it again", self._seq, reason.name)
                 continue
             if reason == Nak.NOT_SYNCED:
