@@ -18,6 +18,7 @@ Boards (:data:`BOARDS`):
 import dataclasses
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from ..hdl.board import BoardTop
@@ -25,7 +26,7 @@ from ..hdl.weight_store import SPRAMWeightStore, WeightStore
 from ..spec.errors import ParameterError
 from ..spec.link import LinkParams
 
-__all__ = ["BoardSpec", "BOARDS", "Pll", "ice40_pll", "ecp5_pll", "board_store", "BoardWrapper",
+__all__ = ["BoardSpec", "BOARDS", "Pll", "ice40_pll", "ecp5_pll", "board_store", "store_depth", "BoardWrapper",
            "board_link", "DEFAULT_BAUD"]
 
 #: The UART rate of a bitstream unless told otherwise.
@@ -43,7 +44,7 @@ class Pll:
 
 def ice40_pll(input_mhz, output_mhz):
     """``SB_PLL40`` dividers for the closest output to ``output_mhz`` (the iCE40 PLL's rules:
-    PFD 10..133 MHz, VCO 533..1066 MHz, as icepll searches them)."""
+    PFD 10..133 MHz, VCO 533..1066 MHz, output 16..275 MHz, as icepll searches them)."""
     best = None
     for divr in range(16):
         pfd = input_mhz / (divr + 1)
@@ -55,6 +56,8 @@ def ice40_pll(input_mhz, output_mhz):
                 continue
             for divq in range(1, 7):
                 out = vco / 2 ** divq
+                if not 16 <= out <= 275:
+                    continue
                 if best is None or abs(out - output_mhz) < abs(best[0] - output_mhz):
                     filter_range = next(i for i, limit in enumerate((17, 26, 44, 66, 101, 1e9), 1)
                                         if pfd < limit)
@@ -121,18 +124,28 @@ BOARDS = {
 }
 
 
+#: Words of the ECP5 boards' block-RAM weight store (128 KB at a 32-bit stream).
+BRAM_STORE_WORDS = 32768
+
+
+def store_depth(board, params):
+    """Words of :func:`board_store` (checked as it would be, without building it)."""
+    if board.family == "ice40":
+        return SPRAMWeightStore.depth_for(params.stream_width)
+    return BRAM_STORE_WORDS
+
+
 def board_store(board, params):
     """The weight store the board's device has room for (module docstring)."""
     if board.family == "ice40":
         return SPRAMWeightStore(params.stream_width)
-    return WeightStore(params.stream_width, 32768)
+    return WeightStore(params.stream_width, BRAM_STORE_WORDS)
 
 
 def board_link(board, params, clock_mhz, baud, **fields):
     """The :class:`LinkParams` of a board at ``clock_mhz`` and ``baud`` (store depth from
-    :func:`board_store`)."""
-    depth = board_store(board, params).depth
-    return LinkParams.for_baud(clock_mhz * 1e6, baud, store_depth=depth, **fields)
+    :func:`store_depth`)."""
+    return LinkParams.for_baud(clock_mhz * 1e6, baud, store_depth=store_depth(board, params), **fields)
 
 
 class BoardWrapper(Elaboratable):
@@ -151,14 +164,15 @@ class BoardWrapper(Elaboratable):
         clock = Signal()
         m.d.comb += ClockSignal("sync").eq(clock)
         if self.board.family == "ice40":
-            pad = platform.request(self.board.oscillator, dir="-")
+            pad = platform.request(self.board.oscillator, dir="-")  # the PLL takes the pad itself
             d = self.pll.dividers
             m.submodules.pll = Instance(
                 "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=d["DIVR"], p_DIVF=d["DIVF"],
                 p_DIVQ=d["DIVQ"], p_FILTER_RANGE=d["FILTER_RANGE"], i_PACKAGEPIN=pad.io,
                 i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clock, o_LOCK=locked)
         else:
-            oscillator = platform.request(self.board.oscillator, dir="i")
+            m.submodules.oscillator = oscillator = io.Buffer(
+                "i", platform.request(self.board.oscillator, dir="-"))
             d = self.pll.dividers
             m.submodules.pll = Instance(
                 "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED",
@@ -174,10 +188,12 @@ class BoardWrapper(Elaboratable):
                 a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2")
         platform.add_clock_constraint(clock, self.pll.output_mhz * 1e6)
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
-        uart = platform.request("uart", 0)
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx = tx = io.Buffer("o", uart.tx)
         m.submodules.top = top = self.top
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]
         for index, signal in enumerate((top.busy, top.error)):
-            led = platform.request("led", index)
+            m.submodules[f"led{index}"] = led = io.Buffer("o", platform.request("led", index, dir="-"))
             m.d.comb += led.o.eq(signal)
         return m

@@ -96,9 +96,10 @@ class UARTReceiver(wiring.Component):
     idle : ``Out(1)``
         No byte in progress.
     framing_error : ``Out(1)``
-        Strobe: a byte ended without its stop bit and was dropped.
+        Strobe (the cycle after the stop bit's sample): a byte ended without its stop bit and
+        was dropped.
     overrun : ``Out(1)``
-        Strobe: a byte replaced one not yet taken.
+        Strobe (likewise): a byte replaced one not yet taken.
     """
 
     def __init__(self, divider):
@@ -120,6 +121,7 @@ class UARTReceiver(wiring.Component):
         sample = timer == 0
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        m.d.sync += [self.framing_error.eq(0), self.overrun.eq(0)]     # strobes, from registers
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
@@ -141,9 +143,9 @@ class UARTReceiver(wiring.Component):
                     with m.If(bits == 1):           # the stop bit
                         with m.If(line):
                             m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
-                            m.d.comb += self.overrun.eq(self.o.valid & ~self.o.ready)
+                            m.d.sync += self.overrun.eq(self.o.valid & ~self.o.ready)
                         with m.Else():
-                            m.d.comb += self.framing_error.eq(1)
+                            m.d.sync += self.framing_error.eq(1)
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += shift.eq((line << 7) | (shift >> 1))

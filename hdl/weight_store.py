@@ -85,12 +85,17 @@ class SPRAMWeightStore(_Store):
     """
 
     def __init__(self, width):
+        self._across = width // SPRAM_BITS if isinstance(width, int) else None
+        super().__init__(width, self.depth_for(width))
+
+    @staticmethod
+    def depth_for(width):
+        """Words of the store of ``width`` bits (the check of the constructor)."""
         check_integer("width", width, SPRAM_BITS)
         if width % SPRAM_BITS or SPRAM_COUNT % (width // SPRAM_BITS):
             raise ParameterError(f"width of an SPRAM weight store must be 16, 32 or 64 bits "
                                  f"(four 16-bit SPRAMs), not {width!r}")
-        self._across = width // SPRAM_BITS
-        super().__init__(width, SPRAM_WORDS * (SPRAM_COUNT // self._across))
+        return SPRAM_WORDS * (SPRAM_COUNT // (width // SPRAM_BITS))
 
     def elaborate(self, platform):
         m = Module()
