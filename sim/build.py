@@ -14,9 +14,12 @@ from ..spec.params import check_params, design_from_dict
 from .runner import run_cocotb, tb_config, write_verilog
 
 __all__ = ["TOPLEVEL", "ACCELERATOR_TESTBENCH", "accelerator_verilog", "run_accelerator",
-           "tb_params"]
+           "tb_params", "BOARD_TOPLEVEL", "BOARD_TESTBENCH", "run_board_top", "tb_link"]
 
 TOPLEVEL = "tritforge_accelerator"
+#: The board top's module name and cocotb module (:mod:`tritforge.sim.tb_board`).
+BOARD_TOPLEVEL = "tritforge_board_top"
+BOARD_TESTBENCH = "tritforge.sim.tb_board"
 #: The cocotb module of the accelerator's tests (:mod:`tritforge.sim.tb_accelerator`).
 ACCELERATOR_TESTBENCH = "tritforge.sim.tb_accelerator"
 
@@ -44,3 +47,23 @@ def run_accelerator(simulator, params, build_dir, test_module, *, config=None, w
 def tb_params():
     """In a testbench run by :func:`run_accelerator`: the accelerator's parameters."""
     return design_from_dict(tb_config()["params"])
+
+
+def run_board_top(simulator, params, link, build_dir, test_module=BOARD_TESTBENCH, *, config=None,
+                  waves=False, testcase=None, quiet=False):
+    """Generate :class:`~tritforge.hdl.board.BoardTop` of ``params`` and ``link`` (with the
+    default weight store) into ``build_dir`` and run the cocotb ``test_module`` on it, like
+    :func:`run_accelerator`; the testbench gets ``params`` and ``link`` in its config."""
+    from ..hdl.board import BoardTop
+    check_params(params)
+    build_dir = Path(build_dir)
+    source = write_verilog(BoardTop(params, link), BOARD_TOPLEVEL, build_dir / "board_top.v")
+    config = {**(config or {}), "params": params.to_dict(), "link": link.to_dict()}
+    return run_cocotb(simulator, [source], BOARD_TOPLEVEL, test_module, build_dir, config=config,
+                      waves=waves, testcase=testcase, quiet=quiet)
+
+
+def tb_link():
+    """In a testbench run by :func:`run_board_top`: the board's link parameters."""
+    from ..spec.link import LinkParams
+    return LinkParams(**tb_config()["link"])
