@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tritforge.sim.build import run_board_top
+from tritforge.sim.link_model import product_link
 from tritforge.spec.link import LinkParams
 from tritforge.spec.params import AcceleratorParams
 
@@ -39,6 +40,13 @@ def test_resident_layer_and_link_faults(waves):
     # Per token only activations, store records and results cross the link: far fewer
     # bytes than the layer's weights (loaded once).
     assert layer["product"]["bytes_out"] < layer["load"]["bytes_out"] / 5
+    # The link model: the same traffic, and the board's cycles within its bounds.
+    model = product_link(PARAMS, LINK, 1, 172, 64)
+    product = layer["product"]
+    status_frame = 1        # the product's figures include a READ_STATUS (check) frame
+    assert model.frames == product["frames"] - status_frame
+    clock, baud = 1.0, 1 / LINK.baud_divider
+    assert model.lower_s(clock, baud) <= layer["cycles"] <= model.upper_s(clock, baud)
     faults = summary["link_faults"]["faults"]
     assert faults["flipped_bit"]["nak_crc"] == 1 and faults["truncated"]["nak_truncated"] == 1
     assert summary["link_faults"]["recoveries"] == 1
