@@ -2,8 +2,9 @@
 
 Builds :func:`~tritforge.flows.bitstream.build_bitstream` for ``--board`` (``icebreaker``:
 iCE40 UP5K; ``ulx3s-85f``: ECP5 LFE5U-85F) from the design options (``--config`` and the
-inline options of :class:`~tritforge.spec.params.AcceleratorParams`), prints the utilisation
-and the achieved Fmax against the clock, writes ``<out>/<board>/report.json`` and the
+inline options of :class:`~tritforge.spec.params.AcceleratorParams`), prints the utilisation,
+the achieved Fmax against the clock and the tiny model's tokens/s at the baud rate (the
+link model, :mod:`tritforge.sim.link_model`), writes ``<out>/<board>/report.json`` and the
 bitstream. A missed clock is one error line (exit status 2). ``--program`` loads the
 bitstream with ``openFPGALoader`` or ``iceprog`` when one is installed.
 """
@@ -15,6 +16,9 @@ import click
 from ..flows.bitstream import build_bitstream, program_command
 from ..flows.boards import BOARDS, DEFAULT_BAUD
 from ..flows.tools import ToolError
+from ..sim.link_model import model_token_time
+from ..spec.formats import MODEL_SHAPES
+from ..spec.link import LinkParams
 from ..spec.params import AcceleratorParams
 from .commands import _print_table, accelerator_from_options, design_options, output_options
 
@@ -34,6 +38,10 @@ def bitstream_rows(report):
     rows += [(f"use: {bel}", f"{use['used']:,} / {use['available']:,} "
                              f"({100 * use['used'] / use['available']:.0f} %)")
              for bel, use in sorted(report["utilization"].items())]
+    if "tiny_tokens_per_s" in report:
+        low, high = report["tiny_tokens_per_s"]
+        rows.append(("tiny model", f"{low:.1f} to {high:.1f} tokens/s at this baud rate "
+                                   f"(link model, host turnaround 0)"))
     rows.append(("build", "cached" if report["cached"] else f"{report['seconds']} s"))
     return [{"quantity": quantity, "value": value} for quantity, value in rows]
 
@@ -57,6 +65,9 @@ def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_di
     design = accelerator_from_options(config_path, options, AcceleratorParams(), "bitstream")
     report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,
                              out_dir=f"{out_dir}/{board}", cache_dir=cache_dir, no_cache=no_cache)
+    lower, upper = model_token_time(design, LinkParams(**report["link"]),
+                                    MODEL_SHAPES["tiny"].linear_shapes(), report["clock_mhz"] * 1e6, baud)
+    report["tiny_tokens_per_s"] = [round(1 / upper, 2), round(1 / lower, 2)]
     _print_table(f"{design.name} on {board}", bitstream_rows(report))
     click.echo(report["bitstream"])
     if program:

@@ -120,7 +120,7 @@ BOARDS = {
     "icebreaker": BoardSpec("icebreaker", "amaranth_boards.icebreaker", "ICEBreakerPlatform", "clk12",
                             12.0, "ice40", ice40_pll, ("iceprog", "openFPGALoader"), 30.0, ".bin"),
     "ulx3s-85f": BoardSpec("ulx3s-85f", "amaranth_boards.ulx3s", "ULX3S_85F_Platform", "clk25",
-                           25.0, "ecp5", ecp5_pll, ("openFPGALoader",), 50.0, ".bit"),
+                           25.0, "ecp5", ecp5_pll, ("openFPGALoader",), 60.0, ".bit"),
 }
 
 
