@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tritforge.sim.build import run_board_top
-from tritforge.sim.link_model import product_link
+from tritforge.sim.link_model import model_token_time, product_link
+from tritforge.spec.formats import MODEL_SHAPES
 from tritforge.spec.link import LinkParams
 from tritforge.spec.params import AcceleratorParams
 
@@ -61,3 +62,8 @@ def test_resident_model(waves):
     model = summary["resident_model"]
     assert [step["products"] for step in model["steps"]] == [14] * 5
     assert model["store_words"] <= LINK.store_depth
+    # Each step's cycles within the link model's bounds (cycles: a 1 Hz clock, 1/divider baud).
+    shapes = MODEL_SHAPES["tiny"].linear_shapes()
+    for step in model["steps"]:
+        lower, upper = model_token_time(PARAMS, LINK, shapes, 1.0, 1 / LINK.baud_divider, tokens=step["tokens"])
+        assert lower <= step["cycles"] <= upper
