@@ -90,8 +90,8 @@ class FrameExecutor(wiring.Component):
         m.d.comb += [self.buf_addr.eq(position), self.buf_en.eq(fetch & more)]
         byte = self.buf_data
 
-        kind = Signal(8)
-        arg = Signal(8)
+        header = Signal(32)              # kind, arg, count: shifted in low byte first
+        kind, arg = header[:8], header[8:16]
         count = Signal(COUNT_BITS)
         address = Signal(8 * _ADDRESS_BYTES)
         index = Signal(range(max(4, p.bytes_per_beat)))
@@ -119,26 +119,17 @@ class FrameExecutor(wiring.Component):
                 with m.If(self.execute):
                     m.next = "RECORD"
             with m.State("RECORD"):
+                def header_done():
+                    m.next = "DECODE"
                 with m.If(have):
-                    m.d.comb += take.eq(1)
-                    m.d.sync += index.eq(index + 1)
-                    with m.Switch(index):
-                        with m.Case(0):
-                            m.d.sync += kind.eq(byte)
-                        with m.Case(1):
-                            m.d.sync += arg.eq(byte)
-                        with m.Case(2):
-                            m.d.sync += count[:8].eq(byte)
-                        with m.Case(3):
-                            m.d.sync += [count[8:].eq(byte), index.eq(0)]
-                            m.next = "DECODE"
-                with m.Elif(exhausted):
-                    with m.If(index == 0):
-                        m.next = "FINISH"
-                    with m.Else():
-                        m.next = "FAIL"
+                    m.d.sync += header.eq((byte << 24) | (header >> 8))
+                with m.If(~have & exhausted & (index == 0)):
+                    m.next = "FINISH"           # the frame ends between records
+                with m.Else():
+                    collect(header_done, 4)
             with m.State("DECODE"):
-                with m.If(count == 0):
+                m.d.sync += count.eq(header[16:])
+                with m.If(header[16:] == 0):
                     m.next = "FAIL"
                 with m.Elif(kind == Record.STREAM):
                     m.next = "BEAT"

@@ -95,8 +95,9 @@ class FrameReceiver(wiring.Component):
         byte = self.i.valid
         data = self.i.payload
         m.d.comb += [self.i.ready.eq(1), crc.data.eq(data)]
-        flags = Signal(8)
-        seq = Signal(8)
+        fields = Signal(32)                 # flags, seq, length (low byte first)
+        flags, seq = fields[:8], fields[8:16]
+        m.d.comb += self.length.eq(fields[16:])
         expected = Signal(8)
         synced = Signal()
         position = Signal(range(link.max_payload + 1))
@@ -130,35 +131,27 @@ class FrameReceiver(wiring.Component):
 
         with m.FSM():
             with m.State("HUNT"):
-                m.d.sync += [seq.eq(0), header.eq(0), position.eq(0)]
+                m.d.sync += [fields.eq(0), header.eq(0), position.eq(0)]
                 with m.If(byte & (data == HOST_SYNC)):
                     m.d.comb += crc.start.eq(1)
                     m.next = "HEADER"
-            with m.State("HEADER"):
+            with m.State("HEADER"):             # flags, seq, length: shifted in
                 with m.If(byte):
                     m.d.comb += crc.valid.eq(1)
-                    m.d.sync += header.eq(header + 1)
-                    with m.Switch(header):
-                        with m.Case(0):
-                            m.d.sync += flags.eq(data)
-                        with m.Case(1):
-                            m.d.sync += seq.eq(data)
-                        with m.Case(2):
-                            m.d.sync += self.length[:8].eq(data)
-                        with m.Case(3):
-                            m.d.sync += self.length[8:].eq(data)
-                            full = (data << 8) | self.length[:8]
-                            with m.If((full == 0) | (full > link.max_payload)):
-                                drain(Nak.LENGTH)
-                            with m.Else():
-                                m.next = "PAYLOAD"
+                    m.d.sync += [header.eq(header + 1), fields.eq((data << 24) | (fields >> 8))]
+                    with m.If(header == 3):
+                        length = (data << 8) | fields[24:]      # not yet shifted down
+                        with m.If((length == 0) | (length > link.max_payload)):
+                            drain(Nak.LENGTH)
+                        with m.Else():
+                            m.next = "PAYLOAD"
                 end_of_frame_checks()
             with m.State("PAYLOAD"):
                 m.d.comb += [write.addr.eq(position), write.data.eq(data), write.en.eq(byte)]
                 with m.If(byte):
                     m.d.comb += crc.valid.eq(1)
                     m.d.sync += position.eq(position + 1)
-                    with m.If(position + 1 == self.length):
+                    with m.If(position + 1 == fields[16:]):
                         m.next = "CRC_HIGH"
                 end_of_frame_checks()
             with m.State("CRC_HIGH"):

@@ -14,11 +14,19 @@ __all__ = ["UARTTransmitter", "UARTReceiver", "MIN_DIVIDER"]
 MIN_DIVIDER = 4
 
 
-def _check_divider(divider):
-    return check_integer("divider", divider, MIN_DIVIDER)
+class _UART(wiring.Component):
+    """The divider, checked, and the ports."""
+
+    def __init__(self, divider, members):
+        self._divider = check_integer("divider", divider, MIN_DIVIDER)
+        super().__init__(members)
+
+    @property
+    def divider(self):
+        return self._divider
 
 
-class UARTTransmitter(wiring.Component):
+class UARTTransmitter(_UART):
     """Sends bytes on ``tx``: a start bit (0), eight data bits LSB first, a stop bit (1).
 
     Protocol: ``i`` takes a byte when idle (``i.ready``); the start bit begins the next
@@ -41,12 +49,7 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divider):
-        self._divider = _check_divider(divider)
-        super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
-
-    @property
-    def divider(self):
-        return self._divider
+        super().__init__(divider, {"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -68,7 +71,7 @@ class UARTTransmitter(wiring.Component):
         return m
 
 
-class UARTReceiver(wiring.Component):
+class UARTReceiver(_UART):
     """Receives bytes from ``rx`` (8N1) and offers each on ``o``.
 
     The line passes a two-flip-flop synchronizer. A falling edge starts a byte; the start
@@ -103,13 +106,8 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, divider):
-        self._divider = _check_divider(divider)
-        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)), "idle": Out(1),
-                          "framing_error": Out(1), "overrun": Out(1)})
-
-    @property
-    def divider(self):
-        return self._divider
+        super().__init__(divider, {"rx": In(1, init=1), "o": Out(stream.Signature(8)), "idle": Out(1),
+                                   "framing_error": Out(1), "overrun": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
