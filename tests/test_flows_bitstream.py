@@ -26,6 +26,11 @@ def test_icebreaker_default_design_meets_timing(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["fmax_mhz"] == report["fmax_mhz"]
     again = build_bitstream("icebreaker", AcceleratorParams(), out_dir=tmp_path / "again")
     assert again["cached"] and (tmp_path / "again" / "tritforge_board.bin").read_bytes() == bitstream.read_bytes()
+    # The command line: the same build (cached), its table and the bitstream's path.
+    result = CliRunner().invoke(cli, ["bitstream", "--board", "icebreaker", "-o", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "achieved: met" in result.output and "tokens/s at this baud rate" in result.output
+    assert result.output.strip().endswith(str(tmp_path / "cli" / "icebreaker" / "tritforge_board.bin"))
 
 
 @pytest.mark.synth
