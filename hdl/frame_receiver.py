@@ -28,7 +28,7 @@ class FrameReceiver(wiring.Component):
 
     Protocol. Bytes arrive on ``i`` (always taken). A frame starts at a ``HOST_SYNC`` byte
     (other bytes between frames are ignored); its payload goes to the frame buffer at
-    addresses 0, 1, ...; two cycles after its last CRC byte the frame is checked:
+    addresses 0, 1, ...; the cycle after its last CRC byte the frame is checked:
 
     * a bad CRC, a length of 0 or over ``max_payload``, or a UART framing error: bytes are
       dropped until the line has been idle for ``timeout_cycles``, then a ``NAK`` is sent;
@@ -101,6 +101,7 @@ class FrameReceiver(wiring.Component):
         expected = Signal(8)
         synced = Signal()
         position = Signal(range(link.max_payload + 1))
+        left = Signal(LENGTH_BITS)          # payload bytes after the current one (no adder on the exit)
         header = Signal(range(4))
         reason = Signal(8)
         idle = Signal(range(link.timeout_cycles + 1))
@@ -144,14 +145,15 @@ class FrameReceiver(wiring.Component):
                         with m.If((length == 0) | (length > link.max_payload)):
                             drain(Nak.LENGTH)
                         with m.Else():
+                            m.d.sync += left.eq(length - 1)
                             m.next = "PAYLOAD"
                 end_of_frame_checks()
             with m.State("PAYLOAD"):
                 m.d.comb += [write.addr.eq(position), write.data.eq(data), write.en.eq(byte)]
                 with m.If(byte):
                     m.d.comb += crc.valid.eq(1)
-                    m.d.sync += position.eq(position + 1)
-                    with m.If(position + 1 == fields[16:]):
+                    m.d.sync += [position.eq(position + 1), left.eq(left - 1)]
+                    with m.If(left == 0):
                         m.next = "CRC_HIGH"
                 end_of_frame_checks()
             with m.State("CRC_HIGH"):
