@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The boards: PLL searches, stores, and what is refused."""
 
 import pytest
