@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (a store built to read its depth, or a board top refused by a failing tool, is never elaborated)
 """The boards: amaranth-boards platforms, their PLLs and weight stores, and the board wrapper.
 
 The hardware below (:class:`~tritforge.hdl.board.BoardTop`) knows no board; this module is

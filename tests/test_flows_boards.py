@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """The boards: PLL searches, stores, and what is refused."""
 
 import pytest
