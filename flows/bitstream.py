@@ -13,7 +13,8 @@ achieved Fmax against the requested clock, the PLL, the link and the design; the
 is written only when timing is met (otherwise :class:`TimingNotMet`).
 
 Cached like the other flows (:mod:`tritforge.flows.flow`): the key hashes every file of the
-build plan (which holds the whole design), the seed and the tool versions; the report and
+build plan (which holds the whole design, written without source locations), the seed and
+the tool versions; the report and
 the bitstream are kept under ``<cache>/bitstreams``, and a repeated build is a copy.
 """
 
@@ -98,7 +99,9 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
     link = board_link(board, params, pll.output_mhz, baud, **(link_fields or {}))
     out_dir = Path(out_dir)
     platform = board.platform()
-    plan = platform.prepare(BoardWrapper(board, params, link, pll), name=TOP_NAME,
+    # No source locations in the RTLIL: the cache key (the plan's files) then changes with the
+    # design only, not with a line moved in a Python file or the checkout's folder.
+    plan = platform.prepare(BoardWrapper(board, params, link, pll), name=TOP_NAME, emit_src=False,
                             nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
     key = hashlib.sha256(json.dumps([plan.digest().hex(), seed, package_versions(_TOOLS)],
                                     sort_keys=True).encode()).hexdigest()
