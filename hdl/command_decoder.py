@@ -27,6 +27,18 @@ def read_layout(params):
                          "blocks": range(params.weight_depth + 1)})
 
 
+#: The opcodes the decoder knows, in the order of ``front_layout``'s ``op`` bits.
+KNOWN_OPCODES = (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN, Opcode.READ_RESULTS,
+                 Opcode.READ_STATUS, Opcode.CLEAR)
+
+
+def front_layout(width):
+    """A beat in the decoder's input register: the beat, its opcode bits as one flag per
+    known opcode (:data:`KNOWN_OPCODES`; all 0: unknown) and, per argument, whether bits above
+    the argument's width are set."""
+    return StructLayout({"data": width, "last": 1, "op": len(KNOWN_OPCODES), "over": 3})
+
+
 def _split(m, size, part):
     """``size`` items in parts of ``part``: ``(ceil(size / part), items in the last part)``
     for ``size >= 1``, by :func:`~tritforge.hdl.arith.divide_const` (no divider cell)."""
@@ -44,9 +56,14 @@ class _Argument:
         self.value = Signal(self.width, name=f"arg{index}")
         self.over = Signal(name=f"arg{index}_over")
 
-    def capture(self, data):
-        """Assignments that take the argument from the 32 bits ``data``."""
-        return [self.value.eq(data[:self.width]), self.over.eq(data[self.width:ARG_BITS].any())]
+    def over_bits(self, data):
+        """Any bit of the 32 bits ``data`` above the argument's width is set."""
+        return data[self.width:ARG_BITS].any()
+
+    def capture(self, data, over):
+        """Assignments that take the argument from the 32 bits ``data`` (``over``: its
+        :meth:`over_bits`, found as the beat entered)."""
+        return [self.value.eq(data[:self.width]), self.over.eq(over)]
 
     def is_zero(self):
         return ~self.over & (self.value == 0)
@@ -92,8 +109,15 @@ class _Command:
         self.item_addr = Signal(range(max(p.weight_depth, p.act_depth)))
         self.beat_index = Signal(range(max(p.tile_beats, p.chunk_beats)))
         self.held = [Signal(p.stream_width, name=f"held{i}")
-                     for i in range(max(p.tile_beats, p.chunk_beats) - 1)]
-        self.item_done = Signal()            # an item's last beat arrives this cycle
+                     for i in range(max(p.tile_beats, p.chunk_beats))]
+        self.item_done = Signal()            # an item's last beat is taken this cycle
+
+        # The beat being parsed, from the input register, with what the header and
+        # argument checks need already worked out as it entered (`front_layout`).
+        self.beat = Signal(front_layout(p.stream_width), name="front")
+        self.beat_valid = Signal(name="front_valid")
+        self.ready = Signal()                # the state takes the front beat this cycle
+        self.take = self.beat_valid & self.ready
 
     def refuse(self, m, error, then):
         """Refuse the command with ``error`` and go to state ``then``: ``"DROP"`` while beats
@@ -113,11 +137,12 @@ class _Command:
 class CommandDecoder(wiring.Component):
     """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
 
-    Loads are written to the banks at stream rate (one beat per cycle; an item is written
-    in the cycle its last beat arrives). ``RUN`` is checked in the two cycles after its last
-    argument and handed to the sequencer in the third, or as soon as it is idle; the
-    decoder goes on with
-    the next command meanwhile. ``READ_RESULTS`` and ``READ_STATUS`` are handed to the
+    Every beat enters an input register first (``s.ready`` is high while the register is
+    empty or its beat is being taken): the states act on a beat one cycle after it arrives,
+    at one beat per cycle. Loads are written to the banks at stream rate (an item is
+    written two cycles after its last beat arrives). ``RUN`` is checked in the two cycles
+    after its last argument is parsed and handed to the sequencer in the third, or as soon
+    as it is idle; the decoder goes on with the next command meanwhile. ``READ_RESULTS`` and ``READ_STATUS`` are handed to the
     packers once no response is being sent; ``CLEAR`` waits for the same and then pulses
     ``clear`` (the accelerator resets its datapath, counters, the error and the pending
     results with it). Errors follow :class:`~tritforge.spec.protocol.ErrorCode`: the command
@@ -197,6 +222,7 @@ class CommandDecoder(wiring.Component):
                      busy.eq(self.sequencer_busy)]
         m.d.comb += c.sequencer_busy.eq(busy | self.run_start | started.any())
         m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending), self.read.eq(c.read)]
+        self._front(m, c)
         self._drive_writes(m, c)
         # The states in this order: HEADER, the first one, is the reset state.
         with m.FSM():
@@ -205,47 +231,60 @@ class CommandDecoder(wiring.Component):
             self._run_states(m, c)
             self._response_states(m, c)
             self._drop_state(m, c)
-        m.d.comb += [self.weights.en.eq(c.item_done & c.loading_weights),
-                     self.acts.en.eq(c.item_done & ~c.loading_weights)]
         self._latch_errors(m, c.fail)
         return m
 
+    def _front(self, m, c):
+        """The input register: a beat enters while the register is empty or its beat is
+        taken, so the link runs at one beat per cycle; the states see the beat a cycle
+        after it arrives. The opcode and argument range flags are found here, on the
+        input side, so that the states' next-state logic starts from flags."""
+        enter = self.s.valid & self.s.ready
+        data = self.s.payload.data
+        m.d.comb += self.s.ready.eq(~c.beat_valid | c.ready)
+        with m.If(enter):
+            m.d.sync += [c.beat_valid.eq(1), c.beat.data.eq(data), c.beat.last.eq(self.s.payload.last),
+                         c.beat.op.eq(Cat(data[:OPCODE_BITS] == op for op in KNOWN_OPCODES)),
+                         c.beat.over.eq(Cat(argument.over_bits(data) for argument in c.args))]
+        with m.Elif(c.take):
+            m.d.sync += c.beat_valid.eq(0)
+
     def _header_states(self, m, c):
         """HEADER takes the opcode and banks; ARGS takes the argument beats into ``args``."""
-        beat, take = self.s.payload, self.s.valid & self.s.ready
+        beat, take = c.beat, c.take
+        op = dict(zip(KNOWN_OPCODES, beat.op))
         with m.State("HEADER"):
-            m.d.comb += self.s.ready.eq(1)
+            m.d.comb += c.ready.eq(1)
             with m.If(take):
                 m.d.sync += [c.opcode.eq(beat.data[:OPCODE_BITS]), c.arg_index.eq(0),
                              c.weight_bank.eq(beat.data[WEIGHT_BANK_BIT]),
                              c.act_bank.eq(beat.data[ACT_BANK_BIT])]
-                with m.Switch(beat.data[:OPCODE_BITS]):
-                    with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN):
-                        with m.If(beat.last):
-                            m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                        with m.Else():
-                            m.next = "ARGS"
-                    for op, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
+                with m.If(op[Opcode.LOAD_WEIGHTS] | op[Opcode.LOAD_ACTS] | op[Opcode.RUN]):
+                    with m.If(beat.last):
+                        m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                    with m.Else():
+                        m.next = "ARGS"
+                for opcode, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
                                       (Opcode.CLEAR, "CLEAR")):
-                        with m.Case(op):
-                            with m.If(beat.last):
-                                m.next = state
-                            with m.Else():
-                                c.refuse(m, ErrorCode.LENGTH, "DROP")
-                    with m.Default():
-                        m.d.comb += c.fail.eq(ErrorCode.OPCODE)
-                        with m.If(~beat.last):
-                            m.next = "DROP"
+                    with m.Elif(op[opcode]):
+                        with m.If(beat.last):
+                            m.next = state
+                        with m.Else():
+                            c.refuse(m, ErrorCode.LENGTH, "DROP")
+                with m.Else():
+                    m.d.comb += c.fail.eq(ErrorCode.OPCODE)
+                    with m.If(~beat.last):
+                        m.next = "DROP"
 
         with m.State("ARGS"):
-            m.d.comb += self.s.ready.eq(1)
+            m.d.comb += c.ready.eq(1)
             final_arg = c.arg_index == Mux(c.opcode == Opcode.RUN, len(ARGUMENTS[Opcode.RUN]) - 1, 0)
             with m.If(take):
                 m.d.sync += [c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
                 with m.Switch(c.arg_index):
                     for index, argument in enumerate(c.args):
                         with m.Case(index):
-                            m.d.sync += argument.capture(beat.data)
+                            m.d.sync += argument.capture(beat.data, beat.over[index])
                 # Values are checked before the payload's length: a load whose tlast
                 # comes with its count goes on to the checks too.
                 with m.If(final_arg & (c.opcode == Opcode.RUN)):
@@ -259,7 +298,7 @@ class CommandDecoder(wiring.Component):
         """CHECK_LOAD checks the size, LOAD_WAIT the bank, PAYLOAD writes one item per
         ``item_beats`` beats."""
         p = self._params
-        beat, take = self.s.payload, self.s.valid & self.s.ready
+        beat, take = c.beat, c.take
         with m.State("CHECK_LOAD"):
             depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
             count = c.args[0]
@@ -284,9 +323,10 @@ class CommandDecoder(wiring.Component):
                 m.next = "PAYLOAD"
 
         with m.State("PAYLOAD"):
-            m.d.comb += self.s.ready.eq(1)
+            m.d.comb += c.ready.eq(1)
             item_beats = Mux(c.loading_weights, p.tile_beats, p.chunk_beats)
             with m.If(take):
+                m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
                 with m.If(c.beat_index == item_beats - 1):
                     m.d.comb += c.item_done.eq(1)
                     m.d.sync += [c.beat_index.eq(0), c.item_addr.eq(c.item_addr + 1),
@@ -300,8 +340,6 @@ class CommandDecoder(wiring.Component):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
                 with m.Else():
                     m.d.sync += c.beat_index.eq(c.beat_index + 1)
-                    if c.held:
-                        m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
                     with m.If(beat.last):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
@@ -398,20 +436,26 @@ class CommandDecoder(wiring.Component):
     def _drop_state(self, m, c):
         """DROP discards a refused command's beats up to ``tlast``."""
         with m.State("DROP"):
-            m.d.comb += self.s.ready.eq(1)
-            with m.If(self.s.valid & self.s.ready & self.s.payload.last):
+            m.d.comb += c.ready.eq(1)
+            with m.If(c.take & c.beat.last):
                 m.next = "HEADER"
 
     def _drive_writes(self, m, c):
-        """An item is the held beats plus the beat arriving now, first beat lowest."""
+        """An item is written the cycle after its last beat is taken, from registers only
+        (its beats, first beat lowest, the strobe, the address): the strobe reaches every
+        block RAM of a bank, too far to follow the state logic in the same cycle. A bank
+        written this late is still idle: no RUN is parsed that soon after a load."""
         p = self._params
-        weights_item = Cat(*c.held[:p.tile_beats - 1], self.s.payload.data)
-        acts_item = Cat(*c.held[:p.chunk_beats - 1], self.s.payload.data)
+        write_weights, write_acts = Signal(), Signal()
+        addr, weight_bank, act_bank = Signal.like(c.item_addr), Signal(), Signal()
+        m.d.sync += [write_weights.eq(c.item_done & c.loading_weights),
+                     write_acts.eq(c.item_done & ~c.loading_weights),
+                     addr.eq(c.item_addr), weight_bank.eq(c.weight_bank), act_bank.eq(c.act_bank)]
         m.d.comb += [
-            self.weights.bank.eq(c.weight_bank), self.weights.addr.eq(c.item_addr),
-            self.weights.data.eq(weights_item[:p.tile_bits]),
-            self.acts.bank.eq(c.act_bank), self.acts.addr.eq(c.item_addr),
-            self.acts.data.eq(acts_item[:p.chunk_bits]),
+            self.weights.en.eq(write_weights), self.weights.bank.eq(weight_bank),
+            self.weights.addr.eq(addr), self.weights.data.eq(Cat(*c.held)[:p.tile_bits]),
+            self.acts.en.eq(write_acts), self.acts.bank.eq(act_bank),
+            self.acts.addr.eq(addr), self.acts.data.eq(Cat(*c.held)[:p.chunk_bits]),
         ]
 
     def _latch_errors(self, m, fail_now):

@@ -442,13 +442,16 @@ def _counters():
         "Each counter is `counter_bits` wide and wraps modulo `2**counter_bits`; with "
         "`counter_bits` 0 there are none. Control overhead is `busy - compute - stall_out`.\n\n"
         "**Counting window.** Reset and `CLEAR` zero the counters; `READ_STATUS` copies them "
-        "(and the error and flag words) in its snapshot cycle. `CLEAR` executes, and `READ_STATUS` "
-        "snapshots, in the cycle after its header beat is accepted (`tvalid` and `tready` high), "
-        "or, when a response packet is being sent then, in the cycle after that packet's last "
-        "beat. The counters count the cycles strictly between the two: with the `CLEAR` header "
-        "accepted in cycle `a`, the `READ_STATUS` header in cycle `b` and no response in flight "
-        "at either, `cycles = b - a - 1`; after a reset, counting starts with the first cycle "
-        "in which `rst` is low.")
+        "(and the error and flag words) in its snapshot cycle. A header beat accepted (`tvalid` "
+        "and `tready` high) in cycle `h` is parsed in cycle `h + 1` (the decoder's input "
+        "register). `READ_STATUS` snapshots in cycle `h + 2`, or, when a response packet is being "
+        "sent then, in the cycle after that packet's last beat. `CLEAR` executes in cycle "
+        "`h + 3` (its strobe reaches the datapath and the counters through a register), or two "
+        "cycles after the last beat of a response then in flight. The counters count the cycles "
+        "strictly between the two: with the `CLEAR` header accepted in cycle `a`, the "
+        "`READ_STATUS` header in cycle `b` and no response in flight at either, "
+        "`cycles = b - a - 2`; after a reset, counting starts with the first cycle in which "
+        "`rst` is low (`cycles = b + 2`).")
 
 
 def _counter_words(counter_words):
