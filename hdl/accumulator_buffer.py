@@ -151,12 +151,18 @@ class AccumulatorBuffer(wiring.Component):
 
         set_full = Signal(HALVES)
         clear_full = Signal(HALVES)
+        full_next, drain_half_next = Signal(HALVES), Signal.like(drain_half)
         with m.If(writing_valid & writing.last):
             m.d.comb += set_full.eq(1 << writing_half)
         with m.If(self.drain.release):
             m.d.comb += clear_full.eq(1 << drain_half)
-            m.d.sync += drain_half.eq(drain_half + 1)
-        m.d.sync += full.eq((full | set_full) & ~clear_full)
+        m.d.comb += [full_next.eq((full | set_full) & ~clear_full),
+                     drain_half_next.eq(drain_half + self.drain.release)]
+        # The drain's `ready` is a register of its own, from the next state: the reader's
+        # fetch decision, which fans out to its whole read path, starts from registers only.
+        drain_ready = Signal()
+        m.d.sync += [full.eq(full_next), drain_half.eq(drain_half_next),
+                     drain_ready.eq(full_next.bit_select(drain_half_next, 1))]
 
         # Claims: a half is claimed for a row block before its first update, free again
         # when the drain releases it.
@@ -175,7 +181,7 @@ class AccumulatorBuffer(wiring.Component):
                      can_claim.eq(~claimed_next.bit_select(half_next, 1))]
 
         m.d.comb += [
-            self.drain.ready.eq(full.bit_select(drain_half, 1)),
+            self.drain.ready.eq(drain_ready),
             drain.addr.eq(self._address(drain_half, self.drain.addr)),
             self.drain.data.eq(drain_data),
         ]

@@ -77,13 +77,15 @@ class _Command:
     """The registers the decoder's states share (one :class:`CommandDecoder` elaboration)."""
 
     def __init__(self, p):
-        # The command being parsed: its header and arguments.
-        self.opcode = Signal(OPCODE_BITS)
+        # The command being parsed: its kind (flags from the header's opcode) and arguments.
+        self.is_run = Signal()
+        self.loading_weights = Signal()
         self.weight_bank, self.act_bank = Signal(name="weight_bank"), Signal(name="act_bank")
         # Argument 0 is a load's count or a RUN's T, 1 and 2 are a RUN's K and N.
         self.args = [_Argument(0, max(p.max_tokens, p.weight_depth, p.act_depth)),
                      _Argument(1, p.max_k), _Argument(2, p.weight_depth * p.rows)]
         self.arg_index = Signal(range(3))
+        self.final_arg = Signal()            # the next argument beat is the command's last
         self.args_end_last = Signal()        # tlast came with the final argument
         self.fail = Signal(ErrorCode)        # error raised by the current command this cycle
 
@@ -103,9 +105,12 @@ class _Command:
         self.over_capacity = Signal()        # CHECK_SIZE's verdict, for CHECK_FIT
         self.sequencer_busy = Signal()       # running, or about to start
 
-        # Loads: items still to come, where the next one goes, the beats held of it.
-        self.loading_weights = self.opcode == Opcode.LOAD_WEIGHTS
+        # Loads: items still to come, where the next one goes, the beats held of it; the
+        # state logic's conditions, kept in registers alongside the counts they follow.
         self.items_left = Signal(range(max(p.weight_depth, p.act_depth) + 1))
+        self.last_item = Signal()            # items_left == 1
+        self.item_ends = Signal()            # the next payload beat is its item's last
+        self.bank_in_use = Signal()          # the load's bank is the last RUN's
         self.item_addr = Signal(range(max(p.weight_depth, p.act_depth)))
         self.beat_index = Signal(range(max(p.tile_beats, p.chunk_beats)))
         self.held = [Signal(p.stream_width, name=f"held{i}")
@@ -171,9 +176,10 @@ class CommandDecoder(wiring.Component):
         accepted; the decoder counts the sequencer busy from that decision on.
     sequencer_busy : ``In(1)``
     read_start : ``Out(1)``, read : ``Out(read_layout(params))``
-        Start strobe to the result packer (issued only while ``responding`` is low).
+        Start strobe to the result packer, from a register: it comes the cycle after the
+        decoder finds ``responding`` low.
     status_start : ``Out(1)``
-        Start strobe to the status packer (issued only while ``responding`` is low).
+        Start strobe to the status packer, from a register, as ``read_start``.
     responding : ``In(1)``
         A response packet is being sent.
     clear : ``Out(1)``
@@ -218,7 +224,8 @@ class CommandDecoder(wiring.Component):
         # `started` covers those.
         started = Signal(2)
         busy = Signal()
-        m.d.sync += [self.run_start.eq(0), started.eq(Cat(self.run_start, started[0])),
+        m.d.sync += [self.run_start.eq(0), self.read_start.eq(0), self.status_start.eq(0),
+                     started.eq(Cat(self.run_start, started[0])),
                      busy.eq(self.sequencer_busy)]
         m.d.comb += c.sequencer_busy.eq(busy | self.run_start | started.any())
         m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending), self.read.eq(c.read)]
@@ -256,7 +263,8 @@ class CommandDecoder(wiring.Component):
         with m.State("HEADER"):
             m.d.comb += c.ready.eq(1)
             with m.If(take):
-                m.d.sync += [c.opcode.eq(beat.data[:OPCODE_BITS]), c.arg_index.eq(0),
+                m.d.sync += [c.is_run.eq(op[Opcode.RUN]), c.loading_weights.eq(op[Opcode.LOAD_WEIGHTS]),
+                             c.final_arg.eq(~op[Opcode.RUN]), c.arg_index.eq(0),
                              c.weight_bank.eq(beat.data[WEIGHT_BANK_BIT]),
                              c.act_bank.eq(beat.data[ACT_BANK_BIT])]
                 with m.If(op[Opcode.LOAD_WEIGHTS] | op[Opcode.LOAD_ACTS] | op[Opcode.RUN]):
@@ -278,16 +286,17 @@ class CommandDecoder(wiring.Component):
 
         with m.State("ARGS"):
             m.d.comb += c.ready.eq(1)
-            final_arg = c.arg_index == Mux(c.opcode == Opcode.RUN, len(ARGUMENTS[Opcode.RUN]) - 1, 0)
+            final_arg = c.final_arg
             with m.If(take):
-                m.d.sync += [c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
+                m.d.sync += [c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last),
+                             c.final_arg.eq(c.arg_index == len(ARGUMENTS[Opcode.RUN]) - 2)]
                 with m.Switch(c.arg_index):
                     for index, argument in enumerate(c.args):
                         with m.Case(index):
                             m.d.sync += argument.capture(beat.data, beat.over[index])
                 # Values are checked before the payload's length: a load whose tlast
                 # comes with its count goes on to the checks too.
-                with m.If(final_arg & (c.opcode == Opcode.RUN)):
+                with m.If(final_arg & c.is_run):
                     m.next = "CHECK_RUN"
                 with m.Elif(final_arg):
                     m.next = "CHECK_LOAD"
@@ -302,7 +311,12 @@ class CommandDecoder(wiring.Component):
         with m.State("CHECK_LOAD"):
             depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
             count = c.args[0]
-            m.d.sync += [c.items_left.eq(count.value), c.item_addr.eq(0), c.beat_index.eq(0)]
+            item_beats = Mux(c.loading_weights, p.tile_beats, p.chunk_beats)
+            in_use = Mux(c.loading_weights, c.run_weight_bank == c.weight_bank,
+                         c.run_act_bank == c.act_bank)
+            m.d.sync += [c.items_left.eq(count.value), c.item_addr.eq(0), c.beat_index.eq(0),
+                         c.last_item.eq(count.value == 1), c.item_ends.eq(item_beats == 1),
+                         c.bank_in_use.eq(in_use)]
             with m.If(count.is_zero()):
                 c.refuse_rest(m, ErrorCode.ZERO_SIZE)
             with m.Elif(count.over | (count.value > depth)):
@@ -313,8 +327,8 @@ class CommandDecoder(wiring.Component):
         with m.State("LOAD_WAIT"):
             # A bank the sequencer reads: wait for the run to end if its results are
             # requested, else refuse (waiting for a run nobody reads could deadlock).
-            in_use = Mux(c.loading_weights, c.run_weight_bank == c.weight_bank,
-                         c.run_act_bank == c.act_bank)
+            # The banks compared in CHECK_LOAD stay put: only a RUN changes the run's.
+            in_use = c.bank_in_use
             with m.If(c.pending & in_use):
                 c.refuse_rest(m, ErrorCode.BANK_BUSY)
             with m.Elif(c.args_end_last):
@@ -327,11 +341,12 @@ class CommandDecoder(wiring.Component):
             item_beats = Mux(c.loading_weights, p.tile_beats, p.chunk_beats)
             with m.If(take):
                 m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
-                with m.If(c.beat_index == item_beats - 1):
+                with m.If(c.item_ends):
                     m.d.comb += c.item_done.eq(1)
                     m.d.sync += [c.beat_index.eq(0), c.item_addr.eq(c.item_addr + 1),
-                                 c.items_left.eq(c.items_left - 1)]
-                    with m.If(c.items_left == 1):
+                                 c.items_left.eq(c.items_left - 1), c.last_item.eq(c.items_left == 2),
+                                 c.item_ends.eq(item_beats == 1)]
+                    with m.If(c.last_item):
                         with m.If(beat.last):
                             m.next = "HEADER"
                         with m.Else():
@@ -339,7 +354,8 @@ class CommandDecoder(wiring.Component):
                     with m.Elif(beat.last):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
                 with m.Else():
-                    m.d.sync += c.beat_index.eq(c.beat_index + 1)
+                    m.d.sync += [c.beat_index.eq(c.beat_index + 1),
+                                 c.item_ends.eq(c.beat_index == item_beats - 2)]
                     with m.If(beat.last):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
@@ -413,22 +429,24 @@ class CommandDecoder(wiring.Component):
         m.next = "HEADER"
 
     def _response_states(self, m, c):
-        """READ, STATUS and CLEAR wait until no response packet is being sent."""
+        """READ, STATUS and CLEAR wait until no response packet is being sent. The packers'
+        start strobes are registers (each fans out to a whole packer), so a packet counts as
+        being sent from the decision on."""
+        responding = self.responding | self.read_start | self.status_start
         with m.State("READ"):
             with m.If(~c.pending):
                 c.refuse(m, ErrorCode.NO_RESULTS, "HEADER")
-            with m.Elif(~self.responding):
-                m.d.comb += self.read_start.eq(1)
-                m.d.sync += c.pending.eq(0)
+            with m.Elif(~responding):
+                m.d.sync += [self.read_start.eq(1), c.pending.eq(0)]
                 m.next = "HEADER"
 
         with m.State("STATUS"):
-            with m.If(~self.responding):
-                m.d.comb += self.status_start.eq(1)
+            with m.If(~responding):
+                m.d.sync += self.status_start.eq(1)
                 m.next = "HEADER"
 
         with m.State("CLEAR"):
-            with m.If(~self.responding):
+            with m.If(~responding):
                 m.d.comb += self.clear.eq(1)
                 m.d.sync += c.pending.eq(0)
                 m.next = "HEADER"

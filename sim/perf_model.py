@@ -20,8 +20,9 @@ result group):
   at one beat per cycle; a header and each argument take a beat; a load spends two more cycles
   (check, bank) before its payload, then one beat per cycle; ``RUN`` spends two check cycles,
   decides in the next cycle after one in which the sequencer is idle (its busy reaches the
-  decoder through a register) and starts it a cycle later (the strobe is a register); ``READ_RESULTS`` starts the
-  result packer in the next cycle in which no response is being sent;
+  decoder through a register) and starts it a cycle later (the strobe is a register);
+  ``READ_RESULTS`` and ``READ_STATUS`` decide in the next cycle in which no response is
+  being sent and start their packer a cycle later (a register);
 * sequencer: busy from the cycle after its start; chunk ``j`` enters the unit at
   ``start + 2 + j`` unless the accumulator buffer holds it back; busy ends the cycle after
   the unit's last result was accepted, ``L`` cycles after the last chunk;
@@ -122,8 +123,9 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2, link_stal
         _run(params, line, part_tokens, chunks, blocks, latency)
         macs += part_tokens * part_k * part_n
     # READ_STATUS: its header comes status_delay cycles after the last result beat, is
-    # parsed a cycle later and snapshots the next cycle, not before the results have left.
-    snapshot = line.last_beat + max(status_delay + 2, 1)
+    # parsed a cycle later and decided the next cycle, not before the results have left;
+    # the snapshot follows a cycle later (the strobe is a register).
+    snapshot = line.last_beat + max(status_delay + 2, 1) + 1
     cycles = snapshot - origin
     counters = {"cycles": cycles, "busy": line.busy, "compute": line.compute,
                 "stall_in": cycles - line.busy, "stall_out": line.stall_out, "macs": macs}
@@ -141,10 +143,10 @@ def _run(params, line, tokens, chunks, blocks, latency):
     # The decoder hands the run over once it sees the sequencer idle (its busy reaches the
     # decoder through a register); the strobe is a register too.
     start = max(line.decoder + _RUN_SETUP, line.sequencer_free + 1) + 1
-    read = max(start + 1, line.packer_free)      # READ_RESULTS header, then its start
+    read = max(start + 1, line.packer_free)      # READ_RESULTS header, then its decision
     line.decoder = read + 1
     issue = start + 2
-    fetch = read + 1
+    fetch = read + 2                             # the packer's start strobe is a register
     group_beats = params.group_beats
     per_block = tokens * chunks
     for _ in range(blocks):

@@ -444,14 +444,13 @@ def _counters():
         "**Counting window.** Reset and `CLEAR` zero the counters; `READ_STATUS` copies them "
         "(and the error and flag words) in its snapshot cycle. A header beat accepted (`tvalid` "
         "and `tready` high) in cycle `h` is parsed in cycle `h + 1` (the decoder's input "
-        "register). `READ_STATUS` snapshots in cycle `h + 2`, or, when a response packet is being "
-        "sent then, in the cycle after that packet's last beat. `CLEAR` executes in cycle "
-        "`h + 3` (its strobe reaches the datapath and the counters through a register), or two "
-        "cycles after the last beat of a response then in flight. The counters count the cycles "
-        "strictly between the two: with the `CLEAR` header accepted in cycle `a`, the "
+        "register). `READ_STATUS` and `CLEAR` act in cycle `h + 3` (their strobes are registers), "
+        "or, when a response packet is being sent then, two cycles after that packet's last "
+        "beat: `READ_STATUS` takes its snapshot, `CLEAR` zeroes the counters. The counters count "
+        "the cycles strictly between the two: with the `CLEAR` header accepted in cycle `a`, the "
         "`READ_STATUS` header in cycle `b` and no response in flight at either, "
-        "`cycles = b - a - 2`; after a reset, counting starts with the first cycle in which "
-        "`rst` is low (`cycles = b + 2`).")
+        "`cycles = b - a - 1`; after a reset, counting starts with the first cycle in which "
+        "`rst` is low (`cycles = b + 3`).")
 
 
 def _counter_words(counter_words):

@@ -271,14 +271,14 @@ def test_cycles_counts_strictly_between_clear_and_status(gaps):
     packets = [protocol.clear(p), protocol.load_acts(p, 0, [bytes(4)] * 3), protocol.read_status(p)]
     trace = exchange(p, packets, 1, gaps=gaps)
     a, _, b = trace.header_cycles
-    assert protocol.decode_status(p, trace.responses[0]).counters["cycles"] == b - a - 2
+    assert protocol.decode_status(p, trace.responses[0]).counters["cycles"] == b - a - 1
 
 
 def test_cycles_after_reset_count_from_the_first_cycle():
     p = contract.WORKED_EXAMPLE
     trace = exchange(p, [protocol.read_status(p)], 1, gaps=[6])
     (b,) = trace.header_cycles
-    assert protocol.decode_status(p, trace.responses[0]).counters["cycles"] == b + 2
+    assert protocol.decode_status(p, trace.responses[0]).counters["cycles"] == b + 3
 
 
 def _layer(p):
