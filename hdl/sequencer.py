@@ -53,8 +53,8 @@ class Sequencer(wiring.Component):
 
     Timing: the first chunk is offered to the unit two cycles after ``start``, then one per cycle while the unit accepts; there are no bubbles between tiles,
     tokens or row blocks, except that a row block's first chunk waits until the accumulator
-    buffer has a half for it (``stall_out``). ``busy`` falls when the unit's last result has
-    been handed to the accumulator buffer (the unit's latency after the last chunk).
+    buffer has a half for it (``stall_out``). ``busy`` falls the cycle after the unit's last result
+    has been handed to the accumulator buffer (the unit's latency after the last chunk).
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ class Sequencer(wiring.Component):
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)
-                # With a one-cycle unit the last result can leave in the cycle the last
+                # With a one-cycle unit the last result can have left by the cycle the last
                 # chunk is retired: then the run ends here, without a DRAIN cycle.
                 with m.If(issue_done & results_done):
                     m.next = "IDLE"
@@ -235,6 +235,8 @@ class Sequencer(wiring.Component):
     def _collect(self, m, run, starting, results_done):
         """Tag the unit's results (token, first/last chunk) for the accumulator buffer."""
         walk = self._walk(m, "collect_walk")
+        # `results_done` is a register, set as the last result leaves: the run's end (and
+        # `busy`) follows a cycle later, from registers only.
         done = Signal()
         final = walk.wrap.block
         m.d.comb += [
@@ -246,7 +248,7 @@ class Sequencer(wiring.Component):
             self.acc.payload.token.eq(walk.count.token),
             self.acc.payload.init.eq(walk.count.chunk == 0),
             self.acc.payload.last.eq(walk.last.token & walk.last.chunk),
-            results_done.eq(done | final),
+            results_done.eq(done),
         ]
         with m.If(starting):
             m.d.sync += done.eq(0)

@@ -222,25 +222,25 @@ def _beat_table(p, packet, meanings):
 
 def counting_window(example):
     """``(cycle CLEAR executed, cycle READ_STATUS took its snapshot)`` by the docs' rule:
-    three cycles after the header beat, or two cycles after the last beat of a response
-    then in flight if later."""
+    three cycles after the header beat, or after the last beat of a response then in
+    flight if later."""
     trace = example.trace
     clear_executes = trace.header_cycles[0] + 3
     status_header, results_end = trace.header_cycles[-1], trace.response_end_cycles[0]
-    return clear_executes, max(status_header + 3, results_end + 2)
+    return clear_executes, max(status_header + 3, results_end + 3)
 
 
 def _window_note(example):
     status = protocol.decode_status(example.params, example.trace.responses[1])
     clear_executes, snapshot = counting_window(example)
     in_flight = example.trace.header_cycles[-1] + 1 <= example.trace.response_end_cycles[0]
-    when = ("the results were still being sent, so it took its snapshot two cycles after their "
+    when = ("the results were still being sent, so it took its snapshot three cycles after their "
             "last beat" if in_flight else "no response was in flight, so it took its snapshot three "
             "cycles after its header")
     return (
         f"`cycles` = {status.counters['cycles']}: `CLEAR` executed in cycle {clear_executes}; when "
         f"the `READ_STATUS` header moved, {when}, cycle {snapshot}; the counters counted cycles "
-        f"{clear_executes + 1} to {snapshot - 1}. `busy` = `1 + F + L` = 1 + "
+        f"{clear_executes + 1} to {snapshot - 1}. `busy` = `2 + F + L` = 2 + "
         f"{status.counters['compute']} + {unit_latency(example.params.cols, example.params.pipeline)}.")
 
 

@@ -21,10 +21,11 @@ result group):
   (check, bank) before its payload, then one beat per cycle; ``RUN`` spends two check cycles,
   decides in the next cycle after one in which the sequencer is idle (its busy reaches the
   decoder through a register) and starts it a cycle later (the strobe is a register);
-  ``READ_RESULTS`` and ``READ_STATUS`` decide in the next cycle in which no response is
-  being sent and start their packer a cycle later (a register);
+  ``READ_RESULTS`` and ``READ_STATUS`` decide once no response is being sent (the decoder
+  sees a packet end two cycles after its last beat) and start their packer a cycle later
+  (a register);
 * sequencer: busy from the cycle after its start; chunk ``j`` enters the unit at
-  ``start + 2 + j`` unless the accumulator buffer holds it back; busy ends the cycle after
+  ``start + 2 + j`` unless the accumulator buffer holds it back; busy ends two cycles after
   the unit's last result was accepted, ``L`` cycles after the last chunk;
 * accumulator buffer: a row block's first chunk enters the unit two cycles after the
   packer released the block's half (the half of the block two before it, across runs),
@@ -123,9 +124,10 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2, link_stal
         _run(params, line, part_tokens, chunks, blocks, latency)
         macs += part_tokens * part_k * part_n
     # READ_STATUS: its header comes status_delay cycles after the last result beat, is
-    # parsed a cycle later and decided the next cycle, not before the results have left;
-    # the snapshot follows a cycle later (the strobe is a register).
-    snapshot = line.last_beat + max(status_delay + 2, 1) + 1
+    # parsed a cycle later and decided the next cycle, not before the decoder has seen the
+    # results leave (two cycles after their last beat); the snapshot follows a cycle later
+    # (the strobe is a register).
+    snapshot = line.last_beat + max(status_delay + 2, 2) + 1
     cycles = snapshot - origin
     counters = {"cycles": cycles, "busy": line.busy, "compute": line.compute,
                 "stall_in": cycles - line.busy, "stall_out": line.stall_out, "macs": macs}
@@ -163,10 +165,10 @@ def _run(params, line, tokens, chunks, blocks, latency):
         last_fetch = first_fetch + (tokens - 1) * group_beats
         line.released.append(last_fetch)
         fetch = last_fetch + group_beats
-    end = last_accept + 1
+    end = last_accept + 2
     line.busy += end - (start + 1)
     line.compute += per_block * blocks
     line.sequencer_free = end
     line.last_run_end = end
     line.last_beat = fetch
-    line.packer_free = fetch + 1
+    line.packer_free = fetch + 2

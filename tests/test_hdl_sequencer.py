@@ -142,13 +142,14 @@ def test_results_and_timing(tokens, k, n, pipeline):
     stalled = [c["stall_out"] for c in trace]
     # Start: tile 0 is read (1 cycle), the first chunk is offered; then one chunk per cycle,
     # no bubble between tiles, except while a row block waits for its half of the
-    # accumulator buffer (stall_out); busy ends when the unit's last result has left.
+    # accumulator buffer (stall_out); busy ends the cycle after the unit's last result has
+    # left.
     last_compute = len(computing) - 1 - computing[::-1].index(1)
     assert computing[0] == 0 and not any(computing[last_compute + 1:])
     assert all(compute or stall for compute, stall in zip(computing[1:last_compute + 1],
                                                           stalled[1:last_compute + 1]))
     assert not any(stall and compute for compute, stall in zip(computing, stalled))
-    assert len(trace) == 1 + chunks_fed + sum(stalled) + latency
+    assert len(trace) == 2 + chunks_fed + sum(stalled) + latency
     assert sum(c["macs"] for c in trace) == tokens * k * n
     # A row block two before must be drained first: only blocks shorter than the unit's
     # latency and the drain wait.

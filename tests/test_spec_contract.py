@@ -261,7 +261,7 @@ def test_example_counters_follow_the_docs(example):
     assert status.flags == StatusFlag(0)  # STREAMING never shows, even while results were sent
     clear_executes, snapshot = contract_example.counting_window(example)
     assert status.counters["cycles"] == snapshot - clear_executes - 1
-    assert status.counters["busy"] == 1 + status.counters["compute"] + contract.unit_latency(p.cols, p.pipeline)
+    assert status.counters["busy"] == 2 + status.counters["compute"] + contract.unit_latency(p.cols, p.pipeline)
     assert status.counters == model_layer(p, tokens, k, n, status_delay=-1).counters
 
 
