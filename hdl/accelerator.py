@@ -107,7 +107,7 @@ class Accelerator(wiring.Component):
         spec = p.unit
         unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits, max_k=spec.max_k,
                                  pipeline=spec.pipeline)
-        sequencer = Sequencer(p, unit.signature)
+        sequencer = Sequencer(p, unit.signature, unit.latency)
         accumulators = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
         # CLEAR abandons the run in progress: everything that holds part of it restarts, a
         # cycle after the strobe: from a register, the reset of a thousand flip-flops is

@@ -94,7 +94,12 @@ class _Command:
         self.arg_index = Signal(range(3))
         self.final_arg = Signal()            # the next argument beat is the command's last
         self.args_end_last = Signal()        # tlast came with the final argument
-        self.fail = Signal(ErrorCode)        # error raised by the current command this cycle
+        # The error raised by the current command this cycle: each state raises its own, and
+        # `fail` is their OR (one state at a time), not a priority chain across states.
+        self.fails = {name: Signal(ErrorCode, name=f"fail_{name.lower()}") for name in STATES}
+        self.fail = Signal(ErrorCode)
+        self.failing = Signal()              # fail != NONE, as an OR of one bit per state
+        self._refused = {name: Signal(name=f"refused_{name.lower()}") for name in STATES}
 
         # RUN bookkeeping: the run being checked (handed to the sequencer when accepted);
         # the banks and size of the last run handed over; whether its results are requested.
@@ -109,7 +114,8 @@ class _Command:
         # The capacity rule's bounds for this many chunks (looked up in CHECK_RUN).
         self.most_blocks = Signal(range(p.weight_depth + 1))
         self.most_tokens = Signal(range(p.act_depth + 1))
-        self.over_capacity = Signal()        # CHECK_SIZE's verdict, for CHECK_FIT
+        # CHECK_SIZE's comparisons, for CHECK_FIT.
+        self.too_many_blocks, self.too_many_tokens = Signal(), Signal()
         self.sequencer_busy = Signal()       # running, or about to start
 
         # Loads: items still to come, where the next one goes, the beats held of it; the
@@ -153,10 +159,21 @@ class _Command:
             m.d.sync += [self.states[self._current].eq(0), self.states[state].eq(1)]
         m.d.sync += self.consuming.eq(state in CONSUMING_STATES)
 
+    def raise_error(self, m, error):
+        """The current state raises ``error`` this cycle."""
+        m.d.comb += [self.fails[self._current].eq(error), self._refused[self._current].eq(1)]
+
+    def combine_errors(self, m):
+        """``fail`` and ``failing`` from the states' own (one state at a time)."""
+        fail, failing = 0, 0
+        for name in STATES:
+            fail, failing = fail | self.fails[name], failing | self._refused[name]
+        m.d.comb += [self.fail.eq(fail), self.failing.eq(failing)]
+
     def refuse(self, m, error, then):
         """Refuse the command with ``error`` and go to state ``then``: ``"DROP"`` while beats
         of it are still to come, ``"HEADER"`` once its ``tlast`` has arrived."""
-        m.d.comb += self.fail.eq(error)
+        self.raise_error(m, error)
         self.goto(m, then)
 
     def refuse_rest(self, m, error):
@@ -265,7 +282,8 @@ class CommandDecoder(wiring.Component):
         self._run_states(m, c)
         self._response_states(m, c)
         self._drop_state(m, c)
-        self._latch_errors(m, c.fail)
+        c.combine_errors(m)
+        self._latch_errors(m, c.fail, c.failing)
         return m
 
     def _front(self, m, c):
@@ -295,7 +313,7 @@ class CommandDecoder(wiring.Component):
                              c.act_bank.eq(beat.data[ACT_BANK_BIT])]
                 with m.If(op[Opcode.LOAD_WEIGHTS] | op[Opcode.LOAD_ACTS] | op[Opcode.RUN]):
                     with m.If(beat.last):
-                        m.d.comb += c.fail.eq(ErrorCode.LENGTH)
+                        c.raise_error(m, ErrorCode.LENGTH)
                     with m.Else():
                         c.goto(m, "ARGS")
                 for opcode, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
@@ -306,7 +324,7 @@ class CommandDecoder(wiring.Component):
                         with m.Else():
                             c.refuse(m, ErrorCode.LENGTH, "DROP")
                 with m.Else():
-                    m.d.comb += c.fail.eq(ErrorCode.OPCODE)
+                    c.raise_error(m, ErrorCode.OPCODE)
                     with m.If(~beat.last):
                         c.goto(m, "DROP")
 
@@ -417,8 +435,8 @@ class CommandDecoder(wiring.Component):
         with c.state(m, "CHECK_SIZE"):
             # The comparisons are registered for CHECK_FIT to act on: comparing and
             # deciding in one cycle was the top's longest path.
-            m.d.sync += [c.over_capacity.eq((c.chunks != 0) & ((c.blocks > c.most_blocks)
-                                                               | (tokens.value > c.most_tokens))),
+            m.d.sync += [c.too_many_blocks.eq(c.blocks > c.most_blocks),
+                         c.too_many_tokens.eq(tokens.value > c.most_tokens),
                          c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks),
                          c.run.blocks.eq(c.blocks), c.run.last_cols.eq(last_cols),
                          c.run.last_rows.eq(last_rows), c.run.weight_bank.eq(c.weight_bank),
@@ -428,7 +446,7 @@ class CommandDecoder(wiring.Component):
         with c.state(m, "CHECK_FIT"):
             # `run` is taken whatever the checks decide: only a run handed over replaces
             # the size a pending READ_RESULTS streams (`read`).
-            with m.If(c.over_capacity):
+            with m.If((c.run.chunks != 0) & (c.too_many_blocks | c.too_many_tokens)):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
                 c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")
@@ -500,21 +518,22 @@ class CommandDecoder(wiring.Component):
             self.acts.addr.eq(addr), self.acts.data.eq(Cat(*c.held)[:p.chunk_bits]),
         ]
 
-    def _latch_errors(self, m, fail_now):
+    def _latch_errors(self, m, fail_now, failing):
         """Keep the first error and the set of all errors until ``CLEAR``. An error is
         registered first and latched a cycle later (the checks that raise it are long
         enough already); no command can read the status or clear it in between."""
         fail, invalid_weight = Signal(ErrorCode, name="failed"), Signal()
+        failed = Signal()                     # fail != NONE, registered alongside
+        latched = Signal()                    # error != 0, kept alongside
         # What happens in the CLEAR cycle itself is cleared with the rest: no command fails
         # in that cycle (the decoder is in CLEAR), a weight may.
-        m.d.sync += [fail.eq(fail_now), invalid_weight.eq(self.invalid_weight & ~self.clear)]
-        raised = Signal(ErrorCode)
-        m.d.comb += raised.eq(Mux(fail != ErrorCode.NONE, fail,
-                                  Mux(invalid_weight, ErrorCode.INVALID_WEIGHT, ErrorCode.NONE)))
+        m.d.sync += [fail.eq(fail_now), failed.eq(failing),
+                     invalid_weight.eq(self.invalid_weight & ~self.clear)]
         with m.If(self.clear):
-            m.d.sync += [self.error.eq(0), self.errors.eq(0)]
+            m.d.sync += [self.error.eq(0), self.errors.eq(0), latched.eq(0)]
         with m.Else():
-            with m.If((self.error == 0) & (raised != ErrorCode.NONE)):
-                m.d.sync += self.error.eq(raised)
-            m.d.sync += self.errors.eq(self.errors | (fail != ErrorCode.NONE) << fail
+            with m.If(~latched & (failed | invalid_weight)):
+                m.d.sync += [self.error.eq(Mux(failed, fail, ErrorCode.INVALID_WEIGHT)),
+                             latched.eq(1)]
+            m.d.sync += self.errors.eq(self.errors | failed << fail
                                        | invalid_weight << ErrorCode.INVALID_WEIGHT)

@@ -47,7 +47,7 @@ class Datapath(wiring.Component):
         weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
         acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
         m.submodules.unit = unit = self.unit
-        seq = m.submodules.seq = Sequencer(p, unit.signature)
+        seq = m.submodules.seq = Sequencer(p, unit.signature, unit.latency)
         acc = m.submodules.acc = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
         wiring.connect(m, wiring.flipped(self.weights), weights.write)
         wiring.connect(m, wiring.flipped(self.acts), acts.write)
@@ -208,4 +208,6 @@ def test_nonzero_weights_beyond_k_and_n_change_the_results():
 def test_wrong():
     unit = TernaryMatrixUnit(2, 4)
     with pytest.raises(TypeError, match=r"^params must be an AcceleratorParams, not \{\}$"):
-        Sequencer({}, unit.signature)
+        Sequencer({}, unit.signature, unit.latency)
+    with pytest.raises(ValueError, match="unit_latency"):
+        Sequencer(PARAMS, unit.signature, 0)
