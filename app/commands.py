@@ -32,7 +32,7 @@ from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitPara
                            design_from_dict, load_design)
 from .compare import DEFAULT_STEPS, compare, to_markdown
 
-__all__ = ["design_options", "design_from_options", "output_options", "generate_command",
+__all__ = ["design_options", "design_from_options", "output_options", "write_csv", "generate_command",
            "synth_command", "energy_command", "compare_command"]
 
 #: Designs every design command can build; ``generate`` builds matrix units only.
@@ -113,7 +113,7 @@ def _run_with_progress(cfg):
         return run_flow(cfg, on_step=on_step)
 
 
-def _write_csv(path, rows):
+def write_csv(path, rows):
     """``rows`` (dicts with the same keys) as a CSV file."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -125,7 +125,7 @@ def _write_csv(path, rows):
 def _write_outputs(out_dir, stem, rows, payload):
     """``<out>/<stem>.json`` (``payload``) and ``<out>/<stem>.csv`` (``rows``: dicts)."""
     return (write_json(Path(out_dir) / f"{stem}.json", payload, sort_keys=True),
-            _write_csv(Path(out_dir) / f"{stem}.csv", rows))
+            write_csv(Path(out_dir) / f"{stem}.csv", rows))
 
 
 def _print_table(title, rows):
@@ -288,7 +288,7 @@ def synth_command(config_path, targets, timing, clock_mhz, out_dir, no_cache, ca
                                                           "reports": state.reports})
     for stem, extra in (("blocks", blocks), ("critical_paths", paths)):
         if extra:
-            written += (_write_csv(cfg.out_dir / f"{stem}.csv", extra),)
+            written += (write_csv(cfg.out_dir / f"{stem}.csv", extra),)
     for path in written:
         click.echo(path)
 
