@@ -62,6 +62,7 @@ from ..spec.io import write_json
 from ..spec.params import AcceleratorParams, design_from_dict
 from .commands import print_table
 from .compare import error_summary
+from .notebooks import save_figure
 from .performance import layer_timing
 
 __all__ = ["POINT_FIELDS", "Measure", "Space", "load_space", "point_id", "evaluate_point", "run_sweep",
@@ -377,12 +378,8 @@ def plot_fronts(frame, out_dir):
         axes.legend()
         axes.set_title(name.replace("_", " "))
         figure.tight_layout()
-        path = Path(out_dir) / f"pareto_{name}.png"
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-        figure.savefig(temporary, dpi=120)
+        paths.append(save_figure(figure, Path(out_dir) / f"pareto_{name}.png"))
         plt.close(figure)
-        os.replace(temporary, path)
-        paths.append(path)
     return paths
 
 

@@ -49,7 +49,7 @@ from ..spec.params import AcceleratorParams, design_from_dict, load_design
 from ..spec.protocol import WORD_BITS
 from .commands import design_options, write_csv
 
-__all__ = ["PLACEMENTS", "TERNARY_BITS", "ModelSpec", "HostModel", "HOST", "layer_timing", "link_width",
+__all__ = ["PLACEMENTS", "TERNARY_BITS", "PUBLISHED", "ModelSpec", "HostModel", "HOST", "layer_timing", "link_width",
            "accelerator_design", "model_spec", "weight_tiles", "layer_cost", "host_work",
            "model_performance", "performance_rows", "perf_command"]
 
@@ -57,6 +57,21 @@ __all__ = ["PLACEMENTS", "TERNARY_BITS", "ModelSpec", "HostModel", "HOST", "laye
 PLACEMENTS = ("streamed", "resident", "auto")
 #: Information in one ternary weight: the link cannot carry a weight in fewer bits.
 TERNARY_BITS = math.log2(3)
+
+#: Published decode figures of ternary LLM systems (``/work/shared`` reference list, from the
+#: papers and reports named): ``system``, ``model``, ``platform``, ``tokens_per_s``, ``watts``
+#: (None where not reported), ``note``. Not all run 2B4T: the model column says which.
+PUBLISHED = (
+    {"system": "bitnet.cpp", "model": "BitNet b1.58 2B4T", "platform": "CPU",
+     "tokens_per_s": 1 / 0.029, "watts": None,
+     "note": "decode ~29 ms/token (BitNet b1.58 2B4T technical report)"},
+    {"system": "TeLLMe v2", "model": "BitNet b1.58 (1.58-bit weights, 8-bit activations)",
+     "platform": "AMD KV260 FPGA", "tokens_per_s": 25.0, "watts": 5.0,
+     "note": "up to 25 tokens/s decode at about 5 W"},
+    {"system": "TerEffic", "model": "MatMul-free LM 370M (1.6-bit weights), fully on chip",
+     "platform": "FPGA", "tokens_per_s": 16300.0, "watts": 16300.0 / 455.0,
+     "note": "16,300 tokens/s at 455 tokens/s/W; a smaller model than 2B4T"},
+)
 
 
 @dataclasses.dataclass(frozen=True)
