@@ -78,9 +78,6 @@ axes.plot(x, [min(peak, link_gbs * v) for v in x], "k-", label=f"roof: {peak:.0f
 for phase, marker in (("decode", "o"), ("prefill", "s")):
     part = layers[layers["phase"] == phase]
     axes.scatter(part["intensity"], part["achieved_gops"], marker=marker, label=f"{phase} (T = {part['tokens'].iloc[0]})")
-    for _, row in part.iterrows():
-        axes.annotate(row["name"].split(".")[-1], (row["intensity"], row["achieved_gops"]), fontsize=7,
-                      xytext=(3, 3), textcoords="offset points")
 axes.set_xscale("log")
 axes.set_yscale("log")
 axes.set_xlabel("operations per input-link byte")
