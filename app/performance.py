@@ -23,8 +23,9 @@ For a model (a preset of :data:`~tritforge.spec.formats.MODEL_SHAPES` or a check
 * a roofline per layer: the cycles the compute, the input link and the output link need at
   least, which of them bounds the layer, and what the cycle model achieves;
 * energy per token from the operation-count energy model
-  (:func:`~tritforge.flows.energy.workload_energy`, with the cycle model's chunk steps);
-  resident weights take no off-chip traffic.
+  (:func:`~tritforge.flows.energy.workload_energy`, with the cycle model's chunk steps), its
+  off-chip traffic the bits the runs move (weights reloaded for each group of tokens a run
+  holds; none for resident weights).
 
 Nothing here needs torch: a ``config.json`` is read through the golden layer only when one is
 given. :func:`layer_timing` is the cached cycle model that ``tritforge infer`` shares.
@@ -162,31 +163,39 @@ def weight_tiles(params, shapes):
     return sum(params.chunks(k) * params.row_blocks(n) for _, n, k in shapes)
 
 
-def _link_beats(params, tokens, k, n):
-    """Beats of the layer on the input link (weights, activations) and the output link."""
-    weights = acts = results = 0
+def _link_traffic(params, tokens, k, n):
+    """Beats and payload bits of the layer's weights, activations (the input link) and results
+    (the output link), run by run as the driver plans it (weights reload for each group of
+    tokens that a run holds)."""
+    beats, bits = dict.fromkeys(("weights", "acts", "results"), 0), dict.fromkeys(("weights", "acts", "results"), 0)
     for part in plan_matmul(params, tokens, k, n):
         t, part_k, part_n = part.shape
         chunks, blocks = params.chunks(part_k), params.row_blocks(part_n)
-        weights += chunks * blocks * params.tile_beats
-        acts += t * chunks * params.chunk_beats if part.load_acts else 0
-        results += t * blocks * params.group_beats
-    return weights, acts, results
+        beats["weights"] += chunks * blocks * params.tile_beats
+        bits["weights"] += chunks * blocks * params.tile_bits
+        if part.load_acts:
+            beats["acts"] += t * chunks * params.chunk_beats
+            bits["acts"] += t * chunks * params.chunk_bits
+        beats["results"] += t * blocks * params.group_beats
+        bits["results"] += t * blocks * params.rows * WORD_BITS
+    return beats, bits
 
 
 def layer_cost(params, tokens, k, n, resident):
-    """Cycles of ``Y[tokens x n] = X . W^T`` split into compute, link and overhead, and its
-    roofline: a dict. ``resident``: the weights are on chip (an estimate, module docstring)."""
+    """Cycles of ``Y[tokens x n] = X . W^T`` split into compute, link and overhead, its
+    roofline and its off-chip bits: a dict. ``resident``: the weights are on chip (an
+    estimate, module docstring)."""
     timing = layer_timing(params, tokens, k, n)
-    weights, acts, results = _link_beats(params, tokens, k, n)
+    beats, bits = _link_traffic(params, tokens, k, n)
     busy = timing.compute + timing.overhead + timing.wait_out
-    total = max(timing.total - weights, busy) if resident else timing.total
-    link_in = acts + (0 if resident else weights)
-    bounds = {"compute": timing.compute, "link in": link_in, "link out": results}
+    total = max(timing.total - beats["weights"], busy) if resident else timing.total
+    link_in = beats["acts"] + (0 if resident else beats["weights"])
+    bounds = {"compute": timing.compute, "link in": link_in, "link out": beats["results"]}
     return {"tokens": tokens, "k": k, "n": n, "cycles": total, "compute": timing.compute,
             "link": total - timing.compute - timing.overhead, "overhead": timing.overhead,
             "exact": timing.exact and not resident, "macs": tokens * k * n,
-            "link_in_beats": link_in, "link_out_beats": results,
+            "link_in_beats": link_in, "link_out_beats": beats["results"],
+            "offchip_bits": bits["acts"] + bits["results"] + (0 if resident else bits["weights"]),
             "bound": max(bounds, key=bounds.get), "floor_cycles": max(bounds.values())}
 
 
@@ -240,29 +249,28 @@ def _phase(params, spec, tokens, context, clock_mhz, resident, host):
                  for name, n, k in spec.shape.layer_linear_shapes()]
     layers = spec.shape.num_hidden_layers
     cycles = {key: layers * sum(row[key] for row in per_layer)
-              for key in ("cycles", "compute", "link", "overhead", "macs")}
+              for key in ("cycles", "compute", "link", "overhead", "macs", "offchip_bits")}
     hosted = host_work(spec, tokens, context, host)
     seconds = {key: cycles[key] / (clock_mhz * 1e6) for key in ("compute", "link", "overhead")}
     seconds["host"] = sum(part["seconds"] for part in hosted.values())
     total = sum(seconds.values())
-    return {"tokens": tokens, "context": context, **{f"{key}_cycles" if key != "macs" else key: value
-                                                      for key, value in cycles.items()},
+    return {"tokens": tokens, "context": context,
+            **{key if key in ("macs", "offchip_bits") else f"{key}_cycles": value for key, value in cycles.items()},
             "seconds": seconds, "total_s": total, "tokens_per_s": tokens / total,
             "accelerator_tokens_per_s": tokens * clock_mhz * 1e6 / cycles["cycles"],
             "exact": all(row["exact"] for row in per_layer), "layers": per_layer, "host": hosted}
 
 
-def _energy(params, spec, tokens, counters, resident, table, dram):
-    """Energy per token of the BitLinears (uJ by category) for ``tokens`` tokens per pass."""
-    shapes = spec.shape.linear_shapes()
-    estimate = energy.workload_energy(energy.hardware_model(params), shapes, table, tokens=tokens,
-                                      counters=counters, dram=dram)
+def _energy(params, spec, phase, table, dram):
+    """Energy per token of the BitLinears of ``phase`` (uJ by category): the operation-count
+    model with the cycle model's chunk steps, its off-chip traffic replaced by the bits the runs
+    move (weights reloaded per group of tokens, none when resident)."""
+    estimate = energy.workload_energy(energy.hardware_model(params), spec.shape.linear_shapes(), table,
+                                      tokens=phase["tokens"], dram=dram,
+                                      counters={"compute": phase["compute_cycles"], "macs": phase["macs"]})
     per_token = dict(estimate["pj_per_token"])
-    if resident:
-        weight_bits = spec.weights * bits_per_weight(params.weight_format)
-        saved = table.dram_bits(weight_bits, dram) / tokens
-        per_token["offchip"] -= saved
-        per_token["total"] -= saved
+    per_token["offchip"] = table.dram_bits(phase["offchip_bits"], dram) / phase["tokens"]
+    per_token["total"] = sum(value for category, value in per_token.items() if category != "total")
     return {category: value / 1e6 for category, value in per_token.items()}
 
 
@@ -309,9 +317,7 @@ def model_performance(params, spec, *, clock_mhz=100.0, prompt_tokens=128, conte
     phases = {"prefill": _phase(params, spec, prompt_tokens, 0, clock_mhz, resident, host),
               "decode": _phase(params, spec, 1, context, clock_mhz, resident, host)}
     for phase in phases.values():
-        counters = {"compute": phase["compute_cycles"], "macs": phase["macs"]}
-        phase["energy_uj_per_token"] = _energy(params, spec, phase["tokens"], counters, resident,
-                                               energy_table, dram)
+        phase["energy_uj_per_token"] = _energy(params, spec, phase, energy_table, dram)
     link_bits_per_s = params.stream_width * clock_mhz * 1e6
     weights = spec.weights
     return {

@@ -14,7 +14,6 @@ from tritforge.app.performance import (HostModel, host_work, layer_cost, link_wi
 from tritforge.golden import PRESETS, config_to_json
 from tritforge.sim.perf_model import model_layer
 from tritforge.spec.errors import ParameterError
-from tritforge.spec.formats import bits_per_weight
 from tritforge.spec.params import AcceleratorParams
 
 PARAMS = AcceleratorParams(rows=8, cols=32, max_k=4096, weight_depth=64, act_depth=256, max_tokens=32,
@@ -34,6 +33,8 @@ def test_every_bitlinear_is_counted_with_the_cycle_model():
         assert data["macs"] == tokens * spec.weights
         assert data["compute_cycles"] + data["link_cycles"] + data["overhead_cycles"] == expected
         assert data["exact"]
+        total = data["energy_uj_per_token"]
+        assert total["total"] == pytest.approx(sum(v for c, v in total.items() if c != "total"))
         assert data["tokens_per_s"] == pytest.approx(tokens / data["total_s"])
         assert sum(data["seconds"].values()) == pytest.approx(data["total_s"])
         assert data["accelerator_tokens_per_s"] == pytest.approx(tokens * 50e6 / expected)
@@ -68,7 +69,7 @@ def test_resident_weights_only_where_they_fit():
         assert not resident[phase]["exact"]
         # No weights over the link: the off-chip energy is the activations' and results' only.
         saved = streamed[phase]["energy_uj_per_token"]["offchip"] - resident[phase]["energy_uj_per_token"]["offchip"]
-        bits = spec.weights * bits_per_weight(BIG.weight_format)
+        bits = weight_tiles(BIG, spec.shape.linear_shapes()) * BIG.tile_bits  # each tile loaded once
         assert saved == pytest.approx(bits / 64 * (1300 + 2600) / 2 / 1e6 / resident[phase]["tokens"])
     assert resident["limits"]["decode_tokens_per_s_at_1.58_bits"] is None
 
@@ -82,6 +83,17 @@ def test_roofline_floor_never_beaten(tokens, k, n):
     # One token against a 2560 x 6912 weight matrix: the weights on the link bound it.
     assert layer_cost(PARAMS, 1, 2560, 6912, False)["bound"] == "link in"
     assert layer_cost(PARAMS, 1, 2560, 6912, True)["bound"] == "compute"
+
+
+def test_offchip_bits_follow_the_runs():
+    """Weights reload for every group of tokens a run holds (max_tokens 32 here)."""
+    one = layer_cost(PARAMS, 32, 256, 64, False)
+    two = layer_cost(PARAMS, 64, 256, 64, False)
+    weights = 256 * 64 * 2
+    acts, results = 32 * 256 * 8, 32 * 64 * 32
+    assert one["offchip_bits"] == weights + acts + results
+    assert two["offchip_bits"] == 2 * (weights + acts + results)
+    assert layer_cost(PARAMS, 64, 256, 64, True)["offchip_bits"] == 2 * (acts + results)
 
 
 def test_host_work_is_named_and_priced():
