@@ -68,6 +68,7 @@ right.hist(x_q.flatten().numpy(), bins=64, color="C2")
 right.set_title("int8 activations")
 figure.tight_layout()
 save_figure(figure, config.figures / "quickstart_quantization.png")
+plt.show()
 
 # %% [markdown]
 # ## 2. The same layer on the RTL
@@ -113,3 +114,4 @@ axes.set_xlabel("cycle")
 axes.set_title(f"one chunk: result {driver.results[0].acc} in cycle {driver.results[0].cycle}")
 axes.grid(True, axis="x", alpha=0.3)
 save_figure(figure, config.figures / "quickstart_chunk_waveform.png")
+plt.show()

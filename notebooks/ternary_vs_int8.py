@@ -61,6 +61,7 @@ axes.axvline(1.0, color="k", linewidth=0.8)
 axes.set_xlabel("INT8 / ternary")
 axes.set_title("the INT8 baseline against the ternary unit")
 save_figure(axes.figure, config.figures / "ternary_vs_int8_ratios.png")
+plt.show()
 
 # %% [markdown]
 # ## Area per lane as the array grows
@@ -74,3 +75,4 @@ for axes, (metric, part) in zip(axes_list[0], lane_rows.groupby("metric")):
     axes.set_title(metric, fontsize=9)
 figure.tight_layout()
 save_figure(figure, config.figures / "ternary_vs_int8_area_per_lane.png")
+plt.show()
