@@ -48,7 +48,7 @@ from ..spec.formats import MODEL_SHAPES, MODEL_VOCAB_SIZES, bits_per_weight, mod
 from ..spec.io import write_json
 from ..spec.params import AcceleratorParams, design_from_dict, load_design
 from ..spec.protocol import WORD_BITS
-from .commands import design_options, write_csv
+from .commands import design_options, print_table, write_csv
 
 __all__ = ["PLACEMENTS", "TERNARY_BITS", "PUBLISHED", "ModelSpec", "HostModel", "HOST", "layer_timing", "link_width",
            "accelerator_design", "model_spec", "weight_tiles", "layer_cost", "host_work",
@@ -414,6 +414,9 @@ def perf_command(model, clock_mhz, link_gbps, placement, prompt_tokens, context,
     for row in performance_rows(result):
         view.add_row(*row)
     console.print(view)
+    print_table("roofline of one transformer layer (cycles; bound: what needs the most cycles at least)",
+                [{key: row[key] for key in ("phase", "layer", "T", "K", "N", "cycles", "compute", "link", "overhead",
+                                            "bound", "efficiency")} for row in _layer_rows(result)])
     out = Path(out_dir) / f"{spec.name}_{params.name}"
     click.echo(write_json(out / "perf.json", result))
     click.echo(write_csv(out / "layers.csv", _layer_rows(result)))

@@ -222,5 +222,9 @@ def test_sweep_on_a_dask_local_cluster(tmp_path, cache_dir):
         assert cluster.scheduler_address.startswith("tcp://")
         remote = run_sweep(space, tmp_path / "dask", scheduler=cluster.scheduler_address,
                            cache_dir=cache_dir)
+        command = CliRunner().invoke(cli, ["explore", str(tmp_path / "space.toml"), "-o", str(tmp_path / "cli"),
+                                           "--scheduler", cluster.scheduler_address, "--cache-dir", str(cache_dir)])
+    assert command.exit_code == 0, command.output
+    assert pd.read_parquet(tmp_path / "cli" / "explore.parquet")["id"].tolist() == [r["id"] for r in local]
     assert without_timing(remote) == without_timing(local)
     assert len(list((tmp_path / "dask" / "points").glob("*.json"))) == 4

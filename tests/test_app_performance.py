@@ -135,6 +135,7 @@ def test_perf_command(tmp_path):
                                       "--clock-mhz", "50", "--prompt-tokens", "8", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "decode (T = 1, context 8)" in result.output
+    assert "roofline of one transformer layer" in result.output and "link in" in result.output
     folder = out / "tiny_" f"{AcceleratorParams(rows=4, cols=16, max_k=4096, weight_depth=64, act_depth=256, max_tokens=32, stream_width=128).name}"
     report = json.loads((folder / "perf.json").read_text())
     assert report["params"]["stream_width"] == 128
