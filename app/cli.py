@@ -14,7 +14,9 @@ from ..sim.simulators import check_simulators
 from ..spec.errors import TritforgeError
 from .commands import compare_command, energy_command, generate_command, synth_command
 from .demo import demo_command
+from .explore import explore_command
 from .infer import infer_command
+from .performance import perf_command
 
 __all__ = ["main", "cli", "DomainError"]
 
@@ -66,7 +68,8 @@ def doctor(quiet):
         raise DomainError("toolchain incomplete; run `make setup`")
 
 
-for _command in (generate_command, synth_command, energy_command, compare_command, demo_command, infer_command):
+for _command in (generate_command, synth_command, energy_command, compare_command, demo_command, infer_command,
+                 perf_command, explore_command):
     cli.add_command(_command)
 
 

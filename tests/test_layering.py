@@ -24,13 +24,14 @@ ALLOWED = {
     "sim": {"spec", "golden", "hdl", "numpy", "torch", "amaranth", "cocotb", "cocotb_tools",
             "cocotbext"},
     "flows": {"spec", "hdl", "numpy", "amaranth"},
-    "app": {"spec", "golden", "hdl", "sim", "flows", "numpy", "torch", "amaranth", "click", "rich"},
+    "app": {"spec", "golden", "hdl", "sim", "flows", "numpy", "torch", "amaranth", "click", "rich",
+            "pandas", "matplotlib", "distributed", "dask"},
 }
 SUBPACKAGES = set(ALLOWED)
 #: Third-party packages whose use the table controls; any other import (the standard library,
 #: small helpers such as ``tomllib``) is free.
 CONTROLLED = {"numpy", "torch", "safetensors", "amaranth", "cocotb", "cocotb_tools", "cocotbext",
-              "click", "rich"}
+              "click", "rich", "pandas", "matplotlib", "distributed", "dask"}
 
 
 def modules():
