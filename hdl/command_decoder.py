@@ -98,8 +98,6 @@ class _Command:
         # `fail` is their OR (one state at a time), not a priority chain across states.
         self.fails = {name: Signal(ErrorCode, name=f"fail_{name.lower()}") for name in STATES}
         self.fail = Signal(ErrorCode)
-        self.failing = Signal()              # fail != NONE, as an OR of one bit per state
-        self._refused = {name: Signal(name=f"refused_{name.lower()}") for name in STATES}
 
         # RUN bookkeeping: the run being checked (handed to the sequencer when accepted);
         # the banks and size of the last run handed over; whether its results are requested.
@@ -161,14 +159,14 @@ class _Command:
 
     def raise_error(self, m, error):
         """The current state raises ``error`` this cycle."""
-        m.d.comb += [self.fails[self._current].eq(error), self._refused[self._current].eq(1)]
+        m.d.comb += self.fails[self._current].eq(error)
 
     def combine_errors(self, m):
-        """``fail`` and ``failing`` from the states' own (one state at a time)."""
-        fail, failing = 0, 0
+        """``fail``: the OR of the states' own (one state at a time)."""
+        fail = 0
         for name in STATES:
-            fail, failing = fail | self.fails[name], failing | self._refused[name]
-        m.d.comb += [self.fail.eq(fail), self.failing.eq(failing)]
+            fail = fail | self.fails[name]
+        m.d.comb += self.fail.eq(fail)
 
     def refuse(self, m, error, then):
         """Refuse the command with ``error`` and go to state ``then``: ``"DROP"`` while beats
@@ -283,7 +281,7 @@ class CommandDecoder(wiring.Component):
         self._response_states(m, c)
         self._drop_state(m, c)
         c.combine_errors(m)
-        self._latch_errors(m, c.fail, c.failing)
+        self._latch_errors(m, c.fail)
         return m
 
     def _front(self, m, c):
@@ -518,7 +516,7 @@ class CommandDecoder(wiring.Component):
             self.acts.addr.eq(addr), self.acts.data.eq(Cat(*c.held)[:p.chunk_bits]),
         ]
 
-    def _latch_errors(self, m, fail_now, failing):
+    def _latch_errors(self, m, fail_now):
         """Keep the first error and the set of all errors until ``CLEAR``. An error is
         registered first and latched a cycle later (the checks that raise it are long
         enough already); no command can read the status or clear it in between."""
@@ -527,7 +525,7 @@ class CommandDecoder(wiring.Component):
         latched = Signal()                    # error != 0, kept alongside
         # What happens in the CLEAR cycle itself is cleared with the rest: no command fails
         # in that cycle (the decoder is in CLEAR), a weight may.
-        m.d.sync += [fail.eq(fail_now), failed.eq(failing),
+        m.d.sync += [fail.eq(fail_now), failed.eq(fail_now != ErrorCode.NONE),
                      invalid_weight.eq(self.invalid_weight & ~self.clear)]
         with m.If(self.clear):
             m.d.sync += [self.error.eq(0), self.errors.eq(0), latched.eq(0)]
