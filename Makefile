@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 PYTEST  := $(PY) -m pytest
 JOBS    ?= 2
 
-.PHONY: setup demo test test-full bench clean
+.PHONY: setup demo test test-full bench notebooks clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,10 @@ test-full: setup
 
 bench: setup
 	$(PY) -m benchmarks
+
+# Every notebook of notebooks/ at full size: executed copies in build/notebooks, figures in docs/figures.
+notebooks: setup
+	$(PY) -m tritforge.app.notebooks --size full
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -20,7 +20,8 @@ from ..sim.link_model import model_token_time
 from ..spec.formats import MODEL_SHAPES
 from ..spec.link import LinkParams
 from ..spec.params import AcceleratorParams
-from .commands import _print_table, accelerator_from_options, design_options, output_options
+from .commands import design_options, output_options, print_table
+from .performance import accelerator_design
 
 __all__ = ["bitstream_command", "bitstream_rows"]
 
@@ -62,13 +63,13 @@ def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_di
                       **options):
     """Synthesize, place, route and pack the accelerator for a board (UART link, resident
     weight store); print utilisation and Fmax; write the bitstream and a JSON report."""
-    design = accelerator_from_options(config_path, options, AcceleratorParams(), "bitstream")
+    design = accelerator_design(config_path, options, AcceleratorParams())
     report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,
                              out_dir=f"{out_dir}/{board}", cache_dir=cache_dir, no_cache=no_cache)
     lower, upper = model_token_time(design, LinkParams(**report["link"]),
                                     MODEL_SHAPES["tiny"].linear_shapes(), report["clock_mhz"] * 1e6, baud)
     report["tiny_tokens_per_s"] = [round(1 / upper, 2), round(1 / lower, 2)]
-    _print_table(f"{design.name} on {board}", bitstream_rows(report))
+    print_table(f"{design.name} on {board}", bitstream_rows(report))
     click.echo(report["bitstream"])
     if program:
         command = program_command(board, report["bitstream"])

@@ -15,7 +15,9 @@ from ..spec.errors import TritforgeError
 from .bitstream import bitstream_command
 from .commands import compare_command, energy_command, generate_command, synth_command
 from .demo import demo_command
+from .explore import explore_command
 from .infer import infer_command
+from .performance import perf_command
 
 __all__ = ["main", "cli", "DomainError"]
 
@@ -68,7 +70,7 @@ def doctor(quiet):
 
 
 for _command in (generate_command, synth_command, energy_command, compare_command, demo_command, infer_command,
-                 bitstream_command):
+                 perf_command, explore_command, bitstream_command):
     cli.add_command(_command)
 
 

@@ -32,7 +32,7 @@ from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitPara
                            design_from_dict, load_design)
 from .compare import DEFAULT_STEPS, compare, to_markdown
 
-__all__ = ["design_options", "design_from_options", "accelerator_from_options", "output_options", "generate_command",
+__all__ = ["design_options", "design_from_options", "output_options", "write_csv", "print_table", "generate_command",
            "synth_command", "energy_command", "compare_command"]
 
 #: Designs every design command can build; ``generate`` builds matrix units only.
@@ -82,17 +82,6 @@ def design_from_options(config_path, options, classes=_ALL_DESIGNS):
     return design
 
 
-def accelerator_from_options(config_path, options, default, command):
-    """The accelerator of ``--config`` (or ``default``) updated by the inline options; a
-    parameter error for a file of another kind (``command`` names the command)."""
-    fields = load_design(config_path).to_dict() if config_path is not None else default.to_dict()
-    fields.update({name: value for name, value in options.items() if value is not None})
-    design = design_from_dict({**fields, "kind": "accelerator"})
-    if not isinstance(design, AcceleratorParams):
-        raise ParameterError(f"tritforge {command} needs an accelerator, not kind {design.kind!r}")
-    return design
-
-
 def output_options(default_out):
     """``-o/--out``, ``--no-cache`` and ``--cache-dir`` of a flow command."""
     def decorate(command):
@@ -124,7 +113,7 @@ def _run_with_progress(cfg):
         return run_flow(cfg, on_step=on_step)
 
 
-def _write_csv(path, rows):
+def write_csv(path, rows):
     """``rows`` (dicts with the same keys) as a CSV file."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -136,10 +125,10 @@ def _write_csv(path, rows):
 def _write_outputs(out_dir, stem, rows, payload):
     """``<out>/<stem>.json`` (``payload``) and ``<out>/<stem>.csv`` (``rows``: dicts)."""
     return (write_json(Path(out_dir) / f"{stem}.json", payload, sort_keys=True),
-            _write_csv(Path(out_dir) / f"{stem}.csv", rows))
+            write_csv(Path(out_dir) / f"{stem}.csv", rows))
 
 
-def _print_table(title, rows):
+def print_table(title, rows):
     table = Table(title=escape(title))
     # Piped output has no terminal width: give the table room rather than cut its headers.
     console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -258,10 +247,10 @@ def _print_timing(step, report):
                      f"{path['levels']} levels ({path['carry_levels']} carry)\n"
                      f"from {start['signal'] or start['register']} [{start['block']}] "
                      f"to {end['signal'] or end['register']} [{end['block']}]")
-            _print_table(title, path_rows(path))
+            print_table(title, path_rows(path))
             rows += [{"step": step, "clock": clock["clock"], **row} for row in path_rows(path)]
         if clock["worst_endpoints"]:
-            _print_table(f"{step}, clock {clock['clock']}: latest data arrival by register",
+            print_table(f"{step}, clock {clock['clock']}: latest data arrival by register",
                          [{"register": entry["register"], "endpoints": entry["endpoints"],
                            "arrival ns": entry["arrival_ns"], "block": entry["block"],
                            "source": entry["source"]} for entry in clock["worst_endpoints"]])
@@ -287,11 +276,11 @@ def synth_command(config_path, targets, timing, clock_mhz, out_dir, no_cache, ca
                      cache_dir=cache_dir, no_cache=no_cache, clock_mhz=clock_mhz)
     state = _run_with_progress(cfg)
     rows = synth_rows(state)
-    _print_table(f"{design.name} ({design.lanes} lanes)", rows)
+    print_table(f"{design.name} ({design.lanes} lanes)", rows)
     blocks, paths = [], []
     for step, report in state.reports.items():
         if report.get("blocks") and report["target"] != "generic":
-            _print_table(f"{step}: area by block", block_rows(report))
+            print_table(f"{step}: area by block", block_rows(report))
             blocks += [{"step": step, **row} for row in block_rows(report)]
         if report.get("clocks"):
             paths += _print_timing(step, report)
@@ -299,7 +288,7 @@ def synth_command(config_path, targets, timing, clock_mhz, out_dir, no_cache, ca
                                                           "reports": state.reports})
     for stem, extra in (("blocks", blocks), ("critical_paths", paths)):
         if extra:
-            written += (_write_csv(cfg.out_dir / f"{stem}.csv", extra),)
+            written += (write_csv(cfg.out_dir / f"{stem}.csv", extra),)
     for path in written:
         click.echo(path)
 
@@ -343,7 +332,7 @@ def energy_command(config_path, workload, energy_table, activity, zero_share, cy
         switching = state.reports["activity"]
         rows.append({"category": f"switching (unit, {zero_share:.0%} zeros)",
                      "pj_per_mac": switching["pj_per_mac"], "uj_per_token": None, "share": None})
-    _print_table(f"{design.name}, {workload}, {report['table']['name']}: {report['macs']:.3g} MACs",
+    print_table(f"{design.name}, {workload}, {report['table']['name']}: {report['macs']:.3g} MACs",
                  rows)
     for path in _write_outputs(cfg.out_dir, "energy", rows, {"design": design.to_dict(),
                                                              "reports": state.reports}):

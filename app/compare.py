@@ -17,7 +17,7 @@ from ..flows.flow import FlowConfig, run_flow
 from ..spec.errors import TritforgeError
 from ..spec.params import UNIT_KINDS, UnitParams
 
-__all__ = ["METRICS", "DEFAULT_STEPS", "compare", "comparison_rows", "to_markdown"]
+__all__ = ["METRICS", "DEFAULT_STEPS", "compare", "comparison_rows", "to_markdown", "error_summary"]
 
 #: Steps of a full comparison.
 DEFAULT_STEPS = ("synth_generic", "synth_ice40_nodsp", "synth_ice40", "synth_ecp5",
@@ -67,7 +67,7 @@ def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_d
             try:
                 state = run_flow(cfg, on_step=on_step)
             except TritforgeError as error:
-                errors[kind][step] = _summary(str(error))
+                errors[kind][step] = error_summary(str(error))
                 continue
             report = state.reports[step]
             if step == "energy":
@@ -76,7 +76,7 @@ def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_d
     return {"rows": rows, "cols": cols, "reports": reports, "errors": errors}
 
 
-def _summary(message):
+def error_summary(message):
     """First line of a tool error and the tool's own ``ERROR`` line from the quoted log."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     complaints = [line for line in lines[1:] if line.upper().startswith("ERROR")]

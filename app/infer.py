@@ -16,7 +16,6 @@ the pure golden model's bit for bit, each product's status counters with the cyc
 A model too large to simulate is refused before anything runs (:func:`check_rtl_size`).
 """
 
-import functools
 import json
 import time
 from pathlib import Path
@@ -33,14 +32,14 @@ from ..golden.hf_config import CheckpointError
 from ..golden.quant import exact_product
 from ..golden.train import generate_greedy
 from ..sim.build import ACCELERATOR_TESTBENCH, run_accelerator
-from ..sim.perf_model import model_layer
 from ..sim.simulators import SIMULATORS, find_simulator
 from ..spec.errors import ParameterError, TritforgeError
 from ..spec.io import write_json
 from ..spec.params import AcceleratorParams
 from ..spec.protocol import COUNTERS
-from .commands import accelerator_from_options, design_options
+from .commands import design_options
 from .demo import DEMO_PARAMS
+from .performance import accelerator_design, layer_timing
 
 __all__ = ["TOKENIZER_FILE", "RTL_SECONDS", "load_tokenizer", "load_prompt", "run_inference",
            "accelerator_prediction", "planned_products", "rtl_speed", "check_rtl_size", "run_rtl",
@@ -113,12 +112,8 @@ def run_inference(folder, prompt, max_new_tokens, loaded=None):
             "matmuls": matmuls, "ignored": list(model.ignored_config_fields), "config": model.config}
 
 
-#: The cycle model, cached: a model repeats the same few shapes.
-_layer_timing = functools.lru_cache(maxsize=None)(model_layer)
-
-
 def _layer_cycles(params, tokens, k, n):
-    return _layer_timing(params, tokens, k, n).total
+    return layer_timing(params, tokens, k, n).total
 
 
 def accelerator_prediction(params, matmuls, prompt_tokens, table_name, clock_mhz):
@@ -170,7 +165,7 @@ def check_rtl_size(params, products, simulator, max_cycles=None):
     Raises ``ParameterError`` when they exceed ``max_cycles``, by default what ``simulator``
     runs in :data:`RTL_SECONDS` at :func:`rtl_speed`.
     """
-    cycles = sum(_layer_timing(params, t, k, n).counters["cycles"] for _, t, k, n in products)
+    cycles = sum(layer_timing(params, t, k, n).counters["cycles"] for _, t, k, n in products)
     speed = rtl_speed(simulator, params)
     limit = round(RTL_SECONDS * speed) if max_cycles is None else max_cycles
     if cycles > limit:
@@ -221,7 +216,7 @@ def rtl_report(params, rtl, golden_text, text, simulator, per_step, estimated_cy
     run and the cycle model (counters of each product; ``per_step`` products per step, the
     first step's being the prompt's)."""
     got = [m["counters"] for m in rtl["matmuls"]]
-    model = [_layer_timing(params, *m["shape"]).counters for m in rtl["matmuls"]]
+    model = [layer_timing(params, *m["shape"]).counters for m in rtl["matmuls"]]
 
     def split(counters):
         cycles = [c["cycles"] for c in counters]
@@ -251,11 +246,6 @@ def rtl_rows(rtl):
         ("RTL", "simulation", f"{rtl['sim_s']:.1f} s for {rtl['sim_cycles']:,} cycles (estimated "
                               f"{rtl['estimated_s']:.1f} s); {rtl['wall_s']:.1f} s with the build"),
     ]
-
-
-def _design(config_path, options):
-    """The accelerator of ``--config`` (or the demo's) updated by the inline options."""
-    return accelerator_from_options(config_path, options, DEMO_PARAMS, "infer")
 
 
 def infer_rows(result, prediction):
@@ -307,7 +297,7 @@ def infer_command(checkpoint, prompt, max_new_tokens, energy_table, clock_mhz, o
     """Generate text with a BitNet b1.58 checkpoint on the golden model; predict cycles, tokens/s
     and energy per token of its BitLinear products on an accelerator (the demo's by default);
     with --rtl, run them through the accelerator's RTL simulation as well."""
-    params = _design(config_path, options)
+    params = accelerator_design(config_path, options, DEMO_PARAMS)
     context = click.get_current_context()
     rtl_only = [f"--{name.replace('_', '-')}" for name in ("simulator", "max_rtl_cycles")
                 if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]

@@ -23,7 +23,7 @@ import click
 import torch
 from safetensors.torch import save_file
 
-from benchmarks import machine_environment
+from benchmarks import machine_environment, write_result
 from tritforge.golden import PRESETS, checkpoint_layout
 from tritforge.golden.packing import WEIGHTS_PER_BYTE
 
@@ -147,10 +147,7 @@ def main(layers, prompt_tokens, new_tokens, out):
               "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, **measured,
               "environment": machine_environment(("torch", "safetensors", "numpy"))}
     print(table(result))
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "golden.json"
-    path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}")
+    write_result(out, "golden.json", result)
 
 
 if __name__ == "__main__":

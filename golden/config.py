@@ -19,7 +19,7 @@ Presets (:data:`PRESETS`, :meth:`BitNetConfig.preset`):
 
 import dataclasses
 
-from ..spec.formats import MODEL_SHAPES, ModelShape, accumulator_bits
+from ..spec.formats import MODEL_SHAPES, MODEL_VOCAB_SIZES, ModelShape, accumulator_bits
 
 __all__ = ["BitNetConfig", "PRESETS", "FAMILIES", "HIDDEN_ACTS", "LINEAR_CLASSES",
            "QUANTIZATION_MODES", "ROPE_TYPES"]
@@ -250,21 +250,21 @@ def _check_positive_float(name, value):
 def _preset(name, **fields):
     """The model preset ``name``: its shape from :data:`~tritforge.spec.formats.MODEL_SHAPES`
     plus the other fields of its ``config.json``."""
-    return BitNetConfig(**dataclasses.asdict(MODEL_SHAPES[name]), **fields)
+    return BitNetConfig(**dataclasses.asdict(MODEL_SHAPES[name]), vocab_size=MODEL_VOCAB_SIZES[name], **fields)
 
 
 #: The fields of the 1bitLLM/bitnet_b1_58 config.json files of the paper's models.
-_PAPER_MODEL = dict(vocab_size=32002, max_position_embeddings=2048, rope_theta=10000.0,
+_PAPER_MODEL = dict(max_position_embeddings=2048, rope_theta=10000.0,
                     tie_word_embeddings=False, family="1bitllm", hidden_act="silu",
                     quantization_mode="online")
 
 #: Named configurations; the config objects are frozen, so sharing them is safe.
 PRESETS = {
-    "2b4t": _preset("2b4t", vocab_size=128256, max_position_embeddings=4096, rope_theta=500000.0,
+    "2b4t": _preset("2b4t", max_position_embeddings=4096, rope_theta=500000.0,
                     tie_word_embeddings=True),
     "700M": _preset("700M", **_PAPER_MODEL),
     "1.3B": _preset("1.3B", **_PAPER_MODEL),
     "3B": _preset("3B", **_PAPER_MODEL),
-    "tiny": _preset("tiny", vocab_size=256, max_position_embeddings=256, rope_theta=10000.0,
+    "tiny": _preset("tiny", max_position_embeddings=256, rope_theta=10000.0,
                     tie_word_embeddings=True),
 }

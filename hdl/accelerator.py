@@ -107,7 +107,7 @@ class Accelerator(wiring.Component):
         spec = p.unit
         unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits, max_k=spec.max_k,
                                  pipeline=spec.pipeline)
-        sequencer = Sequencer(p, unit.signature)
+        sequencer = Sequencer(p, unit.signature, unit.latency)
         accumulators = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
         # CLEAR abandons the run in progress: everything that holds part of it restarts, a
         # cycle after the strobe: from a register, the reset of a thousand flip-flops is
@@ -149,15 +149,16 @@ class Accelerator(wiring.Component):
         ]
         self._status_words(m, status, decoder, sequencer, results)
         if p.counter_bits:
-            self._counters(m, status, decoder, sequencer)
+            self._counters(m, status, datapath_clear, sequencer)
         self._respond(m, results, status)
         return m
 
-    def _counters(self, m, status, decoder, sequencer):
-        """The performance counters, in the status words after the first two."""
+    def _counters(self, m, status, clear, sequencer):
+        """The performance counters, in the status words after the first two; zeroed by
+        ``clear`` (the registered ``CLEAR`` strobe, as the datapath)."""
         p = self._params
         counters = m.submodules.counters = PerfCounters(p.rows * p.cols, p.counter_bits)
-        m.d.comb += counters.clear.eq(decoder.clear)
+        m.d.comb += counters.clear.eq(clear)
         # The sequencer reports its events under the counters' own names.
         for event in ("busy", "compute", "stall_out", "macs"):
             m.d.comb += getattr(counters, event).eq(getattr(sequencer, event))

@@ -47,10 +47,12 @@ class AccumulatorBuffer(wiring.Component):
     update is also accepted only while its half is not full, ``i.ready``: with claims, that
     never holds an update back.)
 
-    Pipeline: an accepted update reads its accumulator (cycle 0) and writes the sum one
-    cycle later. An update that reads the word being written in its cycle 0 takes that
-    sum instead (forwarded from a register): back-to-back updates of one token (T = 1)
-    need no stall. Throughput one update per cycle.
+    Pipeline: an accepted update reads its accumulator (cycle 0), adds its partial sums
+    (cycle 1) and writes the sum (cycle 2); its half is full for the drain from cycle 3 when
+    the update is the block's last. An update whose word is still in flight (updated in one
+    of the two cycles before) takes the newer sum from a register instead of the RAM's:
+    back-to-back updates of one token (T = 1) need no stall. Throughput one update per
+    cycle.
 
     Parameters
     ----------
@@ -113,37 +115,54 @@ class AccumulatorBuffer(wiring.Component):
             self.i.ready.eq(~full.bit_select(fill_half, 1)),
             update.addr.eq(self._address(fill_half, self.i.payload.token)),
         ]
-        pending = Signal(self.i.payload.shape())
-        pending_valid = Signal()
-        pending_addr = Signal.like(update.addr)
-        pending_half = Signal.like(fill_half)
-        # The update written this cycle is the newer word when it is the one read.
-        forward = Signal()
+        # Cycle 1 (`adding`): add the partial sums to the word read; cycle 2 (`writing`):
+        # write the sum, registered in between (the RAM's output, the adder's carry chain
+        # and the RAM's write setup do not fit in one cycle together).
+        adding, writing = Signal(self.i.payload.shape()), Signal(self.i.payload.shape())
+        adding_valid, writing_valid = Signal(), Signal()
+        adding_addr, writing_addr = Signal.like(update.addr), Signal.like(update.addr)
+        adding_half, writing_half = Signal.like(fill_half), Signal.like(fill_half)
+        total = Signal(shape, reset_less=True)          # the sum `writing` writes
+        # A word read in cycle 0 is stale when an update still in flight has its address:
+        # the one in cycle 1 (its sum is in `total` a cycle later) or the one writing now
+        # (its sum is in `written` a cycle later). The newer one wins.
         written = Signal(shape, reset_less=True)
-        m.d.sync += pending_valid.eq(accept)
+        from_adding, from_writing = Signal(), Signal()
+        m.d.sync += [adding_valid.eq(accept), writing_valid.eq(adding_valid),
+                     writing.eq(adding), writing_addr.eq(adding_addr), writing_half.eq(adding_half)]
         with m.If(accept):
-            m.d.sync += [pending.eq(self.i.payload), pending_addr.eq(update.addr),
-                         pending_half.eq(fill_half), update_data.eq(update.data),
-                         forward.eq(pending_valid & (pending_addr == update.addr))]
+            m.d.sync += [adding.eq(self.i.payload), adding_addr.eq(update.addr),
+                         adding_half.eq(fill_half), update_data.eq(update.data),
+                         from_adding.eq(adding_valid & (adding_addr == update.addr)),
+                         from_writing.eq(writing_valid & (writing_addr == update.addr))]
             with m.If(self.i.payload.last):
                 m.d.sync += fill_half.eq(fill_half + 1)
 
-        # Cycle 1: write the sum; a block's last update marks its half full.
-        m.d.comb += [write.addr.eq(pending_addr), write.en.eq(pending_valid)]
-        with m.If(pending_valid):
-            m.d.sync += written.eq(write.data)
-        for r in range(self._rows):
-            base = Mux(pending.init, 0, Mux(forward, written[r], update_data[r]))
-            m.d.comb += write.data[r].eq(base + pending.partial[r])
+        with m.If(adding_valid):
+            for r in range(self._rows):
+                base = Mux(adding.init, 0, Mux(from_adding, total[r],
+                                               Mux(from_writing, written[r], update_data[r])))
+                m.d.sync += total[r].eq(base + adding.partial[r])
+
+        # Cycle 2: write the sum; a block's last update marks its half full.
+        m.d.comb += [write.addr.eq(writing_addr), write.en.eq(writing_valid), write.data.eq(total)]
+        with m.If(writing_valid):
+            m.d.sync += written.eq(total)
 
         set_full = Signal(HALVES)
         clear_full = Signal(HALVES)
-        with m.If(pending_valid & pending.last):
-            m.d.comb += set_full.eq(1 << pending_half)
+        full_next, drain_half_next = Signal(HALVES), Signal.like(drain_half)
+        with m.If(writing_valid & writing.last):
+            m.d.comb += set_full.eq(1 << writing_half)
         with m.If(self.drain.release):
             m.d.comb += clear_full.eq(1 << drain_half)
-            m.d.sync += drain_half.eq(drain_half + 1)
-        m.d.sync += full.eq((full | set_full) & ~clear_full)
+        m.d.comb += [full_next.eq((full | set_full) & ~clear_full),
+                     drain_half_next.eq(drain_half + self.drain.release)]
+        # The drain's `ready` is a register of its own, from the next state: the reader's
+        # fetch decision, which fans out to its whole read path, starts from registers only.
+        drain_ready = Signal()
+        m.d.sync += [full.eq(full_next), drain_half.eq(drain_half_next),
+                     drain_ready.eq(full_next.bit_select(drain_half_next, 1))]
 
         # Claims: a half is claimed for a row block before its first update, free again
         # when the drain releases it.
@@ -162,7 +181,7 @@ class AccumulatorBuffer(wiring.Component):
                      can_claim.eq(~claimed_next.bit_select(half_next, 1))]
 
         m.d.comb += [
-            self.drain.ready.eq(full.bit_select(drain_half, 1)),
+            self.drain.ready.eq(drain_ready),
             drain.addr.eq(self._address(drain_half, self.drain.addr)),
             self.drain.data.eq(drain_data),
         ]

@@ -1,5 +1,7 @@
 """Command decoder: parses host commands from the input stream, loads the banks, dispatches."""
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
@@ -27,6 +29,24 @@ def read_layout(params):
                          "blocks": range(params.weight_depth + 1)})
 
 
+#: The decoder's states; HEADER is the reset state.
+STATES = ("HEADER", "ARGS", "CHECK_LOAD", "LOAD_WAIT", "PAYLOAD", "CHECK_RUN", "CHECK_SIZE",
+          "CHECK_FIT", "RUN_WAIT", "READ", "STATUS", "CLEAR", "DROP")
+#: The decoder's states that take beats from the input register.
+CONSUMING_STATES = ("HEADER", "ARGS", "PAYLOAD", "DROP")
+
+#: The opcodes the decoder knows, in the order of ``front_layout``'s ``op`` bits.
+KNOWN_OPCODES = (Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN, Opcode.READ_RESULTS,
+                 Opcode.READ_STATUS, Opcode.CLEAR)
+
+
+def front_layout(width):
+    """A beat in the decoder's input register: the beat, its opcode bits as one flag per
+    known opcode (:data:`KNOWN_OPCODES`; all 0: unknown) and, per argument, whether bits
+    above the argument's width are set (:meth:`_Argument.high_bits`)."""
+    return StructLayout({"data": width, "last": 1, "op": len(KNOWN_OPCODES), "high": 3})
+
+
 def _split(m, size, part):
     """``size`` items in parts of ``part``: ``(ceil(size / part), items in the last part)``
     for ``size >= 1``, by :func:`~tritforge.hdl.arith.divide_const` (no divider cell)."""
@@ -35,40 +55,49 @@ def _split(m, size, part):
 
 
 class _Argument:
-    """One 32-bit argument, kept as the bits an accepted value can have plus a flag for
-    any higher bit set: the checks then compare a few bits, not 32 (shorter paths, fewer
-    flip-flops), with the same outcome."""
+    """One 32-bit argument, kept as the bits an accepted value can have, and its checks
+    (zero, above each of its limits) as flags, found in two steps: whether any bit above
+    those is set as its beat enters the input register, the rest as it is captured. The
+    checks in the states then read flags, not 32-bit comparisons, with the same outcome."""
 
-    def __init__(self, index, largest):
-        self.width = max(largest, 1).bit_length()
+    def __init__(self, index, limits):
+        self.limits = dict(limits)
+        self.width = max(max(self.limits.values()), 1).bit_length()
         self.value = Signal(self.width, name=f"arg{index}")
-        self.over = Signal(name=f"arg{index}_over")
+        self.zero = Signal(name=f"arg{index}_zero")
+        self.over = {name: Signal(name=f"arg{index}_over_{name}") for name in self.limits}
 
-    def capture(self, data):
-        """Assignments that take the argument from the 32 bits ``data``."""
-        return [self.value.eq(data[:self.width]), self.over.eq(data[self.width:ARG_BITS].any())]
+    def high_bits(self, data):
+        """Any bit of the 32 bits ``data`` above the argument's width is set."""
+        return data[self.width:ARG_BITS].any()
 
-    def is_zero(self):
-        return ~self.over & (self.value == 0)
-
-    def exceeds(self, limit):
-        """The argument is greater than the constant ``limit`` (< ``2 ** width``)."""
-        return self.over | (self.value > limit)
+    def capture(self, data, high):
+        """Assignments that take the argument and its checks from the 32 bits ``data``
+        (``high``: its :meth:`high_bits`)."""
+        low = data[:self.width]
+        return [self.value.eq(low), self.zero.eq(~high & (low == 0)),
+                *(self.over[name].eq(high | (low > limit)) for name, limit in self.limits.items())]
 
 
 class _Command:
     """The registers the decoder's states share (one :class:`CommandDecoder` elaboration)."""
 
     def __init__(self, p):
-        # The command being parsed: its header and arguments.
-        self.opcode = Signal(OPCODE_BITS)
+        # The command being parsed: its kind (flags from the header's opcode) and arguments.
+        self.is_run = Signal()
+        self.loading_weights = Signal()
         self.weight_bank, self.act_bank = Signal(name="weight_bank"), Signal(name="act_bank")
         # Argument 0 is a load's count or a RUN's T, 1 and 2 are a RUN's K and N.
-        self.args = [_Argument(0, max(p.max_tokens, p.weight_depth, p.act_depth)),
-                     _Argument(1, p.max_k), _Argument(2, p.weight_depth * p.rows)]
+        self.args = [_Argument(0, {"run": p.max_tokens, "weights": p.weight_depth, "acts": p.act_depth}),
+                     _Argument(1, {"run": min(p.max_k, max_chunks(p) * p.cols)}),
+                     _Argument(2, {"run": p.weight_depth * p.rows})]
         self.arg_index = Signal(range(3))
+        self.final_arg = Signal()            # the next argument beat is the command's last
         self.args_end_last = Signal()        # tlast came with the final argument
-        self.fail = Signal(ErrorCode)        # error raised by the current command this cycle
+        # The error raised by the current command this cycle: each state raises its own, and
+        # `fail` is their OR (one state at a time), not a priority chain across states.
+        self.fails = {name: Signal(ErrorCode, name=f"fail_{name.lower()}") for name in STATES}
+        self.fail = Signal(ErrorCode)
 
         # RUN bookkeeping: the run being checked (handed to the sequencer when accepted);
         # the banks and size of the last run handed over; whether its results are requested.
@@ -83,23 +112,67 @@ class _Command:
         # The capacity rule's bounds for this many chunks (looked up in CHECK_RUN).
         self.most_blocks = Signal(range(p.weight_depth + 1))
         self.most_tokens = Signal(range(p.act_depth + 1))
-        self.over_capacity = Signal()        # CHECK_SIZE's verdict, for CHECK_FIT
+        # CHECK_SIZE's comparisons, for CHECK_FIT.
+        self.too_many_blocks, self.too_many_tokens = Signal(), Signal()
         self.sequencer_busy = Signal()       # running, or about to start
 
-        # Loads: items still to come, where the next one goes, the beats held of it.
-        self.loading_weights = self.opcode == Opcode.LOAD_WEIGHTS
+        # Loads: items still to come, where the next one goes, the beats held of it; the
+        # state logic's conditions, kept in registers alongside the counts they follow.
         self.items_left = Signal(range(max(p.weight_depth, p.act_depth) + 1))
+        self.last_item = Signal()            # items_left == 1
+        self.item_ends = Signal()            # the next payload beat is its item's last
+        self.bank_in_use = Signal()          # the load's bank is the last RUN's
         self.item_addr = Signal(range(max(p.weight_depth, p.act_depth)))
         self.beat_index = Signal(range(max(p.tile_beats, p.chunk_beats)))
         self.held = [Signal(p.stream_width, name=f"held{i}")
-                     for i in range(max(p.tile_beats, p.chunk_beats) - 1)]
-        self.item_done = Signal()            # an item's last beat arrives this cycle
+                     for i in range(max(p.tile_beats, p.chunk_beats))]
+        self.item_done = Signal()            # an item's last beat is taken this cycle
+
+        # The beat being parsed, from the input register, with what the header and
+        # argument checks need already worked out as it entered (`front_layout`).
+        self.beat = Signal(front_layout(p.stream_width), name="front")
+        self.beat_valid = Signal(name="front_valid")
+        # The state, one flip-flop per state (one-hot): a state's logic starts from its own
+        # flip-flop, and a state's next value is an OR of the transitions into it, not a
+        # decoding of an encoded state (Yosys does not re-encode a state register that has
+        # an initial value). HEADER, the reset state, takes beats: see `goto`.
+        self.states = {name: Signal(init=name == "HEADER", name=f"in_{name.lower()}")
+                       for name in STATES}
+        self.consuming = Signal(init=1)
+        self.take = self.beat_valid & self.consuming
+        self._current = None
+
+    @contextmanager
+    def state(self, m, name):
+        """The logic of state ``name`` (the ``with`` body), active while in it."""
+        self._current = name
+        with m.If(self.states[name]):
+            yield
+        self._current = None
+
+    def goto(self, m, state):
+        """Go from the current state to ``state`` at the next edge; ``consuming`` follows,
+        so that whether the decoder takes a beat is a register too."""
+        if state != self._current:
+            m.d.sync += [self.states[self._current].eq(0), self.states[state].eq(1)]
+        m.d.sync += self.consuming.eq(state in CONSUMING_STATES)
+
+    def raise_error(self, m, error):
+        """The current state raises ``error`` this cycle."""
+        m.d.comb += self.fails[self._current].eq(error)
+
+    def combine_errors(self, m):
+        """``fail``: the OR of the states' own (one state at a time)."""
+        fail = 0
+        for name in STATES:
+            fail = fail | self.fails[name]
+        m.d.comb += self.fail.eq(fail)
 
     def refuse(self, m, error, then):
         """Refuse the command with ``error`` and go to state ``then``: ``"DROP"`` while beats
         of it are still to come, ``"HEADER"`` once its ``tlast`` has arrived."""
-        m.d.comb += self.fail.eq(error)
-        m.next = then
+        self.raise_error(m, error)
+        self.goto(m, then)
 
     def refuse_rest(self, m, error):
         """Refuse the command with ``error`` after its last argument: drop its payload up to
@@ -113,11 +186,12 @@ class _Command:
 class CommandDecoder(wiring.Component):
     """Parses the command stream (:mod:`tritforge.spec.protocol`) and executes each command.
 
-    Loads are written to the banks at stream rate (one beat per cycle; an item is written
-    in the cycle its last beat arrives). ``RUN`` is checked in the two cycles after its last
-    argument and handed to the sequencer in the third, or as soon as it is idle; the
-    decoder goes on with
-    the next command meanwhile. ``READ_RESULTS`` and ``READ_STATUS`` are handed to the
+    Every beat enters an input register first (``s.ready`` is high while the register is
+    empty or its beat is being taken): the states act on a beat one cycle after it arrives,
+    at one beat per cycle. Loads are written to the banks at stream rate (an item is
+    written two cycles after its last beat arrives). ``RUN`` is checked in the two cycles
+    after its last argument is parsed and handed to the sequencer in the third, or as soon
+    as it is idle; the decoder goes on with the next command meanwhile. ``READ_RESULTS`` and ``READ_STATUS`` are handed to the
     packers once no response is being sent; ``CLEAR`` waits for the same and then pulses
     ``clear`` (the accelerator resets its datapath, counters, the error and the pending
     results with it). Errors follow :class:`~tritforge.spec.protocol.ErrorCode`: the command
@@ -146,9 +220,10 @@ class CommandDecoder(wiring.Component):
         accepted; the decoder counts the sequencer busy from that decision on.
     sequencer_busy : ``In(1)``
     read_start : ``Out(1)``, read : ``Out(read_layout(params))``
-        Start strobe to the result packer (issued only while ``responding`` is low).
+        Start strobe to the result packer, from a register: it comes the cycle after the
+        decoder finds ``responding`` low.
     status_start : ``Out(1)``
-        Start strobe to the status packer (issued only while ``responding`` is low).
+        Start strobe to the status packer, from a register, as ``read_start``.
     responding : ``In(1)``
         A response packet is being sent.
     clear : ``Out(1)``
@@ -193,65 +268,79 @@ class CommandDecoder(wiring.Component):
         # `started` covers those.
         started = Signal(2)
         busy = Signal()
-        m.d.sync += [self.run_start.eq(0), started.eq(Cat(self.run_start, started[0])),
+        m.d.sync += [self.run_start.eq(0), self.read_start.eq(0), self.status_start.eq(0),
+                     started.eq(Cat(self.run_start, started[0])),
                      busy.eq(self.sequencer_busy)]
         m.d.comb += c.sequencer_busy.eq(busy | self.run_start | started.any())
         m.d.comb += [self.run.eq(c.run), self.results_pending.eq(c.pending), self.read.eq(c.read)]
+        self._front(m, c)
         self._drive_writes(m, c)
-        # The states in this order: HEADER, the first one, is the reset state.
-        with m.FSM():
-            self._header_states(m, c)
-            self._load_states(m, c)
-            self._run_states(m, c)
-            self._response_states(m, c)
-            self._drop_state(m, c)
-        m.d.comb += [self.weights.en.eq(c.item_done & c.loading_weights),
-                     self.acts.en.eq(c.item_done & ~c.loading_weights)]
+        self._header_states(m, c)
+        self._load_states(m, c)
+        self._run_states(m, c)
+        self._response_states(m, c)
+        self._drop_state(m, c)
+        c.combine_errors(m)
         self._latch_errors(m, c.fail)
         return m
 
+    def _front(self, m, c):
+        """The input register: a beat enters while the register is empty or its beat is
+        taken, so the link runs at one beat per cycle; the states see the beat a cycle
+        after it arrives. The opcode and argument range flags are found here, on the
+        input side, so that the states' next-state logic starts from flags."""
+        enter = self.s.valid & self.s.ready
+        data = self.s.payload.data
+        m.d.comb += self.s.ready.eq(~c.beat_valid | c.consuming)
+        with m.If(enter):
+            m.d.sync += [c.beat_valid.eq(1), c.beat.data.eq(data), c.beat.last.eq(self.s.payload.last),
+                         c.beat.op.eq(Cat(data[:OPCODE_BITS] == op for op in KNOWN_OPCODES)),
+                         c.beat.high.eq(Cat(argument.high_bits(data) for argument in c.args))]
+        with m.Elif(c.take):
+            m.d.sync += c.beat_valid.eq(0)
+
     def _header_states(self, m, c):
         """HEADER takes the opcode and banks; ARGS takes the argument beats into ``args``."""
-        beat, take = self.s.payload, self.s.valid & self.s.ready
-        with m.State("HEADER"):
-            m.d.comb += self.s.ready.eq(1)
+        beat, take = c.beat, c.take
+        op = dict(zip(KNOWN_OPCODES, beat.op))
+        with c.state(m, "HEADER"):
             with m.If(take):
-                m.d.sync += [c.opcode.eq(beat.data[:OPCODE_BITS]), c.arg_index.eq(0),
+                m.d.sync += [c.is_run.eq(op[Opcode.RUN]), c.loading_weights.eq(op[Opcode.LOAD_WEIGHTS]),
+                             c.final_arg.eq(~op[Opcode.RUN]), c.arg_index.eq(0),
                              c.weight_bank.eq(beat.data[WEIGHT_BANK_BIT]),
                              c.act_bank.eq(beat.data[ACT_BANK_BIT])]
-                with m.Switch(beat.data[:OPCODE_BITS]):
-                    with m.Case(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN):
-                        with m.If(beat.last):
-                            m.d.comb += c.fail.eq(ErrorCode.LENGTH)
-                        with m.Else():
-                            m.next = "ARGS"
-                    for op, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
+                with m.If(op[Opcode.LOAD_WEIGHTS] | op[Opcode.LOAD_ACTS] | op[Opcode.RUN]):
+                    with m.If(beat.last):
+                        c.raise_error(m, ErrorCode.LENGTH)
+                    with m.Else():
+                        c.goto(m, "ARGS")
+                for opcode, state in ((Opcode.READ_RESULTS, "READ"), (Opcode.READ_STATUS, "STATUS"),
                                       (Opcode.CLEAR, "CLEAR")):
-                        with m.Case(op):
-                            with m.If(beat.last):
-                                m.next = state
-                            with m.Else():
-                                c.refuse(m, ErrorCode.LENGTH, "DROP")
-                    with m.Default():
-                        m.d.comb += c.fail.eq(ErrorCode.OPCODE)
-                        with m.If(~beat.last):
-                            m.next = "DROP"
+                    with m.Elif(op[opcode]):
+                        with m.If(beat.last):
+                            c.goto(m, state)
+                        with m.Else():
+                            c.refuse(m, ErrorCode.LENGTH, "DROP")
+                with m.Else():
+                    c.raise_error(m, ErrorCode.OPCODE)
+                    with m.If(~beat.last):
+                        c.goto(m, "DROP")
 
-        with m.State("ARGS"):
-            m.d.comb += self.s.ready.eq(1)
-            final_arg = c.arg_index == Mux(c.opcode == Opcode.RUN, len(ARGUMENTS[Opcode.RUN]) - 1, 0)
+        with c.state(m, "ARGS"):
+            final_arg = c.final_arg
             with m.If(take):
-                m.d.sync += [c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last)]
+                m.d.sync += [c.arg_index.eq(c.arg_index + 1), c.args_end_last.eq(beat.last),
+                             c.final_arg.eq(c.arg_index == len(ARGUMENTS[Opcode.RUN]) - 2)]
                 with m.Switch(c.arg_index):
                     for index, argument in enumerate(c.args):
                         with m.Case(index):
-                            m.d.sync += argument.capture(beat.data)
+                            m.d.sync += argument.capture(beat.data, beat.high[index])
                 # Values are checked before the payload's length: a load whose tlast
                 # comes with its count goes on to the checks too.
-                with m.If(final_arg & (c.opcode == Opcode.RUN)):
-                    m.next = "CHECK_RUN"
+                with m.If(final_arg & c.is_run):
+                    c.goto(m, "CHECK_RUN")
                 with m.Elif(final_arg):
-                    m.next = "CHECK_LOAD"
+                    c.goto(m, "CHECK_LOAD")
                 with m.Elif(beat.last):
                     c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
@@ -259,49 +348,53 @@ class CommandDecoder(wiring.Component):
         """CHECK_LOAD checks the size, LOAD_WAIT the bank, PAYLOAD writes one item per
         ``item_beats`` beats."""
         p = self._params
-        beat, take = self.s.payload, self.s.valid & self.s.ready
-        with m.State("CHECK_LOAD"):
-            depth = Mux(c.loading_weights, p.weight_depth, p.act_depth)
+        beat, take = c.beat, c.take
+        with c.state(m, "CHECK_LOAD"):
             count = c.args[0]
-            m.d.sync += [c.items_left.eq(count.value), c.item_addr.eq(0), c.beat_index.eq(0)]
-            with m.If(count.is_zero()):
-                c.refuse_rest(m, ErrorCode.ZERO_SIZE)
-            with m.Elif(count.over | (count.value > depth)):
-                c.refuse_rest(m, ErrorCode.CAPACITY)
-            with m.Else():
-                m.next = "LOAD_WAIT"
-
-        with m.State("LOAD_WAIT"):
-            # A bank the sequencer reads: wait for the run to end if its results are
-            # requested, else refuse (waiting for a run nobody reads could deadlock).
+            item_beats = Mux(c.loading_weights, p.tile_beats, p.chunk_beats)
             in_use = Mux(c.loading_weights, c.run_weight_bank == c.weight_bank,
                          c.run_act_bank == c.act_bank)
+            m.d.sync += [c.items_left.eq(count.value), c.item_addr.eq(0), c.beat_index.eq(0),
+                         c.last_item.eq(count.value == 1), c.item_ends.eq(item_beats == 1),
+                         c.bank_in_use.eq(in_use)]
+            with m.If(count.zero):
+                c.refuse_rest(m, ErrorCode.ZERO_SIZE)
+            with m.Elif(Mux(c.loading_weights, count.over["weights"], count.over["acts"])):
+                c.refuse_rest(m, ErrorCode.CAPACITY)
+            with m.Else():
+                c.goto(m, "LOAD_WAIT")
+
+        with c.state(m, "LOAD_WAIT"):
+            # A bank the sequencer reads: wait for the run to end if its results are
+            # requested, else refuse (waiting for a run nobody reads could deadlock).
+            # The banks compared in CHECK_LOAD stay put: only a RUN changes the run's.
+            in_use = c.bank_in_use
             with m.If(c.pending & in_use):
                 c.refuse_rest(m, ErrorCode.BANK_BUSY)
             with m.Elif(c.args_end_last):
                 c.refuse(m, ErrorCode.LENGTH, "HEADER")      # no payload at all
             with m.Elif(~(c.sequencer_busy & in_use)):
-                m.next = "PAYLOAD"
+                c.goto(m, "PAYLOAD")
 
-        with m.State("PAYLOAD"):
-            m.d.comb += self.s.ready.eq(1)
+        with c.state(m, "PAYLOAD"):
             item_beats = Mux(c.loading_weights, p.tile_beats, p.chunk_beats)
             with m.If(take):
-                with m.If(c.beat_index == item_beats - 1):
+                m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
+                with m.If(c.item_ends):
                     m.d.comb += c.item_done.eq(1)
                     m.d.sync += [c.beat_index.eq(0), c.item_addr.eq(c.item_addr + 1),
-                                 c.items_left.eq(c.items_left - 1)]
-                    with m.If(c.items_left == 1):
+                                 c.items_left.eq(c.items_left - 1), c.last_item.eq(c.items_left == 2),
+                                 c.item_ends.eq(item_beats == 1)]
+                    with m.If(c.last_item):
                         with m.If(beat.last):
-                            m.next = "HEADER"
+                            c.goto(m, "HEADER")
                         with m.Else():
                             c.refuse(m, ErrorCode.LENGTH, "DROP")
                     with m.Elif(beat.last):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
                 with m.Else():
-                    m.d.sync += c.beat_index.eq(c.beat_index + 1)
-                    if c.held:
-                        m.d.sync += Array(c.held)[c.beat_index].eq(beat.data)
+                    m.d.sync += [c.beat_index.eq(c.beat_index + 1),
+                                 c.item_ends.eq(c.beat_index == item_beats - 2)]
                     with m.If(beat.last):
                         c.refuse(m, ErrorCode.LENGTH, "HEADER")
 
@@ -322,46 +415,45 @@ class CommandDecoder(wiring.Component):
         most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
         most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
         chunk_index = chunks[:len(c.chunks)]     # exact for every K that passes CHECK_RUN
-        with m.State("CHECK_RUN"):
+        with c.state(m, "CHECK_RUN"):
             m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks),
                          c.most_blocks.eq(most_blocks[chunk_index]),
                          c.most_tokens.eq(most_tokens[chunk_index])]
             with m.If(~c.args_end_last):
                 c.refuse(m, ErrorCode.LENGTH, "DROP")
-            with m.Elif(tokens.is_zero() | k.is_zero() | n.is_zero()):
+            with m.Elif(tokens.zero | k.zero | n.zero):
                 c.refuse(m, ErrorCode.ZERO_SIZE, "HEADER")
             # K beyond what any bank holds (ceil(K / cols) > max_chunks) is refused here,
             # before `chunks`, sized for max_chunks, could wrap around.
-            with m.Elif(tokens.exceeds(p.max_tokens) | k.exceeds(min(p.max_k, max_chunks(p) * p.cols))
-                        | n.exceeds(p.weight_depth * p.rows)):
+            with m.Elif(tokens.over["run"] | k.over["run"] | n.over["run"]):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Else():
-                m.next = "CHECK_SIZE"
+                c.goto(m, "CHECK_SIZE")
 
-        with m.State("CHECK_SIZE"):
+        with c.state(m, "CHECK_SIZE"):
             # The comparisons are registered for CHECK_FIT to act on: comparing and
             # deciding in one cycle was the top's longest path.
-            m.d.sync += [c.over_capacity.eq((c.chunks != 0) & ((c.blocks > c.most_blocks)
-                                                               | (tokens.value > c.most_tokens))),
+            m.d.sync += [c.too_many_blocks.eq(c.blocks > c.most_blocks),
+                         c.too_many_tokens.eq(tokens.value > c.most_tokens),
                          c.run.tokens.eq(tokens.value), c.run.chunks.eq(c.chunks),
                          c.run.blocks.eq(c.blocks), c.run.last_cols.eq(last_cols),
                          c.run.last_rows.eq(last_rows), c.run.weight_bank.eq(c.weight_bank),
                          c.run.act_bank.eq(c.act_bank)]
-            m.next = "CHECK_FIT"
+            c.goto(m, "CHECK_FIT")
 
-        with m.State("CHECK_FIT"):
+        with c.state(m, "CHECK_FIT"):
             # `run` is taken whatever the checks decide: only a run handed over replaces
             # the size a pending READ_RESULTS streams (`read`).
-            with m.If(c.over_capacity):
+            with m.If((c.run.chunks != 0) & (c.too_many_blocks | c.too_many_tokens)):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
                 c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")
             with m.Elif(~c.sequencer_busy):
                 self._start_run(m, c)
             with m.Else():
-                m.next = "RUN_WAIT"
+                c.goto(m, "RUN_WAIT")
 
-        with m.State("RUN_WAIT"):
+        with c.state(m, "RUN_WAIT"):
             with m.If(~c.sequencer_busy):
                 self._start_run(m, c)
 
@@ -372,63 +464,74 @@ class CommandDecoder(wiring.Component):
         m.d.sync += [c.pending.eq(1), c.run_weight_bank.eq(c.run.weight_bank),
                      c.run_act_bank.eq(c.run.act_bank), c.read.tokens.eq(c.run.tokens),
                      c.read.blocks.eq(c.run.blocks)]
-        m.next = "HEADER"
+        c.goto(m, "HEADER")
 
     def _response_states(self, m, c):
-        """READ, STATUS and CLEAR wait until no response packet is being sent."""
-        with m.State("READ"):
+        """READ, STATUS and CLEAR wait until no response packet is being sent. The packers'
+        start strobes are registers (each fans out to a whole packer), and so is
+        ``responding`` as the decoder sees it (the packers' state, far away): a packet counts
+        as being sent from the decision on, through the two cycles before it shows."""
+        seen, strobed = Signal(), Signal()
+        m.d.sync += [seen.eq(self.responding), strobed.eq(self.read_start | self.status_start)]
+        responding = seen | strobed | self.read_start | self.status_start
+        with c.state(m, "READ"):
             with m.If(~c.pending):
                 c.refuse(m, ErrorCode.NO_RESULTS, "HEADER")
-            with m.Elif(~self.responding):
-                m.d.comb += self.read_start.eq(1)
-                m.d.sync += c.pending.eq(0)
-                m.next = "HEADER"
+            with m.Elif(~responding):
+                m.d.sync += [self.read_start.eq(1), c.pending.eq(0)]
+                c.goto(m, "HEADER")
 
-        with m.State("STATUS"):
-            with m.If(~self.responding):
-                m.d.comb += self.status_start.eq(1)
-                m.next = "HEADER"
+        with c.state(m, "STATUS"):
+            with m.If(~responding):
+                m.d.sync += self.status_start.eq(1)
+                c.goto(m, "HEADER")
 
-        with m.State("CLEAR"):
-            with m.If(~self.responding):
+        with c.state(m, "CLEAR"):
+            with m.If(~responding):
                 m.d.comb += self.clear.eq(1)
                 m.d.sync += c.pending.eq(0)
-                m.next = "HEADER"
+                c.goto(m, "HEADER")
 
     def _drop_state(self, m, c):
         """DROP discards a refused command's beats up to ``tlast``."""
-        with m.State("DROP"):
-            m.d.comb += self.s.ready.eq(1)
-            with m.If(self.s.valid & self.s.ready & self.s.payload.last):
-                m.next = "HEADER"
+        with c.state(m, "DROP"):
+            with m.If(c.take & c.beat.last):
+                c.goto(m, "HEADER")
 
     def _drive_writes(self, m, c):
-        """An item is the held beats plus the beat arriving now, first beat lowest."""
+        """An item is written the cycle after its last beat is taken, from registers only
+        (its beats, first beat lowest, the strobe, the address): the strobe reaches every
+        block RAM of a bank, too far to follow the state logic in the same cycle. A bank
+        written this late is still idle: no RUN is parsed that soon after a load."""
         p = self._params
-        weights_item = Cat(*c.held[:p.tile_beats - 1], self.s.payload.data)
-        acts_item = Cat(*c.held[:p.chunk_beats - 1], self.s.payload.data)
+        write_weights, write_acts = Signal(), Signal()
+        addr, weight_bank, act_bank = Signal.like(c.item_addr), Signal(), Signal()
+        m.d.sync += [write_weights.eq(c.item_done & c.loading_weights),
+                     write_acts.eq(c.item_done & ~c.loading_weights),
+                     addr.eq(c.item_addr), weight_bank.eq(c.weight_bank), act_bank.eq(c.act_bank)]
         m.d.comb += [
-            self.weights.bank.eq(c.weight_bank), self.weights.addr.eq(c.item_addr),
-            self.weights.data.eq(weights_item[:p.tile_bits]),
-            self.acts.bank.eq(c.act_bank), self.acts.addr.eq(c.item_addr),
-            self.acts.data.eq(acts_item[:p.chunk_bits]),
+            self.weights.en.eq(write_weights), self.weights.bank.eq(weight_bank),
+            self.weights.addr.eq(addr), self.weights.data.eq(Cat(*c.held)[:p.tile_bits]),
+            self.acts.en.eq(write_acts), self.acts.bank.eq(act_bank),
+            self.acts.addr.eq(addr), self.acts.data.eq(Cat(*c.held)[:p.chunk_bits]),
         ]
 
     def _latch_errors(self, m, fail_now):
         """Keep the first error and the set of all errors until ``CLEAR``. An error is
         registered first and latched a cycle later (the checks that raise it are long
         enough already); no command can read the status or clear it in between."""
-        fail, invalid_weight = Signal(ErrorCode), Signal()
-        # What happens in the CLEAR cycle itself is cleared with the rest.
-        m.d.sync += [fail.eq(Mux(self.clear, ErrorCode.NONE, fail_now)),
+        fail, invalid_weight = Signal(ErrorCode, name="failed"), Signal()
+        failed = Signal()                     # fail != NONE, registered alongside
+        latched = Signal()                    # error != 0, kept alongside
+        # What happens in the CLEAR cycle itself is cleared with the rest: no command fails
+        # in that cycle (the decoder is in CLEAR), a weight may.
+        m.d.sync += [fail.eq(fail_now), failed.eq(fail_now != ErrorCode.NONE),
                      invalid_weight.eq(self.invalid_weight & ~self.clear)]
-        raised = Signal(ErrorCode)
-        m.d.comb += raised.eq(Mux(fail != ErrorCode.NONE, fail,
-                                  Mux(invalid_weight, ErrorCode.INVALID_WEIGHT, ErrorCode.NONE)))
         with m.If(self.clear):
-            m.d.sync += [self.error.eq(0), self.errors.eq(0)]
+            m.d.sync += [self.error.eq(0), self.errors.eq(0), latched.eq(0)]
         with m.Else():
-            with m.If((self.error == 0) & (raised != ErrorCode.NONE)):
-                m.d.sync += self.error.eq(raised)
-            m.d.sync += self.errors.eq(self.errors | (fail != ErrorCode.NONE) << fail
+            with m.If(~latched & (failed | invalid_weight)):
+                m.d.sync += [self.error.eq(Mux(failed, fail, ErrorCode.INVALID_WEIGHT)),
+                             latched.eq(1)]
+            m.d.sync += self.errors.eq(self.errors | failed << fail
                                        | invalid_weight << ErrorCode.INVALID_WEIGHT)

@@ -60,7 +60,11 @@ class ResultPacker(wiring.Component):
 
         # Stage 1: the group read last, held in the buffer's read register, sent beat by beat.
         serializer = m.submodules.serializer = BeatSerializer(p.rows * WORD_BITS, p.stream_width)
-        fetch = issuing & self.drain.ready & serializer.can_load
+        # `issuing` ends a cycle after the final fetch, from a register (`fetched_all`), not
+        # from the fetch decision itself: its enable then starts from registers only. The
+        # final group keeps `busy` high meanwhile.
+        fetched_all = Signal()
+        fetch = issuing & ~fetched_all & self.drain.ready & serializer.can_load
         start = self.start & ~self.busy
 
         m.d.comb += [walk.limit.token.eq(self.read.tokens), walk.limit.block.eq(self.read.blocks),
@@ -72,9 +76,10 @@ class ResultPacker(wiring.Component):
                      serializer.group.eq(self._group(m)),
                      self.busy.eq(issuing | serializer.o.valid)]
         wiring.connect(m, serializer.o, wiring.flipped(self.o))
+        m.d.sync += fetched_all.eq(walk.wrap.block)
         with m.If(start):
             m.d.sync += issuing.eq(1)
-        with m.If(walk.wrap.block):
+        with m.If(fetched_all):
             m.d.sync += issuing.eq(0)
         return m
 

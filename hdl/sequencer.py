@@ -5,6 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
 
+from ..spec.errors import check_integer
 from ..spec.params import check_params
 from .accumulator_buffer import partial_layout
 from .activation_buffer import chunk_layout
@@ -38,6 +39,14 @@ def run_layout(params):
     })
 
 
+def tag_layout(params):
+    """What the accumulator buffer needs of a chunk: its token, whether it is the first chunk
+    (``init``) and the last update (``last``) of its row block's token walk, whether it is the
+    run's last (``final``); ``valid``: the unit takes it."""
+    return StructLayout({"valid": 1, "token": range(params.max_tokens), "init": 1, "last": 1,
+                         "final": 1})
+
+
 class Sequencer(wiring.Component):
     """Executes ``Y[T x N] = X[T x K] . W^T`` from the banks, weight-stationary.
 
@@ -45,22 +54,25 @@ class Sequencer(wiring.Component):
     tile ``b * KC + kc`` once and feed it with chunk ``kc`` of every token ``t`` in turn
     (activation address ``t * KC + kc``); every chunk goes to the unit as its own dot product
     (``first = last = 1``) and the :class:`AccumulatorBuffer` sums the chunks of a token.
-    Two :class:`NestedCounter` walks follow this order: one over the chunks issued, the
-    other over the unit's results (the unit's latency later), to tag them for the buffer.
+    A :class:`NestedCounter` walks this order over the chunks read; each chunk's tag (token,
+    first and last update) follows it through a delay line as long as the unit's latency,
+    to meet its result for the buffer.
     The unit takes its chunk straight from the two RAMs' output registers: the tile is read
     with the activations of its first token, in the same cycle, and held for its other
     tokens, so a new tile costs no cycle even at T = 1, and no tile register is needed.
 
-    Timing: the first chunk is offered to the unit two cycles after ``start``, then one per cycle while the unit accepts; there are no bubbles between tiles,
-    tokens or row blocks, except that a row block's first chunk waits until the accumulator
-    buffer has a half for it (``stall_out``). ``busy`` falls when the unit's last result has
-    been handed to the accumulator buffer (the unit's latency after the last chunk).
+    Timing: the first chunk is offered to the unit two cycles after ``start``, then one per
+    cycle while the unit accepts; there are no bubbles between tiles, tokens or row blocks, except that a row block's first chunk waits until the accumulator
+    buffer has a half for it (``stall_out``). ``busy`` falls the cycle after the unit's last result
+    has been handed to the accumulator buffer (the unit's latency after the last chunk).
 
     Parameters
     ----------
     params : AcceleratorParams
     unit_signature : wiring.Signature
         The matrix unit's signature: ``i`` (chunks in) and ``o`` (sums out) streams.
+    unit_latency : int
+        The matrix unit's latency (cycles from a chunk taken to its result; at least 1).
 
     Members
     -------
@@ -92,9 +104,10 @@ class Sequencer(wiring.Component):
         A chunk with an invalid weight entered the unit (or the unit flagged one).
     """
 
-    def __init__(self, params, unit_signature):
+    def __init__(self, params, unit_signature, unit_latency):
         check_params(params)
         self._params = params
+        self._latency = check_integer("unit_latency", unit_latency, 1)
         unit_i = unit_signature.members["i"].signature.flip()  # the unit's In(...) seen from outside
         unit_o = unit_signature.members["o"].signature
         partial_bits = Shape.cast(unit_o.members["payload"].shape["acc"].shape.elem_shape).width
@@ -132,7 +145,7 @@ class Sequencer(wiring.Component):
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.busy.eq(1)
-                # With a one-cycle unit the last result can leave in the cycle the last
+                # With a one-cycle unit the last result can have left by the cycle the last
                 # chunk is retired: then the run ends here, without a DRAIN cycle.
                 with m.If(issue_done & results_done):
                     m.next = "IDLE"
@@ -144,12 +157,14 @@ class Sequencer(wiring.Component):
                     m.next = "IDLE"
         starting = ~self.busy & self.start
 
-        self._issue(m, run, starting, issue_done)
-        self._collect(m, run, starting, results_done)
+        tag = Signal(tag_layout(self._params))
+        self._issue(m, run, starting, issue_done, tag)
+        self._collect(m, tag, starting, results_done)
         return m
 
-    def _issue(self, m, run, starting, issue_done):
-        """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit."""
+    def _issue(self, m, run, starting, issue_done, tag):
+        """Walk (row block, chunk, token), read tiles and chunks, offer them to the unit;
+        ``tag``: what the accumulator buffer needs of the chunk the unit takes this cycle."""
         p = self._params
         walk = self._walk(m, "issue_walk")
         tile_addr = Signal(range(p.weight_depth + 1))
@@ -210,6 +225,15 @@ class Sequencer(wiring.Component):
             m.d.sync += offered.eq(0)
         with m.If(advance):
             m.d.sync += offered.eq(1)
+        # The offered chunk's tag, taken with its read.
+        offered_tag = Signal.like(tag)
+        last_of_token = walk.last.token & walk.last.chunk
+        with m.If(advance):
+            m.d.sync += [offered_tag.token.eq(walk.count.token),
+                         offered_tag.init.eq(walk.count.chunk == 0),
+                         offered_tag.last.eq(last_of_token),
+                         offered_tag.final.eq(last_of_token & walk.last.block)]
+        m.d.comb += [tag.eq(offered_tag), tag.valid.eq(accepted)]
 
         with m.If(starting):
             m.d.sync += [issuing.eq(1), tile_addr.eq(0), act_addr.eq(0)]
@@ -232,25 +256,31 @@ class Sequencer(wiring.Component):
             (accepted & tile.invalid)
             | (self.unit_o.valid & self.unit_o.payload.invalid))
 
-    def _collect(self, m, run, starting, results_done):
-        """Tag the unit's results (token, first/last chunk) for the accumulator buffer."""
-        walk = self._walk(m, "collect_walk")
+    def _collect(self, m, tag, starting, results_done):
+        """Tag the unit's results for the accumulator buffer: the tag of each chunk taken
+        by the unit follows it through a delay line as long as the unit's latency (the unit
+        never stalls: its output's ready is tied high)."""
+        line = [tag]
+        for index in range(self._latency):
+            stage = Signal.like(tag, name=f"tag{index + 1}")
+            m.d.sync += stage.eq(line[-1])
+            line.append(stage)
+        leaving = line[-1]
+        # `results_done` is a register, set as the last result leaves: the run's end (and
+        # `busy`) follows a cycle later, from registers only.
         done = Signal()
-        final = walk.wrap.block
         m.d.comb += [
-            walk.restart.eq(starting),
-            walk.advance.eq(self.acc.valid),
             self.acc.valid.eq(self.unit_o.valid),
             self.unit_o.ready.eq(1),           # the claimed half takes every result
             self.acc.payload.partial.eq(self.unit_o.payload.acc),
-            self.acc.payload.token.eq(walk.count.token),
-            self.acc.payload.init.eq(walk.count.chunk == 0),
-            self.acc.payload.last.eq(walk.last.token & walk.last.chunk),
-            results_done.eq(done | final),
+            self.acc.payload.token.eq(leaving.token),
+            self.acc.payload.init.eq(leaving.init),
+            self.acc.payload.last.eq(leaving.last),
+            results_done.eq(done),
         ]
         with m.If(starting):
             m.d.sync += done.eq(0)
-        with m.If(final):
+        with m.If(leaving.valid & leaving.final):
             m.d.sync += done.eq(1)
 
     def _walk(self, m, name):

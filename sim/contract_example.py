@@ -221,25 +221,26 @@ def _beat_table(p, packet, meanings):
 
 
 def counting_window(example):
-    """``(cycle CLEAR executed, cycle READ_STATUS took its snapshot)`` by the docs' rule: the
-    cycle after the header beat, or after the last beat of a response then in flight."""
+    """``(cycle CLEAR executed, cycle READ_STATUS took its snapshot)`` by the docs' rule:
+    three cycles after the header beat, or after the last beat of a response then in
+    flight if later."""
     trace = example.trace
-    clear_executes = trace.header_cycles[0] + 1
+    clear_executes = trace.header_cycles[0] + 3
     status_header, results_end = trace.header_cycles[-1], trace.response_end_cycles[0]
-    return clear_executes, max(status_header, results_end) + 1
+    return clear_executes, max(status_header + 3, results_end + 3)
 
 
 def _window_note(example):
     status = protocol.decode_status(example.params, example.trace.responses[1])
     clear_executes, snapshot = counting_window(example)
-    in_flight = example.trace.header_cycles[-1] <= example.trace.response_end_cycles[0]
-    when = ("the results were still being sent, so it took its snapshot in the cycle after their "
-            "last beat" if in_flight else "no response was in flight, so it took its snapshot in "
-            "the cycle after its header")
+    in_flight = example.trace.header_cycles[-1] + 1 <= example.trace.response_end_cycles[0]
+    when = ("the results were still being sent, so it took its snapshot three cycles after their "
+            "last beat" if in_flight else "no response was in flight, so it took its snapshot three "
+            "cycles after its header")
     return (
         f"`cycles` = {status.counters['cycles']}: `CLEAR` executed in cycle {clear_executes}; when "
         f"the `READ_STATUS` header moved, {when}, cycle {snapshot}; the counters counted cycles "
-        f"{clear_executes + 1} to {snapshot - 1}. `busy` = `1 + F + L` = 1 + "
+        f"{clear_executes + 1} to {snapshot - 1}. `busy` = `2 + F + L` = 2 + "
         f"{status.counters['compute']} + {unit_latency(example.params.cols, example.params.pipeline)}.")
 
 

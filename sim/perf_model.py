@@ -16,18 +16,21 @@ the command stream or the response stream pushes back, the real counts can only 
 Timing rules (cycle numbers; ``L`` is the matrix unit's latency, ``G`` the beats of a
 result group):
 
-* command decoder: a header and each argument take a beat; a load spends two more cycles
+* command decoder: every beat is parsed a cycle after it arrives (the input register),
+  at one beat per cycle; a header and each argument take a beat; a load spends two more cycles
   (check, bank) before its payload, then one beat per cycle; ``RUN`` spends two check cycles,
   decides in the next cycle after one in which the sequencer is idle (its busy reaches the
-  decoder through a register) and starts it a cycle later (the strobe is a register); ``READ_RESULTS`` starts the
-  result packer in the next cycle in which no response is being sent;
+  decoder through a register) and starts it a cycle later (the strobe is a register);
+  ``READ_RESULTS`` and ``READ_STATUS`` decide once no response is being sent (the decoder
+  sees a packet end two cycles after its last beat) and start their packer a cycle later
+  (a register);
 * sequencer: busy from the cycle after its start; chunk ``j`` enters the unit at
-  ``start + 2 + j`` unless the accumulator buffer holds it back; busy ends the cycle after
+  ``start + 2 + j`` unless the accumulator buffer holds it back; busy ends two cycles after
   the unit's last result was accepted, ``L`` cycles after the last chunk;
 * accumulator buffer: a row block's first chunk enters the unit two cycles after the
   packer released the block's half (the half of the block two before it, across runs),
-  the sequencer holding it back till then; a complete block is readable two cycles after
-  its last update;
+  the sequencer holding it back till then; a complete block is readable three cycles
+  after its last update (read, add, write);
 * result packer: reads a token every ``G`` cycles (its ``G`` beats follow), one cycle
   after the read; releases a half when it reads the block's last token.
 """
@@ -84,7 +87,7 @@ class _Timeline:
     """State carried from one run to the next."""
 
     def __init__(self, origin):
-        self.decoder = origin        # cycle the decoder takes its next header beat
+        self.decoder = origin        # cycle the decoder's states take the next header beat
         self.sequencer_free = 0      # first cycle a RUN can start the sequencer
         self.packer_free = 0         # first cycle a READ_RESULTS can start the packer
         self.released = []           # per global row block: cycle its half is free again
@@ -98,16 +101,18 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2, link_stal
 
     ``latency`` defaults to :func:`unit_latency`. ``status_delay``: cycles from the last
     result beat to the ``READ_STATUS`` header (the driver asks for the status once it has
-    the results; 2 for cocotbext-axi's sink and source), which only the ``cycles`` and
-    ``stall_in`` counters see. ``link_stalls``: the host leaves idle cycles on the command
+    the results; 2 for cocotbext-axi's sink and source; negative when the header was sent
+    before, and waits for the results to leave), which only the ``cycles`` and ``stall_in``
+    counters see. ``link_stalls``: the host leaves idle cycles on the command
     stream or pushes back on the responses; the figures are then lower bounds
     (``exact`` false), except ``compute`` and ``macs``, which stay exact.
     """
     check_params(params)
     latency = unit_latency(params) if latency is None else latency
-    # CLEAR: header at cycle 0, executed at 1; counters count from cycle 2 on.
-    origin = 2
-    line = _Timeline(origin)
+    # CLEAR: header on the link at cycle 0, parsed at 1, executed at 2; the next header is
+    # parsed at 3; the counters see the clear a cycle later and count from cycle 4 on.
+    origin = 4
+    line = _Timeline(origin - 1)
     parts = plan_matmul(params, tokens, k, n)
     macs = 0
     for part in parts:
@@ -118,8 +123,11 @@ def model_layer(params, tokens, k, n, *, latency=None, status_delay=2, link_stal
         line.decoder += _LOAD_SETUP + chunks * blocks * params.tile_beats
         _run(params, line, part_tokens, chunks, blocks, latency)
         macs += part_tokens * part_k * part_n
-    # READ_STATUS: its header comes status_delay cycles after the last result beat.
-    snapshot = line.last_beat + status_delay + 1
+    # READ_STATUS: its header comes status_delay cycles after the last result beat, is
+    # parsed a cycle later and decided the next cycle, not before the decoder has seen the
+    # results leave (two cycles after their last beat); the snapshot follows a cycle later
+    # (the strobe is a register).
+    snapshot = line.last_beat + max(status_delay + 2, 2) + 1
     cycles = snapshot - origin
     counters = {"cycles": cycles, "busy": line.busy, "compute": line.compute,
                 "stall_in": cycles - line.busy, "stall_out": line.stall_out, "macs": macs}
@@ -137,10 +145,10 @@ def _run(params, line, tokens, chunks, blocks, latency):
     # The decoder hands the run over once it sees the sequencer idle (its busy reaches the
     # decoder through a register); the strobe is a register too.
     start = max(line.decoder + _RUN_SETUP, line.sequencer_free + 1) + 1
-    read = max(start + 1, line.packer_free)      # READ_RESULTS header, then its start
+    read = max(start + 1, line.packer_free)      # READ_RESULTS header, then its decision
     line.decoder = read + 1
     issue = start + 2
-    fetch = read + 1
+    fetch = read + 2                             # the packer's start strobe is a register
     group_beats = params.group_beats
     per_block = tokens * chunks
     for _ in range(blocks):
@@ -153,14 +161,14 @@ def _run(params, line, tokens, chunks, blocks, latency):
         last_accept = issue + per_block - 1 + latency
         issue += per_block
         # The packer reads the block's tokens once it is complete.
-        first_fetch = max(fetch, last_accept + 2)
+        first_fetch = max(fetch, last_accept + 3)
         last_fetch = first_fetch + (tokens - 1) * group_beats
         line.released.append(last_fetch)
         fetch = last_fetch + group_beats
-    end = last_accept + 1
+    end = last_accept + 2
     line.busy += end - (start + 1)
     line.compute += per_block * blocks
     line.sequencer_free = end
     line.last_run_end = end
     line.last_beat = fetch
-    line.packer_free = fetch + 1
+    line.packer_free = fetch + 2

@@ -34,7 +34,7 @@ from .errors import ParameterError
 __all__ = [
     "WeightCode", "WEIGHT_CODE_BITS", "WEIGHT_FORMATS", "TRITS_PER_BYTE", "BASE3_LIMIT",
     "weights_per_byte", "bits_per_weight", "packed_row_bytes", "pack_weights",
-    "accumulator_bits", "ModelShape", "MODEL_SHAPES", "model_shape",
+    "accumulator_bits", "ModelShape", "MODEL_SHAPES", "MODEL_VOCAB_SIZES", "model_shape",
 ]
 
 #: Width of one ternary weight code.
@@ -200,6 +200,11 @@ MODEL_SHAPES = {
     "3B": ModelShape(3200, 8640, 26, 32, 32),
     "tiny": ModelShape(64, 172, 2, 4, 2),
 }
+
+#: Vocabulary of each preset (the size of its embedding and float ``lm_head``, which stay on
+#: the host): 2B4T's LLaMA 3 tokenizer, the 1bitLLM models' LLaMA tokenizer plus two, bytes
+#: for ``tiny``.
+MODEL_VOCAB_SIZES = {"2b4t": 128256, "700M": 32002, "1.3B": 32002, "3B": 32002, "tiny": 256}
 
 
 def model_shape(name):

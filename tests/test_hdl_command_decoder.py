@@ -99,8 +99,9 @@ def test_run_waits_for_the_sequencer_and_read_for_the_response_channel():
     (run_cycle, _), = log["run"]
     (read_cycle, _), = log["read"]
     # The sequencer is idle from cycle 30; the decoder sees it a cycle later (a register)
-    # and the start strobe is a register too.
-    assert run_cycle == 32 and read_cycle == 50
+    # and the start strobe is a register too. The decoder sees the response channel free
+    # a cycle late (a register) and the read starts a cycle later (a register).
+    assert run_cycle == 32 and read_cycle == 52
 
 
 def test_load_waits_for_a_run_reading_its_bank_once_results_are_requested():

@@ -47,7 +47,7 @@ class Datapath(wiring.Component):
         weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
         acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
         m.submodules.unit = unit = self.unit
-        seq = m.submodules.seq = Sequencer(p, unit.signature)
+        seq = m.submodules.seq = Sequencer(p, unit.signature, unit.latency)
         acc = m.submodules.acc = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
         wiring.connect(m, wiring.flipped(self.weights), weights.write)
         wiring.connect(m, wiring.flipped(self.acts), acts.write)
@@ -142,13 +142,14 @@ def test_results_and_timing(tokens, k, n, pipeline):
     stalled = [c["stall_out"] for c in trace]
     # Start: tile 0 is read (1 cycle), the first chunk is offered; then one chunk per cycle,
     # no bubble between tiles, except while a row block waits for its half of the
-    # accumulator buffer (stall_out); busy ends when the unit's last result has left.
+    # accumulator buffer (stall_out); busy ends the cycle after the unit's last result has
+    # left.
     last_compute = len(computing) - 1 - computing[::-1].index(1)
     assert computing[0] == 0 and not any(computing[last_compute + 1:])
     assert all(compute or stall for compute, stall in zip(computing[1:last_compute + 1],
                                                           stalled[1:last_compute + 1]))
     assert not any(stall and compute for compute, stall in zip(computing, stalled))
-    assert len(trace) == 1 + chunks_fed + sum(stalled) + latency
+    assert len(trace) == 2 + chunks_fed + sum(stalled) + latency
     assert sum(c["macs"] for c in trace) == tokens * k * n
     # A row block two before must be drained first: only blocks shorter than the unit's
     # latency and the drain wait.
@@ -207,4 +208,6 @@ def test_nonzero_weights_beyond_k_and_n_change_the_results():
 def test_wrong():
     unit = TernaryMatrixUnit(2, 4)
     with pytest.raises(TypeError, match=r"^params must be an AcceleratorParams, not \{\}$"):
-        Sequencer({}, unit.signature)
+        Sequencer({}, unit.signature, unit.latency)
+    with pytest.raises(ValueError, match="unit_latency"):
+        Sequencer(PARAMS, unit.signature, 0)

@@ -25,13 +25,13 @@ ALLOWED = {
             "cocotbext", "serial"},
     "flows": {"spec", "hdl", "numpy", "amaranth", "amaranth_boards"},
     "app": {"spec", "golden", "hdl", "sim", "flows", "numpy", "torch", "amaranth", "amaranth_boards",
-            "click", "rich", "serial"},
+            "click", "rich", "serial", "pandas", "matplotlib", "distributed", "dask"},
 }
 SUBPACKAGES = set(ALLOWED)
 #: Third-party packages whose use the table controls; any other import (the standard library,
 #: small helpers such as ``tomllib``) is free.
 CONTROLLED = {"numpy", "torch", "safetensors", "amaranth", "amaranth_boards", "cocotb", "cocotb_tools",
-              "cocotbext", "click", "rich", "serial"}
+              "cocotbext", "click", "rich", "serial", "pandas", "matplotlib", "distributed", "dask"}
 
 
 def modules():

@@ -23,6 +23,13 @@ from rtl_runs import GEOMETRIES, run_accelerator_tb
 SHAPES = [[1, 16, 4], [8, 40, 24], [3, 100, 70], [2, 300, 9], [12, 20, 8], [8, 16, 60]]
 SLOW_SHAPES = SHAPES + [[16, 512, 64], [1, 512, 128], [5, 33, 200], [16, 64, 120]]
 
+#: The shapes ``tritforge perf`` prices for BitNet b1.58 2B4T - k_proj, q_proj and down_proj of a
+#: decoded token, gate_proj of a 4-token prompt - on the demo's 8 x 32 unit with a 64-bit link,
+#: which splits each into tens to hundreds of runs (slow: about 1.4 M cycles on Verilator).
+BITNET_PARAMS = AcceleratorParams(rows=8, cols=32, max_k=4096, weight_depth=64, act_depth=256, max_tokens=32,
+                                  stream_width=64)
+BITNET_SHAPES = [[1, 2560, 640], [1, 2560, 2560], [1, 6912, 2560], [4, 2560, 6912]]
+
 #: Random configurations: a few in the default suite, many more in the full run.
 RANDOM_CONFIGURATIONS, RANDOM_CONFIGURATIONS_FULL = 3, 24
 
@@ -110,3 +117,11 @@ def test_model_matches_rtl_full(geometry, waves):
     summary = run_accelerator_tb("verilator", f"perf_model_{geometry}", params, waves,
                                  testcase="perf_layers", perf_shapes=SLOW_SHAPES)
     check_model(params, summary["perf_layers"]["layers"])
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_model_matches_rtl_bitnet_shapes(waves):
+    summary = run_accelerator_tb("verilator", "perf_model_2b4t", BITNET_PARAMS, waves,
+                                 testcase="perf_layers", perf_shapes=BITNET_SHAPES)
+    check_model(BITNET_PARAMS, summary["perf_layers"]["layers"])

@@ -261,8 +261,8 @@ def test_example_counters_follow_the_docs(example):
     assert status.flags == StatusFlag(0)  # STREAMING never shows, even while results were sent
     clear_executes, snapshot = contract_example.counting_window(example)
     assert status.counters["cycles"] == snapshot - clear_executes - 1
-    assert status.counters["busy"] == 1 + status.counters["compute"] + contract.unit_latency(p.cols, p.pipeline)
-    assert status.counters == model_layer(p, tokens, k, n, status_delay=0).counters
+    assert status.counters["busy"] == 2 + status.counters["compute"] + contract.unit_latency(p.cols, p.pipeline)
+    assert status.counters == model_layer(p, tokens, k, n, status_delay=-1).counters
 
 
 @pytest.mark.parametrize("gaps", [(0, 0, 0), (0, 5, 9), (3, 0, 17)])
@@ -278,7 +278,7 @@ def test_cycles_after_reset_count_from_the_first_cycle():
     p = contract.WORKED_EXAMPLE
     trace = exchange(p, [protocol.read_status(p)], 1, gaps=[6])
     (b,) = trace.header_cycles
-    assert protocol.decode_status(p, trace.responses[0]).counters["cycles"] == b + 1
+    assert protocol.decode_status(p, trace.responses[0]).counters["cycles"] == b + 3
 
 
 def _layer(p):
