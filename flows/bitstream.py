@@ -102,6 +102,7 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
     # No source locations in the RTLIL: the cache key (the plan's files) then changes with the
     # design only, not with a line moved in a Python file or the checkout's folder.
     plan = platform.prepare(BoardWrapper(board, params, link, pll), name=TOP_NAME, emit_src=False,
+                            synth_opts=_synth_options(platform),
                             nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
     key = hashlib.sha256(json.dumps([plan.digest().hex(), seed, package_versions(_TOOLS)],
                                     sort_keys=True).encode()).hexdigest()
@@ -134,6 +135,16 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
         raise TimingNotMet(f"timing not met on {board.name}: {report['fmax_mhz']} MHz achieved, "
                            f"{pll.output_mhz:g} MHz requested (report: {out_dir / 'report.json'})")
     return report
+
+
+def _synth_options(platform):
+    """Yosys options for the board's device: an iCE40 is mapped for its own family's timing
+    (``synth_ice40`` defaults to the HX model, slower to close on an UP5K)."""
+    if platform.device.startswith("iCE40UP"):
+        return "-device u"
+    if platform.device.startswith("iCE40LP"):
+        return "-device lp"
+    return ""
 
 
 def _run(plan, board, workdir, key):

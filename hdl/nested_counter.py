@@ -19,9 +19,11 @@ class NestedCounter(wiring.Component):
     every count to 0; it wins over ``advance``. Count only after a ``restart``.
 
     Timing: ``count`` and ``last`` are registers: they change at the clock edge after
-    ``advance`` or ``restart``. ``wrap`` is ``advance`` and the ``last`` flags, one gate:
-    whoever drives ``advance`` sees no adder or comparator behind it. The next ``last`` is a
-    down-counter's comparison with 1, made alongside (no adder in front of it either).
+    ``advance`` or ``restart``. ``wrap`` is ``advance`` and one flip-flop (the level and the
+    levels inside it all at their last index, registered from the next state alongside
+    ``last``): whoever drives ``advance`` sees no adder, comparator or AND of flags behind
+    it. The next ``last`` is a down-counter's comparison with 1, made alongside (no adder in
+    front of it either).
 
     Reset: every count 0, every ``last`` flag 0 (``restart`` before counting).
 
@@ -81,7 +83,11 @@ class NestedCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        inner_last = Const(1)             # every level inside this one is at its last index
+        # `through` of a level: it and every level inside it at their last index, a register
+        # made from the next state alongside `last` (see Timing): `wrap` and the steps of the
+        # next level out are then `advance` and one flip-flop.
+        inner_through = Const(1)
+        inner_through_next = Const(1)
         for name, largest in self._levels.items():
             count, last = self.count[name], self.last[name]
             # Per level, taken at restart: limit - 1 and whether it is 0; and the indices
@@ -90,16 +96,23 @@ class NestedCounter(wiring.Component):
             top = Signal(range(largest), name=f"{name}_top")
             single = Signal(name=f"{name}_single")
             remaining = Signal(range(largest), name=f"{name}_remaining")
-            steps = self.advance & inner_last
-            m.d.comb += self.wrap[name].eq(steps & last)
+            last_next = Signal(name=f"{name}_last_next")
+            through = Signal(name=f"{name}_through")
+            steps = self.advance & inner_through
+            m.d.comb += [self.wrap[name].eq(self.advance & through), last_next.eq(last)]
             with m.If(self.restart):
-                first_top = self.limit[name] - 1
-                m.d.sync += [top.eq(first_top), single.eq(first_top == 0), count.eq(0),
-                             remaining.eq(first_top), last.eq(first_top == 0)]
+                # `limit == 1`, not `limit - 1 == 0`: no subtraction in front of the flags.
+                first_top, first_single = self.limit[name] - 1, self.limit[name] == 1
+                m.d.sync += [top.eq(first_top), single.eq(first_single), count.eq(0),
+                             remaining.eq(first_top)]
+                m.d.comb += last_next.eq(first_single)
             with m.Elif(steps & last):
-                m.d.sync += [count.eq(0), remaining.eq(top), last.eq(single)]
+                m.d.sync += [count.eq(0), remaining.eq(top)]
+                m.d.comb += last_next.eq(single)
             with m.Elif(steps):
-                m.d.sync += [count.eq(count + 1), remaining.eq(remaining - 1),
-                             last.eq(remaining == 1)]
-            inner_last = inner_last & last
+                m.d.sync += [count.eq(count + 1), remaining.eq(remaining - 1)]
+                m.d.comb += last_next.eq(remaining == 1)
+            through_next = inner_through_next & last_next
+            m.d.sync += [last.eq(last_next), through.eq(through_next)]
+            inner_through, inner_through_next = through, through_next
         return m
