@@ -32,7 +32,7 @@ def seed(default):
 
 @pytest.mark.rtl
 def test_fuzz_commands(waves):
-    summary = fuzz("verilator", "2bit", waves, seed(1), episodes=8, commands=40)
+    summary = fuzz("verilator", "2bit", waves, seed(1), episodes=12, commands=60)
     assert summary["refused"] > 30 and summary["checked_results"] > 0
 
 
