@@ -333,12 +333,15 @@ def load_design(path):
     Raises
     ------
     ParameterError
-        The file is not JSON/TOML or does not parse; its parameters are wrong.
+        The file is not UTF-8 text, not JSON/TOML or does not parse; its parameters are wrong.
     OSError
         The file cannot be read.
     """
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode()
+    except UnicodeDecodeError as error:
+        raise ParameterError(f"{path}: not UTF-8 text ({error})") from None
     try:
         if path.suffix == ".toml":
             fields = tomllib.loads(text)
