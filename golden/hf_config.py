@@ -175,7 +175,8 @@ def config_from_json(fields, where="config.json"):
 
 
 def _family(reader):
-    architectures = reader.take("architectures", None) or []
+    architectures = reader.take("architectures", None)
+    architectures = [] if architectures is None else architectures
     model_type = reader.take("model_type", None)
     if not isinstance(architectures, list) or not all(isinstance(name, str) for name in architectures):
         raise CheckpointError(f"{reader.where}: architectures = {json.dumps(architectures)} is not "
