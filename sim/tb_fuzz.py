@@ -18,7 +18,6 @@ ends with ``CLEAR``, a clean status and a random layer through the driver, check
 A failure names the seed and the last commands, so ``TRITFORGE_FUZZ_SEED`` replays it.
 """
 
-import random
 from dataclasses import dataclass, field
 
 import cocotb
@@ -213,7 +212,8 @@ class CommandGenerator:
         chunk_limit = min(p.max_k, p.act_depth * p.cols)
         # Mostly small runs, so that the banks often hold all they read (results checked).
         args = [self.size(max(p.max_tokens // 2, 1), p.max_tokens),
-                self.size(min(2 * p.cols, chunk_limit), p.max_k), self.size(2 * p.rows, p.weight_depth * p.rows)]
+                self.size(min(2 * p.cols, chunk_limit), p.max_k),
+                self.size(2 * p.rows, p.weight_depth * p.rows)]
         # Sometimes an argument missing or an extra beat.
         count = rng.choices((3, 2, 1, 4), weights=(12, 1, 1, 1))[0]
         extra = bytes(p.bytes_per_beat) if count == 4 else b""
@@ -321,7 +321,8 @@ class Fuzzer:
         cmd = self.generate.load_weights()
         self.history.append(f"{cmd.describe()}, reset while it is sent")
         await self.tb.driver.send(cmd.packet)
-        await ClockCycles(self.tb.dut.clk, self.rng.randint(1, len(cmd.packet) // self.tb.params.bytes_per_beat + 5))
+        beats = len(cmd.packet) // self.tb.params.bytes_per_beat
+        await ClockCycles(self.tb.dut.clk, self.rng.randint(1, beats + 5))
         await self.tb.reset()
         self.model.reset()
         self.debt = 0
@@ -363,4 +364,5 @@ async def fuzz_commands(dut):
     for index in range(config["episodes"]):
         tb.set_link_pauses(rng, config, index)
         await fuzzer.episode(config["commands"])
-    _write_summary(config, "fuzz_commands", **fuzzer.counts, refused=fuzzer.model.failures, cycles=tb.transport.now() - start)
+    _write_summary(config, "fuzz_commands", **fuzzer.counts, refused=fuzzer.model.failures,
+                   cycles=tb.transport.now() - start)

@@ -9,11 +9,11 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tritforge.golden import CheckpointError, config_from_json, config_to_json, load_checkpoint
+from tritforge.golden import (CheckpointError, config_from_json, config_to_json, load_checkpoint,
+                              save_checkpoint)
 from tritforge.golden.hf_config import COSMETIC_FIELDS
 
 from golden_fixtures import random_model, tiny_config
-from tritforge.golden import save_checkpoint
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 BASE = config_to_json(tiny_config())
