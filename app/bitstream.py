@@ -18,6 +18,7 @@ from ..flows.boards import BOARDS, DEFAULT_BAUD
 from ..flows.tools import ToolError
 from ..sim.link_model import model_token_time
 from ..spec.formats import MODEL_SHAPES
+from ..spec.io import check_writable_folder
 from ..spec.link import LinkParams
 from ..spec.params import AcceleratorParams
 from .commands import design_options, output_options, print_table
@@ -56,7 +57,8 @@ def bitstream_rows(report):
                    + "].")
 @click.option("--baud", type=click.IntRange(min=1), default=DEFAULT_BAUD, show_default=True,
               help="UART baud rate of the host link.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Placer seed.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=1, show_default=True,
+              help="Placer seed (nextpnr takes a 32-bit int).")
 @click.option("--program", is_flag=True, help="Load the bitstream onto the board (openFPGALoader or iceprog).")
 @output_options("build/bitstream")
 def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_dir, no_cache, cache_dir,
@@ -64,6 +66,9 @@ def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_di
     """Synthesize, place, route and pack the accelerator for a board (UART link, resident
     weight store); print utilisation and Fmax; write the bitstream and a JSON report."""
     design = accelerator_design(config_path, options, AcceleratorParams())
+    if program:
+        program_command(board, "")  # no programmer: one error before the build, not after it
+    check_writable_folder(out_dir)
     report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,
                              out_dir=f"{out_dir}/{board}", cache_dir=cache_dir, no_cache=no_cache)
     lower, upper = model_token_time(design, LinkParams(**report["link"]),

@@ -45,7 +45,7 @@ from ..sim.driver import plan_matmul
 from ..sim.perf_model import model_layer
 from ..spec.errors import ParameterError
 from ..spec.formats import MODEL_SHAPES, MODEL_VOCAB_SIZES, bits_per_weight, model_shape
-from ..spec.io import write_json
+from ..spec.io import check_writable_folder, write_json
 from ..spec.params import AcceleratorParams, design_from_dict, load_design
 from ..spec.protocol import WORD_BITS
 from .commands import design_options, print_table, write_csv
@@ -404,6 +404,7 @@ def perf_command(model, clock_mhz, link_gbps, placement, prompt_tokens, context,
         options["stream_width"] = link_width(clock_mhz, link_gbps)
     params = accelerator_design(config_path, options, DEMO_PARAMS)
     spec = model_spec(model)
+    check_writable_folder(out_dir)
     result = model_performance(params, spec, clock_mhz=clock_mhz, prompt_tokens=prompt_tokens, context=context,
                                placement=placement, table=energy_table,
                                host=HostModel(gflops=host_gflops, gbps=host_gbps))

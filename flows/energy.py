@@ -173,15 +173,25 @@ def load_table(name):
 
     Raises
     ------
-    ValueError
-        If ``name`` is neither a known table nor an existing file.
+    ParameterError
+        If ``name`` is neither a known table nor an existing file, or the file is not a table.
     """
     if name in TABLES:
-        fields = json.loads(_data_text(f"energy_{name}.json"))
-    elif Path(name).is_file():
-        fields = json.loads(Path(name).read_text())
-    else:
+        return _table(json.loads(_data_text(f"energy_{name}.json")))
+    if not Path(name).is_file():
         raise ParameterError(f"energy table must be one of {', '.join(TABLES)} or a JSON file, not {name!r}")
+    try:
+        return _table(json.loads(Path(name).read_text()))
+    except json.JSONDecodeError as error:
+        raise ParameterError(f"{name}: energy table is not JSON: {error}") from None
+    except KeyError as error:
+        raise ParameterError(f"{name}: energy table has no {error} field") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ParameterError(f"{name}: not an energy table: {error}") from None
+
+
+def _table(fields):
+    """The :class:`EnergyTable` of a table file's fields (:func:`load_table`)."""
     notes = []
     if "memory_from" in fields:
         memory = load_table(fields["memory_from"])
