@@ -559,7 +559,7 @@ def parse_workload(text):
     """
     head, _, tail = text.rpartition("xT")
     tokens = 1
-    if head and tail.isdigit():
+    if head and tail.isdigit() and int(tail) > 0:
         text, tokens = head, int(tail)
     parts = text.split("x")
     if len(parts) == 2 and all(part.isdigit() and int(part) > 0 for part in parts):
