@@ -16,6 +16,7 @@ import click
 from ..flows.bitstream import build_bitstream, program_command
 from ..flows.boards import BOARDS, DEFAULT_BAUD
 from ..flows.flow import default_cache_dir
+from ..flows.timing import MAX_SEED
 from ..flows.tools import ToolError
 from ..sim.link_model import model_token_time
 from ..spec.formats import MODEL_SHAPES
@@ -58,8 +59,7 @@ def bitstream_rows(report):
                    + "].")
 @click.option("--baud", type=click.IntRange(min=1), default=DEFAULT_BAUD, show_default=True,
               help="UART baud rate of the host link.")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=1, show_default=True,
-              help="Placer seed (nextpnr takes a 32-bit int).")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=1, show_default=True, help="Placer seed.")
 @click.option("--program", is_flag=True, help="Load the bitstream onto the board (openFPGALoader or iceprog).")
 @output_options("build/bitstream")
 def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_dir, no_cache, cache_dir,

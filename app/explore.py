@@ -57,8 +57,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from ..flows import energy
 from ..flows.flow import FlowConfig, check_flow, run_flow
-from ..flows.timing import DEVICES
-from ..spec.errors import ParameterError, TritforgeError
+from ..flows.timing import DEVICES, MAX_SEED
+from ..spec.errors import ParameterError, TritforgeError, check_integer
 from ..spec.io import atomic_path, check_writable_folder, write_json
 from ..spec.params import AcceleratorParams, design_from_dict
 from .commands import print_table
@@ -97,7 +97,10 @@ class Measure:
         for name in ("fmax", "transistors"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"[measure] {name} must be true or false, not {getattr(self, name)!r}")
+        if not isinstance(self.table, str):
+            raise ParameterError(f"[measure] table must be a string, not {self.table!r}")
         energy.load_table(self.table)
+        check_integer("[measure] seed", self.seed, 0, MAX_SEED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +142,9 @@ def load_space(path):
     if unknown:
         raise ParameterError(f"{path}: unknown table {', '.join(map(repr, unknown))}; "
                              f"known: design, sweep, measure")
+    for table, fields in data.items():
+        if not isinstance(fields, dict):
+            raise ParameterError(f"{path}: {table} must be a table ([{table}]), not {fields!r}")
     design, sweep = data.get("design", {}), data.get("sweep", {})
     known = _known_fields()
     for table, fields in (("design", design), ("sweep", sweep)):
@@ -154,7 +160,9 @@ def load_space(path):
         raise ParameterError(f"{path}: [sweep] makes {points:,} points; the most accepted is {MAX_POINTS:,}")
     try:
         measure = Measure(**data.get("measure", {}))
-    except TypeError as error:
+    except TritforgeError as error:
+        raise ParameterError(f"{path}: {error}") from None
+    except TypeError as error:  # an unknown field
         raise ParameterError(f"{path}: [measure]: {error}") from None
     return Space(design, sweep, measure)
 
