@@ -13,7 +13,7 @@ import subprocess
 
 import click
 
-from ..flows.bitstream import build_bitstream, program_command
+from ..flows.bitstream import build_bitstream, find_programmer, program_command
 from ..flows.boards import BOARDS, DEFAULT_BAUD
 from ..flows.flow import default_cache_dir
 from ..flows.timing import MAX_SEED
@@ -68,7 +68,7 @@ def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_di
     weight store); print utilisation and Fmax; write the bitstream and a JSON report."""
     design = accelerator_design(config_path, options, AcceleratorParams())
     if program:
-        program_command(board, "")  # no programmer: one error before the build, not after it
+        find_programmer(board)  # no programmer: one error before the build, not after it
     check_writable_folder(out_dir)
     check_writable_folder(cache_dir or default_cache_dir())
     report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,

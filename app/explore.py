@@ -66,8 +66,8 @@ from .compare import error_summary
 from .notebooks import save_figure
 from .performance import layer_timing
 
-__all__ = ["POINT_FIELDS", "MAX_POINTS", "Measure", "Space", "load_space", "check_space_tools", "point_id", "evaluate_point", "run_sweep",
-           "results_table", "pareto_front", "plot_fronts", "explore_command"]
+__all__ = ["POINT_FIELDS", "MAX_POINTS", "Measure", "Space", "load_space", "check_space_tools", "point_id",
+           "evaluate_point", "run_sweep", "results_table", "pareto_front", "plot_fronts", "explore_command"]
 
 #: Sweepable fields that are not design parameters, with their defaults.
 POINT_FIELDS = {"clock_mhz": 100.0, "target": "ice40", "workload": "2b4t"}

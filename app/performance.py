@@ -50,8 +50,8 @@ from ..spec.params import AcceleratorParams, design_from_dict, load_design
 from ..spec.protocol import WORD_BITS
 from .commands import design_options, print_table, write_csv
 
-__all__ = ["PLACEMENTS", "MAX_TOKENS", "TERNARY_BITS", "PUBLISHED", "ModelSpec", "HostModel", "HOST", "layer_timing", "link_width",
-           "accelerator_design", "model_spec", "weight_tiles", "layer_cost", "host_work",
+__all__ = ["PLACEMENTS", "MAX_TOKENS", "TERNARY_BITS", "PUBLISHED", "ModelSpec", "HostModel", "HOST", "layer_timing",
+           "link_width", "accelerator_design", "model_spec", "weight_tiles", "layer_cost", "host_work",
            "model_performance", "performance_rows", "perf_command"]
 
 #: Weight placements: every run loads its weights, or the weights stay on chip.

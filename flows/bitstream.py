@@ -33,7 +33,8 @@ from .flow import default_cache_dir
 from .timing import read_nextpnr_report
 from .tools import ToolNotFound, find_tool, package_versions, require_tools, run_tool
 
-__all__ = ["TimingNotMet", "build_bitstream", "TOP_NAME", "board_tools", "program_command", "PROGRAMMERS"]
+__all__ = ["TimingNotMet", "build_bitstream", "TOP_NAME", "board_tools", "find_programmer", "program_command",
+           "PROGRAMMERS"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,13 +179,18 @@ def _run(plan, board, workdir, key, env):
             "seconds": seconds, "cache_key": key, "workdir": str(workdir)}
 
 
-def program_command(board_name, path):
-    """The command that loads the bitstream ``path`` onto ``board_name``: the first of the
-    board's programmers found (:func:`~tritforge.flows.tools.find_tool`); :class:`ToolNotFound`
-    when none is (checked before the build by calling it with the bitstream's path to be)."""
+def find_programmer(board_name):
+    """The first of the board's programmers installed (:func:`~tritforge.flows.tools.find_tool`);
+    :class:`ToolNotFound` when none is."""
     board = BOARDS[board_name]
     for programmer in board.programmers:
         if find_tool(programmer):
-            return PROGRAMMERS[programmer](board_name, path)
+            return programmer
     raise ToolNotFound(f"no programmer for {board_name} on PATH: install {' or '.join(board.programmers)} "
                        f"(Debian: apt-get install openfpgaloader / fpga-icestorm)")
+
+
+def program_command(board_name, path):
+    """The command that loads the bitstream ``path`` onto ``board_name`` with
+    :func:`find_programmer`."""
+    return PROGRAMMERS[find_programmer(board_name)](board_name, path)

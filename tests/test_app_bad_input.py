@@ -16,7 +16,10 @@ from click.testing import CliRunner
 from tritforge.app.cli import cli
 from tritforge.flows import bitstream as bitstream_flow
 from tritforge.flows import tools
+from tritforge.spec.errors import ParameterError
 from tritforge.spec.io import atomic_path, check_writable_folder, write_text_atomic
+from tritforge.spec.link import LinkParams
+from tritforge.spec.params import MAX_LANES, MAX_MEMORY_BITS, AcceleratorParams, UnitParams
 
 # Each case is refused in milliseconds; one that got past its check would start real work.
 pytestmark = pytest.mark.timeout(60)
@@ -251,3 +254,21 @@ def test_writable_folder_is_checked_without_making_it(tmp_path):
         check_writable_folder(tmp_path / "file" / "out")
     with pytest.raises(OSError, match=r"^\[Errno \d+\] folder cannot be written: no file can be made in /proc"):
         check_writable_folder("/proc/out")
+
+
+def test_limits_sit_between_the_largest_design_in_use_and_a_typo():
+    # The performance model's largest accelerator (benchmarks/model_perf.py) and a unit at the
+    # lane limit are accepted; one row more, or a buffer twice the limit, is refused.
+    largest = AcceleratorParams(rows=64, cols=128, max_k=4096, weight_depth=256, act_depth=512, max_tokens=64,
+                                stream_width=1024)
+    assert largest.lanes == 8192 and largest.memory_bits < MAX_MEMORY_BITS
+    assert UnitParams(rows=128, cols=128).lanes == MAX_LANES
+    with pytest.raises(ParameterError, match=r"= 16,512 MAC lanes needs ~330,240 LUT4; the largest accepted is 16,384"):
+        UnitParams(rows=129, cols=128)
+    with pytest.raises(ParameterError, match=r"bits of memory; the largest accepted is 33,554,432"):
+        AcceleratorParams(rows=64, cols=128, weight_depth=1024, stream_width=1024)
+    # The UART divider: 16 bits at most, 4 at least (30 MHz: 458 to 7,500,000 baud).
+    assert LinkParams.for_baud(30e6, 460).baud_divider == 65217
+    for baud in (450, 8_000_000):
+        with pytest.raises(ParameterError, match=r"need 4\.\.65536 within 2 %: 458 to 7,500,000 baud"):
+            LinkParams.for_baud(30e6, baud)
