@@ -30,6 +30,7 @@ FILES = {
     "bad.json": "{rows: 1",
     "wrongtype.toml": 'rows = "four"\n',
     "table_fields.json": '{"name": "mine"}\n',
+    "table_loop.json": '{"memory_from": "table_loop.json"}\n',
     "huge_space.toml": "[sweep]\n" + "".join(f"{name} = [{', '.join(map(str, range(1, 23)))}]\n"
                                              for name in ("rows", "cols", "max_k")),
     "space.toml": '[design]\nkind = "accelerator"\n[sweep]\nrows = [2, 4]\n',
@@ -84,6 +85,7 @@ CASES = [
     ("energy", "missing", "--table {d}/none.json", "energy table must be one of"),
     ("energy", "malformed", "--table {d}/bad.json", "bad.json: energy table is not JSON"),
     ("energy", "malformed", "--table {d}/table_fields.json", "table_fields.json: energy table has no 'node' field"),
+    ("energy", "malformed", "--table table_loop.json", "energy table 'table_loop.json' takes its memory_from itself, in a loop"),
     ("energy", "folder", "-o {d}/afile/out", "is not a folder"),
     ("energy", "tool:iverilog", "--activity", "iverilog not found (beside"),
     # compare
@@ -171,6 +173,7 @@ def folder(tmp_path, monkeypatch):
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     monkeypatch.setenv("TRITFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # relative paths (a table's memory_from) resolve here
     return tmp_path
 
 
