@@ -26,6 +26,7 @@ from ..spec.link import (BOARD_SYNC, FLAG_START, HOST_SYNC, INFO_LAST,
                          RECORD_HEADER_BYTES, STORE_ADDRESS_BYTES, LinkParams, Nak, Record, Reply,
                          crc16)
 from ..spec.params import check_params
+from . import protocol
 from .driver import Transport
 
 __all__ = ["LinkError", "BoardReset", "ByteChannel", "command_frame", "stream_records",
@@ -257,7 +258,20 @@ class FramedLink:
         return self._packets.popleft()
 
     async def _send_frame(self, payload):
-        start = not self._session
+        if not self._session:
+            await self._send_one(self.session_opening(), start=True)
+        await self._send_one(payload, start=False)
+
+    def session_opening(self):
+        """The payload of a session's first frame (``FLAG_START``): a ``CLEAR`` command. The
+        board executes every start frame it receives (it cannot tell one sent again after
+        its ``ACK`` was lost from a new session's), so the start frame carries only what
+        may run twice: ``CLEAR`` (a new session knows nothing of the accelerator's state)."""
+        (opening,) = pack_frames(stream_records(self.params, protocol.clear(self.params),
+                                                self.link.max_payload), self.link.max_payload)
+        return opening
+
+    async def _send_one(self, payload, *, start):
         frame = command_frame(self._seq, payload, start=start)
         for attempt in range(self.retries + 1):
             if attempt:

@@ -14,9 +14,11 @@ Host to board: a *command frame*::
     HOST_SYNC | flags | seq | length (u16 LE) | payload[length] | crc (u16 BE)
 
 ``flags`` bit 0 (:data:`FLAG_START`) starts a session: the board takes ``seq`` as its
-expected sequence number. Without it, a frame must carry the expected number; the board
-re-acknowledges the previous one (a retransmission after a lost ``ACK``) without executing
-it again. ``length`` is at most :attr:`LinkParams.max_payload`. The board buffers the whole
+expected sequence number and executes the frame, whatever its state (the host's start frame
+holds only a ``CLEAR``, which may run twice when the frame is sent again after a lost
+``ACK``). Without it, a frame must carry the expected number; the board re-acknowledges
+the previous one (a retransmission after a lost ``ACK``) without executing it again.
+``length`` is at most :attr:`LinkParams.max_payload`. The board buffers the whole
 frame and executes it only when the CRC, the length and the sequence number are right;
 otherwise it reports a :data:`Reply.NAK` with a :class:`Nak` reason and executes nothing.
 A frame cut short is detected by a gap of :attr:`LinkParams.timeout_bytes` byte times

@@ -124,10 +124,10 @@ def test_unexpected_sequence_number_is_refused():
     async def host(channel, ctx):
         transport = driver_for(channel).transport
         await transport.send(protocol.clear(PARAMS))
-        await transport.flush()                      # frame 0 starts the session
+        await transport.flush()                      # frame 0 starts the session, frame 1
         transport.link._seq = 5
         await transport.send(protocol.clear(PARAMS))
-        with pytest.raises(LinkError, match="SEQUENCE.*expects sequence number 1"):
+        with pytest.raises(LinkError, match="SEQUENCE.*expects sequence number 2"):
             await transport.flush()
     run_board(PARAMS, LINK, host)
 
