@@ -11,21 +11,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 
-from .harness import (DEFAULT_DEPTH, RESPONSE_FILE, STIMULUS_FILE, Batch, decode_response, level,
-                      result_beat)
+from .harness import (DEFAULT_DEPTH, RESPONSE_FILE, STIMULUS_FILE, Batch, BatchTimeout, cycle_budget,
+                      decode_response, level, result_beat)
 
-__all__ = ["BulkRunner", "BatchTimeout"]
-
-#: Cycles a batch may take per command or response beat before it counts as a hang, plus
-#: a fixed allowance: with pauses of probability 0.6 on both streams a beat takes ~2.5 cycles,
-#: and a run computes for at most tokens x chunks x row blocks cycles (counted separately).
-_CYCLES_PER_BEAT = 20
-_SLACK_CYCLES = 10_000
-
-
-class BatchTimeout(AssertionError):
-    """A batch did not complete within its cycle budget (the accelerator hangs)."""
-
+__all__ = ["BulkRunner", "first_mismatch"]
 
 class BulkRunner:
     """Drives the harness around the accelerator ``params``: clock, reset, batches.
@@ -57,11 +46,9 @@ class BulkRunner:
         await RisingEdge(dut.clk)
         return cls(dut, params, period_ns, depth)
 
-    def new_batch(self, previous=None):
-        """An empty batch whose banks continue from ``previous``."""
-        if previous is None:
-            return Batch(self.params)
-        return Batch(self.params, previous.weight_bank, previous.act_bank)
+    def new_batch(self):
+        """An empty batch (the previous one's results and status are read: any bank is free)."""
+        return Batch(self.params)
 
     async def run(self, batch, *, seed, idle=0.0, backpressure=0.0):
         """Play ``batch`` with pauses of probability ``idle`` on the command stream and
@@ -79,19 +66,13 @@ class BulkRunner:
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
-        budget = self._budget(batch, beats)
+        budget = cycle_budget(self.params, batch, beats)
         await First(RisingEdge(dut.done), Timer(budget * self.period_ns, unit="ns"))
         self.cycles += int(dut.cycle.value) - start
         if not int(dut.done.value):
             raise BatchTimeout(await self._hang_report(batch, beats, budget))
         response = decode_response(self.params, (self.folder / RESPONSE_FILE).read_text())
         return batch.results(*response)
-
-    def _budget(self, batch, beats):
-        compute = sum((part.t1 - part.t0) * self.params.chunks(part.k1 - part.k0)
-                      * self.params.row_blocks(part.n1 - part.n0)
-                      for parts in batch.parts for part in parts)
-        return _CYCLES_PER_BEAT * (beats + batch.response_beats + compute) + _SLACK_CYCLES
 
     async def _hang_report(self, batch, beats, budget):
         dut = self.dut

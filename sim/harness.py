@@ -34,7 +34,14 @@ from . import protocol
 from .driver import part_packets, plan_matmul
 
 __all__ = ["HARNESS_TOPLEVEL", "STIMULUS_FILE", "RESPONSE_FILE", "DEFAULT_DEPTH", "LEVEL_ONE",
-           "harness_verilog", "level", "encode_stimulus", "decode_response", "Batch", "result_beat"]
+           "harness_verilog", "level", "encode_stimulus", "decode_response", "Batch", "result_beat",
+           "BatchTimeout", "cycle_budget"]
+
+#: Cycles a batch may take per command or response beat and per computing cycle of its runs,
+#: plus a fixed allowance, before it counts as a hang (pauses of probability 0.6 on both
+#: streams make a beat take ~2.5 cycles).
+_CYCLES_PER_BEAT = 20
+_SLACK_CYCLES = 10_000
 
 HARNESS_TOPLEVEL = "tritforge_harness"
 STIMULUS_FILE = "stimulus.hex"
@@ -305,6 +312,17 @@ class Batch:
         p = self.params
         return sum(protocol.result_packet_bytes(p, part.t1 - part.t0, part.n1 - part.n0)
                    for part in parts) // p.bytes_per_beat
+
+
+class BatchTimeout(AssertionError):
+    """A batch did not complete within its cycle budget (the accelerator hangs)."""
+
+
+def cycle_budget(params, batch, beats):
+    """Cycles after which a batch of ``beats`` command beats counts as hung."""
+    compute = sum((part.t1 - part.t0) * params.chunks(part.k1 - part.k0) * params.row_blocks(part.n1 - part.n0)
+                  for parts in batch.parts for part in parts)
+    return _CYCLES_PER_BEAT * (beats + batch.response_beats + compute) + _SLACK_CYCLES
 
 
 def _first_difference(got, expected):

@@ -203,7 +203,7 @@ async def random_layers(dut):
     config, params, rng = _setup()
     tb = await TB.create(dut, params)
     max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
-    start = tb.transport.now()
+    start, started = tb.transport.now(), time.perf_counter()
     for index in range(config["layers"]):
         tb.set_link_pauses(rng, config, index)
         x_q, w_t = random_layer(rng, max_shape, params.act_bits)
@@ -211,53 +211,68 @@ async def random_layers(dut):
     await tb.expect_status()
     _write_summary(config, "random_layers", layers=tb.scoreboard.layers,
                    results=tb.scoreboard.results, commands=tb.driver.commands_sent,
-                   cycles=tb.transport.now() - start)
+                   cycles=tb.transport.now() - start, sim_s=round(time.perf_counter() - started, 3))
 
 
 @cocotb.test()
 async def bulk_random_layers(dut):
-    """``random_layers`` through the harness (:mod:`~tritforge.sim.bulk`): the same random
-    layers, batched (``batch_layers`` at most, as many as the memories hold), each batch
-    with its own seeded pauses (``idle`` / ``backpressure`` taken in turn) and a closing
-    status that must show no error. Summary: layers, results, batches, cycles, ``sim_s``
-    (wall time of the batches: encoding, simulation and checking)."""
+    """``bulk_layers`` random layers through the harness (:mod:`~tritforge.sim.bulk`): see
+    :func:`random_batches` and :func:`check_batch`. Summary: layers, results, batches,
+    cycles, ``sim_s`` (wall time of the batches: encoding, simulation and checking)."""
     config, params, rng = _setup()
     runner = await BulkRunner.create(dut, params, PERIOD_NS)
+    scoreboard, started = Scoreboard(), time.perf_counter()
+    batches = random_batches(runner, params, rng, {**config, "layers": config["bulk_layers"]})
+    for index, (batch, seed, link) in enumerate(batches):
+        dut._log.info(f"batch {index}: {len(batch.layers)} layers, seed {seed:#010x}, {link}")
+        check_batch(params, batch, *await runner.run(batch, seed=seed, **link), scoreboard,
+                    f"batch {index} (seed {seed:#010x}, {link})")
+    _write_summary(config, "bulk_random_layers", layers=scoreboard.layers, results=scoreboard.results,
+                   batches=index + 1, cycles=runner.cycles, sim_s=round(time.perf_counter() - started, 3))
+
+
+def random_batches(runner, params, rng, config):
+    """Yield ``(batch, seed, link)``: ``config["layers"]`` random layers (:func:`random_layer`,
+    up to ``max_shape``) in batches of at most ``batch_layers`` (16) that fit ``runner.depth``
+    beats, each with a seed and the link pauses (``idle`` / ``backpressure`` of ``config``,
+    taken in turn) for the runner's ``run``."""
     max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
     idle, backpressure = config["idle"], config["backpressure"]
-    scoreboard, batches, batch, layers = Scoreboard(), 0, None, config["layers"]
-    started = time.perf_counter()
-    while layers:
-        batch = runner.new_batch(batch)
-        while layers and len(batch.layers) < config.get("batch_layers", 64):
-            x_q, w_t = random_layer(rng, max_shape, params.act_bits)
+    left, index, pending = config["layers"], 0, None
+    while left:
+        batch = runner.new_batch()
+        while left and len(batch.layers) < config.get("batch_layers", 16):
+            x_q, w_t = pending or random_layer(rng, max_shape, params.act_bits)
+            pending = None
             if not batch.add(x_q.numpy(), w_t.numpy(), runner.depth):
                 if not batch.layers:
                     raise ValueError(f"a layer of shape {list(x_q.shape)} x {list(w_t.shape)} "
                                      f"does not fit the harness's {runner.depth} beats")
+                pending = x_q, w_t
                 break
-            layers -= 1
-        seed = rng.getrandbits(32)
-        pauses = dict(idle=idle[batches % len(idle)], backpressure=backpressure[batches % len(backpressure)])
-        dut._log.info(f"batch {batches}: {len(batch.layers)} layers, seed {seed:#010x}, {pauses}")
-        results, status = await runner.run(batch, seed=seed, **pauses)
-        for index, ((x_q, w_t), layer) in enumerate(zip(batch.layers, results)):
-            expected = ternary_matmul(torch.from_numpy(x_q), torch.from_numpy(w_t)).numpy()
-            mismatch = first_mismatch(params, layer, expected)
+            left -= 1
+        yield batch, rng.getrandbits(32), {"idle": idle[index % len(idle)],
+                                           "backpressure": backpressure[index % len(backpressure)]}
+        index += 1
+
+
+def check_batch(params, batch, results, status, scoreboard, label):
+    """Compare each layer of ``batch`` with the golden matmul (:class:`Scoreboard`, the
+    first wrong value with the cycle of its beat) and the closing status with no error;
+    ``label`` (batch, seed, pauses) starts any failure's message."""
+    for index, ((x_q, w_t), layer) in enumerate(zip(batch.layers, results)):
+        expected = ternary_matmul(torch.from_numpy(x_q), torch.from_numpy(w_t)).numpy()
+        mismatch = first_mismatch(params, layer, expected)
+        if mismatch is not None:
             try:
-                if mismatch is not None:
-                    scoreboard.check(x_q, w_t, *mismatch, expected)
+                scoreboard.check(x_q, w_t, *mismatch, expected)
             except AssertionError as failure:
-                raise AssertionError(f"batch {batches} (seed {seed:#010x}, {pauses}), layer "
-                                     f"{index}: {failure}") from None
-            scoreboard.layers += mismatch is None
-            scoreboard.results += expected.size
-        if status.error != ErrorCode.NONE or status.flags:
-            raise AssertionError(f"batch {batches} (seed {seed:#010x}): status error "
-                                 f"{status.error.name}, flags {status.flags!r} after its layers")
-        batches += 1
-    _write_summary(config, "bulk_random_layers", layers=scoreboard.layers, results=scoreboard.results,
-                   batches=batches, cycles=runner.cycles, sim_s=round(time.perf_counter() - started, 3))
+                raise AssertionError(f"{label}, layer {index}: {failure}") from None
+        scoreboard.layers += 1
+        scoreboard.results += expected.size
+    if status.error != ErrorCode.NONE or status.flags:
+        raise AssertionError(f"{label}: status error {status.error.name}, flags {status.flags!r} "
+                             f"after its layers")
 
 
 @cocotb.test()
