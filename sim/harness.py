@@ -120,12 +120,7 @@ module {name} (
         if (rst) begin
             cycle <= 32'd0;
             playing <= 1'b0;
-            offer <= 1'b0;
-            ready <= 1'b0;
-            finishing <= 1'b0;
-            done <= 1'b0;
-            taken <= 32'd0;
-            resp_seen <= 32'd0;
+            {{offer, ready, finishing, done, taken, resp_seen}} <= 68'd0;
         end else if (start) begin
             $readmemh("{stimulus}", stim, 0, stim_count - 32'd1);
             count_in <= stim_count;
@@ -133,12 +128,7 @@ module {name} (
             lfsr_in <= seed | 32'd1;
             lfsr_out <= (seed ^ 32'h9e3779b9) | 32'd1;
             playing <= 1'b1;
-            offer <= 1'b0;
-            ready <= 1'b0;
-            finishing <= 1'b0;
-            done <= 1'b0;
-            taken <= 32'd0;
-            resp_seen <= 32'd0;
+            {{offer, ready, finishing, done, taken, resp_seen}} <= 68'd0;
         end else if (playing) begin
             lfsr_in <= xorshift32(lfsr_in);
             lfsr_out <= xorshift32(lfsr_out);
