@@ -221,14 +221,14 @@ async def bulk_random_layers(dut):
     cycles, ``sim_s`` (wall time of the batches: encoding, simulation and checking)."""
     config, params, rng = _setup()
     runner = await BulkRunner.create(dut, params, PERIOD_NS)
-    scoreboard, started = Scoreboard(), time.perf_counter()
-    batches = random_batches(runner, params, rng, {**config, "layers": config["bulk_layers"]})
-    for index, (batch, seed, link) in enumerate(batches):
-        dut._log.info(f"batch {index}: {len(batch.layers)} layers, seed {seed:#010x}, {link}")
+    scoreboard, started, count = Scoreboard(), time.perf_counter(), 0
+    for batch, seed, link in random_batches(runner, params, rng, {**config, "layers": config["bulk_layers"]}):
+        dut._log.info(f"batch {count}: {len(batch.layers)} layers, seed {seed:#010x}, {link}")
         check_batch(params, batch, *await runner.run(batch, seed=seed, **link), scoreboard,
-                    f"batch {index} (seed {seed:#010x}, {link})")
+                    f"batch {count} (seed {seed:#010x}, {link})")
+        count += 1
     _write_summary(config, "bulk_random_layers", layers=scoreboard.layers, results=scoreboard.results,
-                   batches=index + 1, cycles=runner.cycles, sim_s=round(time.perf_counter() - started, 3))
+                   batches=count, cycles=runner.cycles, sim_s=round(time.perf_counter() - started, 3))
 
 
 def random_batches(runner, params, rng, config):
