@@ -13,11 +13,14 @@ import subprocess
 
 import click
 
-from ..flows.bitstream import build_bitstream, program_command
+from ..flows.bitstream import build_bitstream, find_programmer, program_command
 from ..flows.boards import BOARDS, DEFAULT_BAUD
+from ..flows.flow import default_cache_dir
+from ..flows.timing import MAX_SEED
 from ..flows.tools import ToolError
 from ..sim.link_model import model_token_time
 from ..spec.formats import MODEL_SHAPES
+from ..spec.io import check_writable_folder
 from ..spec.link import LinkParams
 from ..spec.params import AcceleratorParams
 from .commands import design_options, output_options, print_table
@@ -56,7 +59,7 @@ def bitstream_rows(report):
                    + "].")
 @click.option("--baud", type=click.IntRange(min=1), default=DEFAULT_BAUD, show_default=True,
               help="UART baud rate of the host link.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Placer seed.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=1, show_default=True, help="Placer seed.")
 @click.option("--program", is_flag=True, help="Load the bitstream onto the board (openFPGALoader or iceprog).")
 @output_options("build/bitstream")
 def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_dir, no_cache, cache_dir,
@@ -64,6 +67,10 @@ def bitstream_command(board, config_path, clock_mhz, baud, seed, program, out_di
     """Synthesize, place, route and pack the accelerator for a board (UART link, resident
     weight store); print utilisation and Fmax; write the bitstream and a JSON report."""
     design = accelerator_design(config_path, options, AcceleratorParams())
+    if program:
+        find_programmer(board)  # no programmer: one error before the build, not after it
+    check_writable_folder(out_dir)
+    check_writable_folder(cache_dir or default_cache_dir())
     report = build_bitstream(board, design, clock_mhz=clock_mhz, baud=baud, seed=seed,
                              out_dir=f"{out_dir}/{board}", cache_dir=cache_dir, no_cache=no_cache)
     lower, upper = model_token_time(design, LinkParams(**report["link"]),

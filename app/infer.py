@@ -34,7 +34,7 @@ from ..golden.train import generate_greedy
 from ..sim.build import ACCELERATOR_TESTBENCH, run_accelerator
 from ..sim.simulators import SIMULATORS, find_simulator
 from ..spec.errors import ParameterError, TritforgeError
-from ..spec.io import write_json
+from ..spec.io import check_writable_folder, write_json
 from ..spec.params import AcceleratorParams
 from ..spec.protocol import COUNTERS
 from .commands import design_options
@@ -305,6 +305,7 @@ def infer_command(checkpoint, prompt, max_new_tokens, energy_table, clock_mhz, o
         raise ParameterError(f"{' and '.join(rtl_only)} apply to --rtl runs only; add --rtl")
     if rtl:
         find_simulator(simulator)
+    check_writable_folder(out_dir)
     loaded = load_prompt(Path(checkpoint), prompt, max_new_tokens)
     if rtl:
         products = planned_products(loaded["model"].config, len(loaded["ids"]), max_new_tokens)

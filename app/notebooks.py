@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from ..spec.errors import ParameterError
+from ..spec.io import atomic_path
 
 __all__ = ["NOTEBOOKS", "SIZES", "Settings", "settings", "save_figure", "run_notebook", "main"]
 
@@ -55,12 +56,9 @@ def settings(name):
 
 def save_figure(figure, path):
     """Save a matplotlib ``figure`` as PNG at ``path`` (written then renamed); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    os.replace(temporary, path)
-    return path
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight")
+    return Path(path)
 
 
 def run_notebook(name, *, size="full", figures=None, build=None, timeout=1800):

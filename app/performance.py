@@ -43,19 +43,23 @@ from rich.table import Table
 from ..flows import energy
 from ..sim.driver import plan_matmul
 from ..sim.perf_model import model_layer
-from ..spec.errors import ParameterError
+from ..spec.errors import ParameterError, check_integer
 from ..spec.formats import MODEL_SHAPES, MODEL_VOCAB_SIZES, bits_per_weight, model_shape
-from ..spec.io import write_json
+from ..spec.io import check_writable_folder, write_json
 from ..spec.params import AcceleratorParams, design_from_dict, load_design
 from ..spec.protocol import WORD_BITS
 from .commands import design_options, print_table, write_csv
 
-__all__ = ["PLACEMENTS", "TERNARY_BITS", "PUBLISHED", "ModelSpec", "HostModel", "HOST", "layer_timing", "link_width",
-           "accelerator_design", "model_spec", "weight_tiles", "layer_cost", "host_work",
+__all__ = ["PLACEMENTS", "MAX_TOKENS", "TERNARY_BITS", "PUBLISHED", "ModelSpec", "HostModel", "HOST", "layer_timing",
+           "link_width", "accelerator_design", "model_spec", "weight_tiles", "layer_cost", "host_work",
            "model_performance", "performance_rows", "perf_command"]
 
 #: Weight placements: every run loads its weights, or the weights stay on chip.
 PLACEMENTS = ("streamed", "resident", "auto")
+#: Most prompt or context tokens: a million, far beyond any BitNet model's context window (4,096
+#: for 2B4T); the cycle model's time grows with the tokens (~8 s at a million), so a typo such as
+#: ``--prompt-tokens 99999999999`` would run for days.
+MAX_TOKENS = 2**20
 #: Information in one ternary weight: the link cannot carry a weight in fewer bits.
 TERNARY_BITS = math.log2(3)
 
@@ -306,11 +310,9 @@ def model_performance(params, spec, *, clock_mhz=100.0, prompt_tokens=128, conte
     """
     if not isinstance(clock_mhz, (int, float)) or isinstance(clock_mhz, bool) or not clock_mhz > 0:
         raise ParameterError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
-    if not isinstance(prompt_tokens, int) or isinstance(prompt_tokens, bool) or prompt_tokens < 1:
-        raise ParameterError(f"prompt_tokens must be a positive integer, not {prompt_tokens!r}")
+    check_integer("prompt_tokens", prompt_tokens, 1, MAX_TOKENS)
     context = prompt_tokens if context is None else context
-    if not isinstance(context, int) or isinstance(context, bool) or context < 0:
-        raise ParameterError(f"context must be a non-negative integer, not {context!r}")
+    check_integer("context", context, 0, MAX_TOKENS)
     placed = _placement(params, spec, placement)
     resident = placed == "resident"
     energy_table = energy.load_table(table)
@@ -380,9 +382,9 @@ def _layer_rows(result):
               help="Host/memory link in GB/s each way (sets --stream-width, rounded down to 32 bits).")
 @click.option("--weights", "placement", type=click.Choice(PLACEMENTS), default="auto", show_default=True,
               help="Weights streamed over the link for every run, or resident on chip (auto: where they fit).")
-@click.option("--prompt-tokens", type=click.IntRange(1), default=128, show_default=True,
+@click.option("--prompt-tokens", type=click.IntRange(1, MAX_TOKENS), default=128, show_default=True,
               help="Prompt length (prefill).")
-@click.option("--context", type=click.IntRange(0), default=None,
+@click.option("--context", type=click.IntRange(0, MAX_TOKENS), default=None,
               help="Tokens in the KV cache when decoding [default: the prompt's].")
 @click.option("--table", "energy_table", type=click.Choice(energy.TABLES), default="bitnet_7nm",
               show_default=True, help="Energy table.")
@@ -404,6 +406,7 @@ def perf_command(model, clock_mhz, link_gbps, placement, prompt_tokens, context,
         options["stream_width"] = link_width(clock_mhz, link_gbps)
     params = accelerator_design(config_path, options, DEMO_PARAMS)
     spec = model_spec(model)
+    check_writable_folder(out_dir)
     result = model_performance(params, spec, clock_mhz=clock_mhz, prompt_tokens=prompt_tokens, context=context,
                                placement=placement, table=energy_table,
                                host=HostModel(gflops=host_gflops, gbps=host_gbps))

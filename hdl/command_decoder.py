@@ -527,15 +527,19 @@ class CommandDecoder(wiring.Component):
     def _latch_errors(self, m, fail_now):
         """Keep the first error and the set of all errors until ``CLEAR``. An error is
         registered first and latched a cycle later (the checks that raise it are long
-        enough already); no command can read the status or clear it in between."""
+        enough already); no command can read the status or clear it in between.
+
+        ``CLEAR`` acts through a register too (its decision waits for the packers, far
+        away): the errors registered in the ``CLEAR`` cycle are dropped with the rest, and
+        one registered a cycle before is latched and then cleared. Either way nothing of
+        the ``CLEAR`` cycle or before survives it, and a status read comes later."""
         fail, invalid_weight = Signal(ErrorCode, name="failed"), Signal()
         failed = Signal()                     # fail != NONE, registered alongside
         latched = Signal()                    # error != 0, kept alongside
-        # What happens in the CLEAR cycle itself is cleared with the rest: no command fails
-        # in that cycle (the decoder is in CLEAR), a weight may.
+        cleared = Signal()                    # clear, a cycle later: beside fail / invalid_weight
         m.d.sync += [fail.eq(fail_now), failed.eq(fail_now != ErrorCode.NONE),
-                     invalid_weight.eq(self.invalid_weight & ~self.clear)]
-        with m.If(self.clear):
+                     invalid_weight.eq(self.invalid_weight), cleared.eq(self.clear)]
+        with m.If(cleared):
             m.d.sync += [self.error.eq(0), self.errors.eq(0), latched.eq(0)]
         with m.Else():
             with m.If(~latched & (failed | invalid_weight)):

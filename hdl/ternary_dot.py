@@ -288,8 +288,9 @@ def adder_tree(m, leaves, *, stages, riders=(), invert_root=False):
     riders : list of Value
         Values that travel beside the tree through the same registers (flags).
     invert_root : bool
-        Return ``~root`` instead of the root. The root adder is then not kept, so that
-        Yosys folds the inversion into the root adder's sum LUTs (free on iCE40, where an
+        Return ``~root`` instead of the root, with its pending carries inverted too
+        (``~(v + c) + 1 == ~v + ~c``). The root adder is then not kept, so that Yosys
+        folds the inversion into the root adder's sum LUTs (free on iCE40, where an
         inverter behind a kept wire costs a LUT per bit).
 
     Returns
@@ -312,10 +313,14 @@ def adder_tree(m, leaves, *, stages, riders=(), invert_root=False):
 
 
 def _inverted(m, node):
+    # The pending carries are inverted too, before the level's register: ~(v + c) + 1 is
+    # ~v + ~c, so a consumer adds the registered ~c straight into its carry chain (on
+    # iCE40 an inverter behind the register would cost a LUT level on the accumulator's path).
     inverted = _inverted_node(node)
     value = Signal(inverted.shape)
-    m.d.comb += value.eq(~node.value)
-    return dataclasses.replace(inverted, value=value)
+    carries = [Signal(name=f"carry{index}_inverted") for index in range(len(node.carries))]
+    m.d.comb += [value.eq(~node.value), *(inv.eq(~carry) for inv, carry in zip(carries, node.carries))]
+    return dataclasses.replace(inverted, value=value, carries=tuple(carries))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -490,11 +495,11 @@ class TernaryDot(wiring.Component):
         stages = Stages(m, self._pipeline, self.en if self._latency else None)
         leaves = [self._leaf(m, k) for k in range(self._lanes)]
         # The tree sums u + c = -(w * a); inverting its root gives ~(-dot - c_last) =
-        # dot + c_last - 1, so dot = ~root + ~c_last.
+        # dot + c_last - 1, so dot = ~root + ~c_last (the root's carry comes inverted).
         root, (invalid,) = adder_tree(m, leaves, stages=stages, invert_root=True,
                                       riders=[self._any_invalid(m)])
-        (last_correction,) = root.carries
-        partial, carry = root.value, ~last_correction
+        (carry,) = root.carries       # already inverted: ~c_last
+        partial = root.value
         if self._raw:
             partial, carry, invalid = stages.close([partial, carry, invalid])
             m.d.comb += [self.partial.eq(partial), self.carry.eq(carry)]

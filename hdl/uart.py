@@ -6,12 +6,12 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from ..spec.errors import check_integer
+from ..spec.link import MIN_BAUD_DIVIDER
 
 __all__ = ["UARTTransmitter", "UARTReceiver", "MIN_DIVIDER"]
 
-#: Fewest clock cycles per bit: the receiver samples in the middle of a bit after a
-#: two-flip-flop synchronizer.
-MIN_DIVIDER = 4
+#: Fewest clock cycles per bit (:data:`~tritforge.spec.link.MIN_BAUD_DIVIDER`).
+MIN_DIVIDER = MIN_BAUD_DIVIDER
 
 
 class _UART(wiring.Component):

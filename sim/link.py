@@ -211,7 +211,7 @@ class FramedLink:
     Attributes
     ----------
     stats : collections.Counter
-        ``frames``, ``bytes_out``, ``bytes_in``, ``retransmissions``, and one entry per
+        ``frames``, ``bytes_out``, ``bytes_in``, ``retransmissions``, ``stale_acks``, and one entry per
         ``NAK`` reason received.
     """
 
@@ -265,7 +265,7 @@ class FramedLink:
             await self.channel.write(frame)
             self.stats["frames"] += 1
             self.stats["bytes_out"] += len(frame)
-            reply = await self._await_reply()
+            reply = await self._await_reply(self._seq)
             if reply is None:
                 logger.info("no reply to frame %d (attempt %d)", self._seq, attempt + 1)
                 continue
@@ -291,14 +291,18 @@ class FramedLink:
         raise LinkError(f"frame {self._seq} was not acknowledged after {self.retries + 1} attempts "
                         f"(is the board programmed, at this baud rate?)")
 
-    async def _await_reply(self):
-        """The ``ACK`` or ``NAK`` of the frame just sent, or ``None`` after a silence."""
+    async def _await_reply(self, seq=None):
+        """The ``ACK`` or ``NAK`` of the frame just sent (sequence number ``seq``), or ``None``
+        after a silence. An ``ACK`` of another frame is stale (the second ``ACK`` of a frame
+        sent again after a silence) and skipped: it says nothing about this frame."""
         while True:
             frames = await self._receive()
             if frames is None:
                 return None
             for frame in frames:
-                if frame.kind in (Reply.ACK, Reply.NAK):
+                if frame.kind == Reply.ACK and seq is not None and frame.seq != seq:
+                    self.stats["stale_acks"] += 1
+                elif frame.kind in (Reply.ACK, Reply.NAK):
                     return frame
 
     async def _receive(self):
@@ -325,6 +329,10 @@ class FramedLink:
         self._data_seq = (self._data_seq + 1) & 0xFF
         info = frame.body[-1]
         used = info & ~INFO_LAST
+        # 1..data_beats beats, all of them unless the frame ends a packet.
+        if not 0 < used <= self.link.data_beats or (used < self.link.data_beats and not info & INFO_LAST):
+            raise LinkError(f"response frame {frame.seq} has a bad info byte {info:#04x} "
+                            f"({self.link.data_beats} beats per frame)")
         self._partial += frame.body[:used * self.params.bytes_per_beat]
         if info & INFO_LAST:
             self._packets.append(bytes(self._partial))

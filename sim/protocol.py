@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 _WORD_BYTES = WORD_BITS // 8
+_ALL_FLAGS = sum(StatusFlag)
 
 
 class ProtocolError(ValueError):
@@ -174,7 +175,9 @@ class Status:
 
 
 def decode_status(params, packet):
-    """:class:`Status` from a ``READ_STATUS`` packet."""
+    """:class:`Status` from a ``READ_STATUS`` packet; :class:`ProtocolError` for a packet of
+    the wrong length, an unknown error code, a reserved bit or an undefined flag set, a first
+    error that is not in the error set, or a counter wider than ``counter_bits``."""
     check_params(params)
     expected = params.status_beats * params.bytes_per_beat
     if len(packet) != expected:
@@ -182,17 +185,28 @@ def decode_status(params, packet):
     words = [int.from_bytes(packet[i * _WORD_BYTES:(i + 1) * _WORD_BYTES], "little")
              for i in range(params.status_words)]
     mask = words[0] >> ERROR_MASK_SHIFT
+    if words[0] >> ERROR_BITS & ((1 << ERROR_MASK_SHIFT - ERROR_BITS) - 1) or mask & 1:
+        raise ProtocolError(f"status word 0 = {words[0]:#010x} has reserved bits set")
     try:
         error = ErrorCode(words[0] & ((1 << ERROR_BITS) - 1))
         errors = frozenset(ErrorCode(code) for code in range(16) if mask >> code & 1)
     except ValueError as exc:
         raise ProtocolError(f"status word 0 = {words[0]:#010x} holds an unknown error code") from exc
+    # The first error is one of the set, and there is a first error whenever the set has one.
+    if (error != ErrorCode.NONE) != bool(errors) or (error and error not in errors):
+        raise ProtocolError(f"status word 0 = {words[0]:#010x}: first error {error.name} does not "
+                            f"match the error set {sorted(e.name for e in errors)}")
+    if words[1] & ~_ALL_FLAGS:
+        raise ProtocolError(f"status word 1 = {words[1]:#010x} has undefined flag bits set")
     per_counter = params.counter_words
     counters = {}
     for index, name in enumerate(COUNTERS if per_counter else ()):
         first = STATUS_HEADER_WORDS + index * per_counter
         parts = words[first:first + per_counter]
         counters[name] = sum(word << (WORD_BITS * i) for i, word in enumerate(parts))
+        if counters[name] >> params.counter_bits:
+            raise ProtocolError(f"counter {name} = {counters[name]:#x} is wider than "
+                                f"counter_bits = {params.counter_bits}")
     return Status(error, errors, StatusFlag(words[1]), counters)
 
 

@@ -38,6 +38,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from ..golden.quant import quantize_activations, ternary_matmul
 from ..spec.formats import BASE3_LIMIT, weights_per_byte
+from ..spec.io import write_text_atomic
 from ..spec.protocol import COUNTERS, ErrorCode, Opcode, StatusFlag
 from . import protocol
 from .axis_transport import AxisTransport
@@ -191,7 +192,7 @@ def _write_summary(config, test, **values):
     path = Path(config.get("summary", "summary.json"))
     summary = json.loads(path.read_text()) if path.exists() else {}
     summary[test] = values
-    path.write_text(json.dumps(summary, indent=1))
+    write_text_atomic(path, json.dumps(summary, indent=1))
 
 
 # --- tests ----------------------------------------------------------------------------------

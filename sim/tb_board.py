@@ -31,6 +31,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from ..golden.quant import quantize_activations, ternary_matmul
+from ..spec.io import write_text_atomic
 from .board import BoardDriver
 from .build import tb_link, tb_params
 from .cocotb_uart import UartChannel
@@ -80,7 +81,7 @@ def _write_summary(config, test, **values):
     path = Path(config.get("summary", "summary.json"))
     summary = json.loads(path.read_text()) if path.exists() else {}
     summary[test] = values
-    path.write_text(json.dumps(summary, indent=1))
+    write_text_atomic(path, json.dumps(summary, indent=1))
 
 
 def _model(config):

@@ -26,6 +26,7 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from ..golden import ternary_matmul
 from ..hdl.chunk_stream import StreamDriver, check_results, random_products, stream_chunks
 from ..hdl.units import build_unit
+from ..spec.io import write_text_atomic
 from ..spec.params import design_from_dict
 from .runner import tb_config
 
@@ -88,6 +89,5 @@ async def random_products_with_gaps_and_backpressure(dut):
     check_results(products, expected, driver.results)
 
     if "summary" in cfg:
-        with open(cfg["summary"], "w") as f:
-            json.dump({"products": len(products), "chunks": len(chunks), "cycles": driver.cycle,
-                       "run_s": run_s}, f)
+        write_text_atomic(cfg["summary"], json.dumps({"products": len(products), "chunks": len(chunks),
+                                                      "cycles": driver.cycle, "run_s": run_s}))

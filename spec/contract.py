@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .formats import BASE3_LIMIT, TRITS_PER_BYTE, WEIGHT_CODE_BITS, WEIGHT_FORMATS, WeightCode
+from .io import write_text_atomic
 from .params import AcceleratorParams, check_params, load_design
 from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, CHECKS, COUNTER_DESCRIPTIONS, COUNTERS,
                        ERROR_BITS, ERROR_MASK_SHIFT, ERROR_SET_BITS, MAX_COUNTER_BITS, MAX_STREAM_WIDTH,
@@ -580,7 +581,7 @@ def main(argv=None):
     text = doc.read_text()
     current = replace_block(text, render_markdown())
     if args.write:
-        doc.write_text(current)
+        write_text_atomic(doc, current)
         return 0
     if current != text:
         print(f"{doc}: the generated block '{BLOCK}' is out of date; run "

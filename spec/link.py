@@ -59,7 +59,7 @@ from .errors import ParameterError, check_integer
 
 __all__ = ["HOST_SYNC", "BOARD_SYNC", "FLAG_START", "Reply", "Nak", "Record", "RECORD_HEADER_BYTES",
            "STORE_ADDRESS_BYTES", "COMMAND_OVERHEAD", "CONTROL_BODY_BYTES", "INFO_LAST",
-           "LinkParams", "crc16", "CRC16", "bits_per_byte"]
+           "LinkParams", "crc16", "CRC16", "bits_per_byte", "MIN_BAUD_DIVIDER", "MAX_BAUD_DIVIDER"]
 
 HOST_SYNC = 0x5A
 BOARD_SYNC = 0xA5
@@ -74,6 +74,13 @@ COMMAND_OVERHEAD = 7
 CONTROL_BODY_BYTES = 2
 #: ``DATA`` info byte: the frame ends a response packet.
 INFO_LAST = 0x80
+#: Fewest clock cycles per UART bit: the receiver samples in the middle of a bit after a
+#: two-flip-flop synchronizer (``hdl.uart.MIN_DIVIDER``).
+MIN_BAUD_DIVIDER = 4
+#: Most clock cycles per UART bit: the bit timer is at most 16 bits wide. At the boards'
+#: clocks (16..275 MHz) that still reaches below 1,000 baud; a slower rate (``--baud 1``: a
+#: frame gap of minutes, a weight store loaded in days) is a typo, not a link.
+MAX_BAUD_DIVIDER = 2**16
 #: CRC-16/CCITT-FALSE, as (width, polynomial, initial value).
 CRC16 = (16, 0x1021, 0xFFFF)
 
@@ -116,7 +123,7 @@ class LinkParams:
     Parameters
     ----------
     baud_divider : int
-        Clock cycles per UART bit, >= 4 (clock / baud, rounded).
+        Clock cycles per UART bit, 4..65536 (clock / baud, rounded).
     max_payload : int
         Largest command frame payload in bytes (the board's frame buffer), 16..65535.
     data_beats : int
@@ -133,7 +140,7 @@ class LinkParams:
     timeout_bytes: int = 32
 
     def __post_init__(self):
-        check_integer("baud_divider", self.baud_divider, 4)
+        check_integer("baud_divider", self.baud_divider, MIN_BAUD_DIVIDER, MAX_BAUD_DIVIDER)
         check_integer("max_payload", self.max_payload, 16, 0xFFFF)
         check_integer("data_beats", self.data_beats, 1, 0x7F)
         check_integer("store_depth", self.store_depth, 1)
@@ -146,9 +153,12 @@ class LinkParams:
         if not clock_hz > 0 or not baud > 0:
             raise ParameterError(f"clock and baud rate must be positive, not {clock_hz!r} and {baud!r}")
         divider = round(clock_hz / baud)
-        if divider < 4 or abs(clock_hz / divider - baud) > 0.02 * baud:
-            raise ParameterError(f"baud rate {baud:g} cannot be made from a {clock_hz / 1e6:g} MHz "
-                                 f"clock (divider {clock_hz / baud:.2f}; need >= 4 and within 2 %)")
+        if (not MIN_BAUD_DIVIDER <= divider <= MAX_BAUD_DIVIDER
+                or abs(clock_hz / divider - baud) > 0.02 * baud):
+            raise ParameterError(
+                f"baud rate {baud:g} cannot be made from a {clock_hz / 1e6:g} MHz clock (divider "
+                f"{clock_hz / baud:.2f}; need {MIN_BAUD_DIVIDER}..{MAX_BAUD_DIVIDER} within 2 %: "
+                f"{clock_hz / MAX_BAUD_DIVIDER:,.0f} to {clock_hz / MIN_BAUD_DIVIDER:,.0f} baud)")
         return cls(baud_divider=divider, **fields)
 
     @property

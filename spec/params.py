@@ -23,8 +23,8 @@ from .formats import WEIGHT_FORMATS, accumulator_bits, packed_row_bytes
 from .protocol import (COUNTERS, MAX_COUNTER_BITS, MAX_STREAM_WIDTH, MIN_COUNTER_BITS, RESULT_LIMIT_BITS,
                        STATUS_HEADER_WORDS, WORD_BITS, ErrorCode)
 
-__all__ = ["UNIT_KINDS", "DESIGN_KINDS", "ACT_BITS_RANGE", "UnitParams", "AcceleratorParams",
-           "design_from_dict", "load_design", "check_params"]
+__all__ = ["UNIT_KINDS", "DESIGN_KINDS", "ACT_BITS_RANGE", "MAX_LANES", "MAX_MEMORY_BITS", "MAX_UNIT_ACC_BITS",
+           "UnitParams", "AcceleratorParams", "design_from_dict", "load_design", "check_params"]
 
 #: Matrix unit kinds.
 UNIT_KINDS = ("ternary", "int")
@@ -32,6 +32,24 @@ UNIT_KINDS = ("ternary", "int")
 DESIGN_KINDS = (*UNIT_KINDS, "accelerator")
 #: Signed activation (and integer weight) widths the hardware accepts.
 ACT_BITS_RANGE = range(2, 17)
+
+# Sizes that cannot be built are refused here, before any tool runs (a typo such as
+# ``--rows 99999999`` would otherwise elaborate and synthesize until killed). The limits are a
+# few times the largest device the flows build for, the ECP5 LFE5U-85F (~84k LUT4, 208 x 18 Kbit
+# = 3.7 Mbit of block RAM), and leave room for the largest configurations the performance model
+# prices (64 x 128 lanes, ~9.5 Mbit of buffers).
+#: Most MAC lanes (rows x cols): 16,384 ternary lanes at ~20 LUT4 each (iCE40/ECP5, 8-bit
+#: activations, docs/comparison.md) need ~330k LUT4, four times the LFE5U-85F.
+MAX_LANES = 16_384
+#: Most on-chip memory bits of an accelerator (its weight, activation and accumulator
+#: buffers): 32 Mbit, nine times the LFE5U-85F's block RAM.
+MAX_MEMORY_BITS = 32 * 2**20
+#: Widest accumulator of a matrix unit alone (``max_k`` at ``act_bits``): 64 bits hold a dot
+#: product of 2**47 terms of 16 bits; a wider one is a typo, not a design.
+MAX_UNIT_ACC_BITS = 64
+#: iCE40/ECP5 LUT4s per lane and activation bit of the ternary unit (~20 per lane at 8 bits,
+#: docs/comparison.md): the estimate an oversized design is refused with.
+_LUT4_PER_LANE_BIT = 2.5
 
 
 def _field(default, help_text, **extra):
@@ -52,6 +70,21 @@ def _check_unit_fields(params):
         check_integer(name, getattr(params, name), 1)
     check_integer("act_bits", params.act_bits, ACT_BITS_RANGE.start, ACT_BITS_RANGE.stop - 1)
     check_integer("pipeline", params.pipeline, 0)
+    if params.lanes > MAX_LANES:
+        raise ParameterError(
+            f"rows x cols = {params.rows:,} x {params.cols:,} = {params.lanes:,} MAC lanes needs "
+            f"~{params.lanes * params.act_bits * _LUT4_PER_LANE_BIT:,.0f} LUT4; the largest accepted is "
+            f"{MAX_LANES:,} lanes (~4x the largest FPGA the flows build for, the ECP5-85F)")
+
+
+def _check_memory(params, bits):
+    """Refuse an accelerator whose buffers need more than :data:`MAX_MEMORY_BITS`."""
+    if bits > MAX_MEMORY_BITS:
+        raise ParameterError(
+            f"the buffers of rows x cols = {params.rows:,} x {params.cols:,}, weight_depth "
+            f"{params.weight_depth:,}, act_depth {params.act_depth:,} and max_tokens {params.max_tokens:,} "
+            f"need {bits:,} bits of memory; the largest accepted is {MAX_MEMORY_BITS:,} "
+            f"(~9x the block RAM of the largest FPGA the flows build for, the ECP5-85F)")
 
 
 class _Design:
@@ -112,6 +145,10 @@ class UnitParams(_Design):
         elif self.weight_bits is not None:
             raise ParameterError(f"weight_bits applies to the int unit only, not to "
                                  f"{self.kind!r} (its weights are 2-bit codes)")
+        acc_bits = accumulator_bits(self.max_k, self.act_bits + (self.weight_bits - 1 if self.kind == "int" else 0))
+        if acc_bits > MAX_UNIT_ACC_BITS:
+            raise ParameterError(f"max_k = {self.max_k:,} needs {acc_bits}-bit accumulators; the widest "
+                                 f"accepted is {MAX_UNIT_ACC_BITS} bits")
 
     @property
     def name(self):
@@ -187,6 +224,7 @@ class AcceleratorParams(_Design):
             raise ParameterError(f"max_k must keep the accumulators within {RESULT_LIMIT_BITS} bits "
                                  f"(results are int32): max_k = {self.max_k} with act_bits = "
                                  f"{self.act_bits} needs {self.acc_bits}")
+        _check_memory(self, self.memory_bits)
 
     @property
     def name(self):
@@ -202,6 +240,13 @@ class AcceleratorParams(_Design):
         :attr:`acc_bits`)."""
         return UnitParams(kind="ternary", rows=self.rows, cols=self.cols, act_bits=self.act_bits,
                           max_k=self.chunk_products, pipeline=self.pipeline)
+
+    @property
+    def memory_bits(self):
+        """On-chip buffer bits: two weight banks of ``weight_depth`` tiles, two activation banks
+        of ``act_depth`` chunks, the accumulator buffer (two row blocks of ``max_tokens``)."""
+        return 2 * (self.weight_depth * self.tile_bits + self.act_depth * self.chunk_bits
+                    + self.max_tokens * self.rows * self.acc_bits)
 
     # --- widths ------------------------------------------------------------------------------
     @property
@@ -333,12 +378,15 @@ def load_design(path):
     Raises
     ------
     ParameterError
-        The file is not JSON/TOML or does not parse; its parameters are wrong.
+        The file is not UTF-8 text, not JSON/TOML or does not parse; its parameters are wrong.
     OSError
         The file cannot be read.
     """
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode()
+    except UnicodeDecodeError as error:
+        raise ParameterError(f"{path}: not UTF-8 text ({error})") from None
     try:
         if path.suffix == ".toml":
             fields = tomllib.loads(text)
