@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..hdl.accelerator import Accelerator
 from ..spec.params import check_params, design_from_dict
+from .harness import HARNESS_TOPLEVEL, harness_verilog
 from .runner import run_cocotb, tb_config, write_verilog
 
 __all__ = ["TOPLEVEL", "ACCELERATOR_TESTBENCH", "accelerator_verilog", "run_accelerator",
@@ -31,16 +32,21 @@ def accelerator_verilog(params, path):
 
 
 def run_accelerator(simulator, params, build_dir, test_module, *, config=None, waves=False,
-                    testcase=None, quiet=False):
+                    testcase=None, quiet=False, harness=False):
     """Generate the accelerator of ``params`` into ``build_dir`` and run the cocotb
     ``test_module`` on ``simulator`` (:func:`~tritforge.sim.runner.run_cocotb`; ``quiet``
     sends the tool output to log files in ``build_dir``). ``config`` goes to the testbench
-    with ``params`` added."""
+    with ``params`` added. ``harness``: the toplevel is the batch harness around the
+    accelerator (:mod:`~tritforge.sim.harness`; same ports, plus the batch ones), for
+    ``bulk_random_layers`` and every other test of the module."""
     check_params(params)
     build_dir = Path(build_dir)
-    source = accelerator_verilog(params, build_dir / "accelerator.v")
+    sources, toplevel = [accelerator_verilog(params, build_dir / "accelerator.v")], TOPLEVEL
+    if harness:
+        sources.append(harness_verilog(params, build_dir / "harness.v"))
+        toplevel = HARNESS_TOPLEVEL
     config = {**(config or {}), "params": params.to_dict()}
-    return run_cocotb(simulator, [source], TOPLEVEL, test_module, build_dir, config=config,
+    return run_cocotb(simulator, sources, toplevel, test_module, build_dir, config=config,
                       waves=waves, testcase=testcase, quiet=quiet)
 
 

@@ -17,7 +17,7 @@ from ..spec.params import check_params
 from ..spec.protocol import ErrorCode
 from . import protocol
 
-__all__ = ["Transport", "Part", "plan_matmul", "AcceleratorError", "Driver"]
+__all__ = ["Transport", "Part", "plan_matmul", "part_packets", "AcceleratorError", "Driver"]
 
 
 class Transport(abc.ABC):
@@ -96,6 +96,29 @@ def plan_matmul(params, tokens, k, n, *, first_weight_bank=0, first_act_bank=0):
                 load_acts = False
             act_bank ^= 1
     return parts
+
+
+def part_packets(params, part, x_q, w_t):
+    """The command packets of ``part`` of the layer ``x_q`` ``[T, K]``, ``w_t`` ``[N, K]``:
+    ``LOAD_ACTS`` (when the part loads them), ``LOAD_WEIGHTS``, ``RUN``, ``READ_RESULTS``."""
+    return ([_acts_packet(params, part, x_q)] if part.load_acts else []) + [
+        _weights_packet(params, part, w_t), *_run_packets(params, part)]
+
+
+def _acts_packet(params, part, x_q):
+    return protocol.load_acts(params, part.act_bank, protocol.pack_chunks(
+        params, x_q[part.t0:part.t1, part.k0:part.k1]))
+
+
+def _weights_packet(params, part, w_t):
+    return protocol.load_weights(params, part.weight_bank, protocol.pack_tiles(
+        params, w_t[part.n0:part.n1, part.k0:part.k1]))
+
+
+def _run_packets(params, part):
+    """``RUN`` of ``part`` and the ``READ_RESULTS`` that fetches its results."""
+    return [protocol.run(params, *part.shape, weight_bank=part.weight_bank, act_bank=part.act_bank),
+            protocol.read_results(params)]
 
 
 def _k_step(params, k):
@@ -197,15 +220,11 @@ class Driver:
 
     async def _load_weights(self, part, w_t):
         """Load the weights of ``part`` into its bank: ``LOAD_WEIGHTS`` with the tiles."""
-        await self.send(protocol.load_weights(self.params, part.weight_bank, protocol.pack_tiles(
-            self.params, w_t[part.n0:part.n1, part.k0:part.k1])))
+        await self.send(_weights_packet(self.params, part, w_t))
 
     async def _send_part(self, part, x_q, w_t):
-        p = self.params
         if part.load_acts:
-            await self.send(protocol.load_acts(p, part.act_bank, protocol.pack_chunks(
-                p, x_q[part.t0:part.t1, part.k0:part.k1])))
+            await self.send(_acts_packet(self.params, part, x_q))
         await self._load_weights(part, w_t)
-        await self.send(protocol.run(p, *part.shape, weight_bank=part.weight_bank,
-                                     act_bank=part.act_bank))
-        await self.send(protocol.read_results(p))
+        for packet in _run_packets(self.params, part):
+            await self.send(packet)

@@ -43,6 +43,7 @@ from ..spec.protocol import COUNTERS, ErrorCode, Opcode, StatusFlag
 from . import protocol
 from .axis_transport import AxisTransport
 from .build import tb_params
+from .bulk import BulkRunner, first_mismatch
 from .driver import Driver, plan_matmul
 from .layer import bitlinear_on_rtl, model_logits_on_rtl
 from .runner import tb_config
@@ -140,6 +141,9 @@ class TB:
             raise AssertionError(f"DUT s_axis_tdata has {width} bits, params say "
                                  f"stream_width = {params.stream_width}")
         dut.rst.value = 1
+        if hasattr(dut, "bulk"):        # the harness (sim/harness.py): its ports pass through
+            for name in ("bulk", "start", "dump"):
+                getattr(dut, name).value = 0
         cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
         await RisingEdge(dut.clk)
         tb = cls(dut, params, AxisTransport(dut, PERIOD_NS, timeout_cycles=TIMEOUT_CYCLES))
@@ -200,7 +204,7 @@ async def random_layers(dut):
     config, params, rng = _setup()
     tb = await TB.create(dut, params)
     max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
-    start = tb.transport.now()
+    start, started = tb.transport.now(), time.perf_counter()
     for index in range(config["layers"]):
         tb.set_link_pauses(rng, config, index)
         x_q, w_t = random_layer(rng, max_shape, params.act_bits)
@@ -208,7 +212,68 @@ async def random_layers(dut):
     await tb.expect_status()
     _write_summary(config, "random_layers", layers=tb.scoreboard.layers,
                    results=tb.scoreboard.results, commands=tb.driver.commands_sent,
-                   cycles=tb.transport.now() - start)
+                   cycles=tb.transport.now() - start, sim_s=round(time.perf_counter() - started, 3))
+
+
+@cocotb.test()
+async def bulk_random_layers(dut):
+    """``bulk_layers`` random layers through the harness (:mod:`~tritforge.sim.bulk`): see
+    :func:`random_batches` and :func:`check_batch`. Summary: layers, results, batches,
+    cycles, ``sim_s`` (wall time of the batches: encoding, simulation and checking)."""
+    config, params, rng = _setup()
+    runner = await BulkRunner.create(dut, params, PERIOD_NS)
+    scoreboard, started, count = Scoreboard(), time.perf_counter(), 0
+    for batch, seed, link in random_batches(runner, params, rng, {**config, "layers": config["bulk_layers"]}):
+        dut._log.info(f"batch {count}: {len(batch.layers)} layers, seed {seed:#010x}, {link}")
+        check_batch(params, batch, *await runner.run(batch, seed=seed, **link), scoreboard,
+                    f"batch {count} (seed {seed:#010x}, {link})")
+        count += 1
+    _write_summary(config, "bulk_random_layers", layers=scoreboard.layers, results=scoreboard.results,
+                   batches=count, cycles=runner.cycles, sim_s=round(time.perf_counter() - started, 3))
+
+
+def random_batches(runner, params, rng, config):
+    """Yield ``(batch, seed, link)``: ``config["layers"]`` random layers (:func:`random_layer`,
+    up to ``max_shape``) in batches of at most ``batch_layers`` (16) that fit ``runner.depth``
+    beats, each with a seed and the link pauses (``idle`` / ``backpressure`` of ``config``,
+    taken in turn) for the runner's ``run``."""
+    max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
+    idle, backpressure = config["idle"], config["backpressure"]
+    left, index, pending = config["layers"], 0, None
+    while left:
+        batch = runner.new_batch()
+        while left and len(batch.layers) < config.get("batch_layers", 16):
+            x_q, w_t = pending or random_layer(rng, max_shape, params.act_bits)
+            pending = None
+            if not batch.add(x_q.numpy(), w_t.numpy(), runner.depth):
+                if not batch.layers:
+                    raise ValueError(f"a layer of shape {list(x_q.shape)} x {list(w_t.shape)} "
+                                     f"does not fit the harness's {runner.depth} beats")
+                pending = x_q, w_t
+                break
+            left -= 1
+        yield batch, rng.getrandbits(32), {"idle": idle[index % len(idle)],
+                                           "backpressure": backpressure[index % len(backpressure)]}
+        index += 1
+
+
+def check_batch(params, batch, results, status, scoreboard, label):
+    """Compare each layer of ``batch`` with the golden matmul (:class:`Scoreboard`, the
+    first wrong value with the cycle of its beat) and the closing status with no error;
+    ``label`` (batch, seed, pauses) starts any failure's message."""
+    for index, ((x_q, w_t), layer) in enumerate(zip(batch.layers, results)):
+        expected = ternary_matmul(torch.from_numpy(x_q), torch.from_numpy(w_t)).numpy()
+        mismatch = first_mismatch(params, layer, expected)
+        if mismatch is not None:
+            try:
+                scoreboard.check(x_q, w_t, *mismatch, expected)
+            except AssertionError as failure:
+                raise AssertionError(f"{label}, layer {index}: {failure}") from None
+        scoreboard.layers += 1
+        scoreboard.results += expected.size
+    if status.error != ErrorCode.NONE or status.flags:
+        raise AssertionError(f"{label}: status error {status.error.name}, flags {status.flags!r} "
+                             f"after its layers")
 
 
 @cocotb.test()

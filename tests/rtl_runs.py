@@ -26,15 +26,15 @@ GEOMETRIES = {
 
 
 def run_accelerator_tb(simulator, name, params, waves, testcase=None,
-                       test_module=ACCELERATOR_TESTBENCH, **config):
-    """Build ``params`` into ``build/rtl/<name>_<simulator>``, run the cocotb tests of
-    ``test_module`` (all, or ``testcase``) with the testbench knobs ``config``, return the
-    testbench's summary."""
+                       test_module=ACCELERATOR_TESTBENCH, harness=False, **config):
+    """Build ``params`` (in the batch harness with ``harness``) into
+    ``build/rtl/<name>_<simulator>``, run the cocotb tests of ``test_module`` (all, or
+    ``testcase``) with the testbench knobs ``config``, return the testbench's summary."""
     build = BUILD / f"{name}_{simulator}"
     summary = build / "summary.json"
     summary.unlink(missing_ok=True)
     run_accelerator(simulator, params, build, test_module, waves=waves, testcase=testcase,
-                    config={"summary": str(summary), **config})
+                    harness=harness, config={"summary": str(summary), **config})
     return json.loads(summary.read_text())
 
 
