@@ -46,14 +46,18 @@ def test_unit_hold_proof_fails_when_valid_is_dropped():
 
 #: Overflow proofs compare with the exact sums, an equivalence of adder trees: beyond 10
 #: minutes for the default 4 x 16 int8 unit (and a 1 x 8 int8 row) with Yosys's SAT solver,
-#: so only the small unit is proven.
+#: so only small units are proven: one as the accelerator uses it (max_k = cols, every chunk a
+#: whole product) and SMALL_UNIT with multi-chunk products (bounded).
+CHUNK_UNIT = UnitParams(rows=2, cols=4, act_bits=4, max_k=4, pipeline=1)
+
+
 def test_unit_never_overflows_single_chunk_products():
-    result = prove(UnitOverflowHarness(SMALL_UNIT, single_chunk=True), "induction", depth=6)
+    result = prove(UnitOverflowHarness(CHUNK_UNIT, single_chunk=True), "induction", depth=6)
     assert result.proven, result.log[-2000:]
 
 
 def test_unit_overflow_proof_fails_with_a_narrow_accumulator():
-    assert not prove(UnitOverflowHarness(SMALL_UNIT, block=NarrowAccUnit, single_chunk=True),
+    assert not prove(UnitOverflowHarness(CHUNK_UNIT, block=NarrowAccUnit, single_chunk=True),
                      "induction", depth=6).proven
 
 
