@@ -8,7 +8,7 @@ broken subclass (:mod:`tests.formal_mutants`) and see the proof fail.
 """
 
 import numpy as np
-from amaranth.hdl import Assert, Assume, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Assume, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -54,23 +54,15 @@ class Base3Harness(wiring.Component):
         return m
 
 
-def _hold_checks(m, stream, name):
-    """Assert the stream rule on ``stream`` (a valid/ready/payload interface): a payload
+def _hold_rule(m, stream, name, cell):
+    """State the stream rule on ``stream`` (valid/ready/payload) with ``cell``: ``Assert`` for
+    an output the block drives, ``Assume`` for an input its environment drives. A payload
     offered and not taken is offered again, unchanged, next cycle."""
     waiting = Signal(name=f"{name}_waiting")
     payload = Signal.like(stream.payload, name=f"{name}_was")
     m.d.sync += [waiting.eq(stream.valid & ~stream.ready), payload.eq(stream.payload)]
     with m.If(waiting):
-        m.d.comb += Assert(stream.valid & (stream.payload.as_value() == payload.as_value()))
-
-
-def _hold_assumptions(m, stream, name):
-    """The same rule assumed of an input stream (the environment obeys it)."""
-    waiting = Signal(name=f"{name}_waiting")
-    payload = Signal.like(stream.payload, name=f"{name}_was")
-    m.d.sync += [waiting.eq(stream.valid & ~stream.ready), payload.eq(stream.payload)]
-    with m.If(waiting):
-        m.d.comb += Assume(stream.valid & (stream.payload.as_value() == payload.as_value()))
+        m.d.comb += cell(stream.valid & (stream.payload.as_value() == payload.as_value()))
 
 
 def _unit(params, block):
@@ -94,8 +86,8 @@ class StreamHoldHarness(wiring.Component):
         unit = m.submodules.unit = self._unit
         m.d.comb += [unit.i.valid.eq(self.i_valid), unit.i.payload.as_value().eq(self.i_payload),
                      unit.o.ready.eq(self.o_ready)]
-        _hold_assumptions(m, unit.i, "i")
-        _hold_checks(m, unit.o, "o")
+        _hold_rule(m, unit.i, "i", Assume)
+        _hold_rule(m, unit.o, "o", Assert)
         return m
 
 
