@@ -66,3 +66,9 @@ def test_unit_never_overflows_multi_chunk_products_bmc():
     # Products of up to 3 chunks (max_k = 10, 4 columns) with gaps: bounded, 8 cycles from reset.
     result = prove(UnitOverflowHarness(SMALL_UNIT), "bmc", depth=8)
     assert result.proven, result.log[-2000:]
+
+
+@pytest.mark.parametrize("method, depth", [("sim", 4), ("bmc", 0)])
+def test_prove_refuses_a_bad_method_or_depth(method, depth):
+    with pytest.raises(ValueError):
+        prove(Base3Harness(1), method, depth)
