@@ -63,8 +63,9 @@ def test_unit_overflow_proof_fails_with_a_narrow_accumulator():
 
 @pytest.mark.slow
 def test_unit_never_overflows_multi_chunk_products_bmc():
-    # Products of up to 3 chunks (max_k = 10, 4 columns) with gaps: bounded, 8 cycles from reset.
-    result = prove(UnitOverflowHarness(SMALL_UNIT), "bmc", depth=8)
+    # Products of up to 3 chunks (max_k = 10, 4 columns): bounded, 5 cycles from reset (a
+    # 3-chunk product and its result, latency 2).
+    result = prove(UnitOverflowHarness(SMALL_UNIT), "bmc", depth=5)
     assert result.proven, result.log[-2000:]
 
 
