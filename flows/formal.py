@@ -1,0 +1,107 @@
+"""Formal proofs of the hardware's properties with Yosys ``sat`` (no extra solver).
+
+A property is a *harness* (:mod:`tritforge.flows.properties`): an Amaranth component that
+instantiates a block, drives the block's inputs from its own free inputs, and states
+``Assume``/``Assert`` cells about the block's ports. :func:`prove` converts the harness to
+RTLIL, flattens it, maps its memories to flip-flops and asks ``sat`` to prove every assert
+from the initial state (every register at its reset value; ``rst`` is a free input, so
+the properties hold across resets too, unless a harness assumes it low):
+
+* ``"induction"``: ``sat -tempinduct``: a base case and an inductive step of growing length,
+  up to ``depth`` steps; proven when some step length ``k <= depth`` is inductive (k-induction,
+  holds for every reachable state);
+* ``"bmc"``: bounded model check, ``sat -tempinduct-baseonly``: no assert fails in the first
+  ``depth`` cycles after reset (says nothing beyond).
+
+Asserts never reach synthesis: the flows remove them (``chformal -remove``).
+"""
+
+import dataclasses
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+from .tools import ToolError, find_yosys, run_tool
+
+__all__ = ["ProofResult", "prove", "METHODS"]
+
+METHODS = ("induction", "bmc")
+_TOP = "harness"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProofResult:
+    """The outcome of :func:`prove`.
+
+    Attributes
+    ----------
+    proven : bool
+        No assert can fail (induction), or none fails within ``depth`` cycles (bmc).
+    method : str
+        ``"induction"`` or ``"bmc"``.
+    depth : int
+        The step limit given.
+    steps : int or None
+        Induction: the length of the inductive step that closed the proof.
+    seconds : float
+        Wall time of the Yosys run (conversion not included).
+    log : str
+        Yosys's output.
+    """
+    proven: bool
+    method: str
+    depth: int
+    steps: int | None
+    seconds: float
+    log: str
+
+
+def _script(method, depth):
+    if method == "induction":
+        check = f"sat -tempinduct -maxsteps {depth}"
+    else:
+        check = f"sat -tempinduct -tempinduct-baseonly -maxsteps {depth}"
+    # memory_map: `sat` has no model of memory cells; flip-flops it has.
+    return (f"read_rtlil {_TOP}.il; hierarchy -top {_TOP}; proc; flatten; memory_map; opt_clean; "
+            f"async2sync; {check} -prove-asserts -set-assumes -set-init-zero -show-inputs -show-regs -verify {_TOP}")
+
+
+def prove(harness, method="induction", depth=20, folder=None):
+    """Prove the asserts of ``harness`` (a ``wiring.Component``: its ports are the free inputs).
+
+    Returns a :class:`ProofResult`; a failed proof is a result (``proven`` false), a failed
+    tool run (a syntax error, a crash) raises :class:`~tritforge.flows.tools.ToolError`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be a positive integer, not {depth!r}")
+    text = rtlil.convert(harness, name=_TOP)
+    with tempfile.TemporaryDirectory(prefix="formal_", dir=folder) as work:
+        Path(work, f"{_TOP}.il").write_text(text)
+        script = _script(method, depth)
+        Path(work, "prove.ys").write_text(script + "\n")
+        start = time.perf_counter()
+        try:
+            run_tool(work, [find_yosys(), "-q", "-l", "prove.log", "-s", "prove.ys"], "prove.log")
+            proven = True
+        except ToolError:
+            proven = False
+        seconds = time.perf_counter() - start
+        log = Path(work, "prove.log").read_text() if Path(work, "prove.log").exists() else ""
+    if not proven and "proof did fail" not in log and "failed" not in log.lower():
+        raise ToolError(f"yosys did not finish the proof:\n{log[-2000:]}")
+    return ProofResult(proven=proven, method=method, depth=depth, steps=_induction_steps(log),
+                       seconds=seconds, log=log)
+
+
+def _induction_steps(log):
+    """The step length at which ``sat -tempinduct`` found the induction to hold."""
+    found = re.search(r"Induction step proven: SUCCESS!", log)
+    if not found:
+        return None
+    steps = re.findall(r"\[induction step (\d+)\]", log[:found.start()])
+    return int(steps[-1]) if steps else None

@@ -1,0 +1,165 @@
+"""The hardware's formal properties: harnesses that :func:`tritforge.flows.formal.prove` proves.
+
+Each harness is a ``wiring.Component`` whose ports are the proof's free inputs: it builds one
+block, drives the block's inputs from them, and states ``Assume`` (what the environment
+promises) and ``Assert`` (what the block guarantees) about the block's public ports. A
+harness takes the block's class (``block=``) so that a test can hand it a deliberately
+broken subclass (:mod:`tests.formal_mutants`) and see the proof fail.
+"""
+
+import numpy as np
+from amaranth.hdl import Assert, Assume, Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from ..hdl.base3_decoder import Base3Decoder
+from ..hdl.matrix_unit import TernaryMatrixUnit
+from ..spec.formats import TRITS_PER_BYTE, WeightCode, pack_weights
+
+__all__ = ["base3_table", "Base3Harness", "StreamHoldHarness", "UnitOverflowHarness"]
+
+
+def base3_table():
+    """``{byte: five weight codes}`` of every valid base-3 byte, from the spec's packer
+    (:func:`tritforge.spec.formats.pack_weights`, bit-exact with the golden model's): all
+    243 five-weight rows packed; every byte not in the table is invalid."""
+    weights = np.array(np.meshgrid(*[(-1, 0, 1)] * TRITS_PER_BYTE, indexing="ij")).reshape(
+        TRITS_PER_BYTE, -1).T
+    packed = pack_weights(weights, "base3")[:, 0]
+    return {int(byte): tuple(WeightCode.of(int(w)) for w in row) for byte, row in zip(packed, weights)}
+
+
+class Base3Harness(wiring.Component):
+    """Every byte of every lane decodes to the spec's five codes with ``invalid`` low, and every
+    byte outside the table gives ``invalid`` high (and five ZERO codes, as documented)."""
+
+    def __init__(self, lanes=1, block=Base3Decoder):
+        self._lanes, self._block = lanes, block
+        super().__init__({"packed": In(8 * lanes)})
+
+    def elaborate(self, platform):
+        m = Module()
+        dut = m.submodules.dut = self._block(self._lanes)
+        m.d.comb += dut.packed.as_value().eq(self.packed)
+        table = base3_table()
+        for lane in range(self._lanes):
+            byte = self.packed[8 * lane:8 * lane + 8]
+            codes = dut.codes[lane].as_value()
+            with m.Switch(byte):
+                for value in range(256):
+                    with m.Case(value):
+                        expected = table.get(value, (WeightCode.ZERO,) * TRITS_PER_BYTE)
+                        word = sum(int(code) << (2 * i) for i, code in enumerate(expected))
+                        m.d.comb += Assert((codes == word) & (dut.invalid[lane] == (value not in table)))
+        return m
+
+
+def _hold_rule(m, stream, name, cell):
+    """State the stream rule on ``stream`` (valid/ready/payload) with ``cell``: ``Assert`` for
+    an output the block drives, ``Assume`` for an input its environment drives. A payload
+    offered and not taken is offered again, unchanged, next cycle."""
+    waiting = Signal(name=f"{name}_waiting")
+    payload = Signal.like(stream.payload, name=f"{name}_was")
+    m.d.sync += [waiting.eq(stream.valid & ~stream.ready), payload.eq(stream.payload)]
+    with m.If(waiting):
+        m.d.comb += cell(stream.valid & (stream.payload.as_value() == payload.as_value()))
+
+
+def _unit(params, block):
+    """A matrix unit of ``params`` (a :class:`~tritforge.spec.params.UnitParams`)."""
+    return block(params.rows, params.cols, act_bits=params.act_bits, max_k=params.max_k,
+                 pipeline=params.pipeline)
+
+
+class StreamHoldHarness(wiring.Component):
+    """The matrix unit's result stream ``o`` obeys valid/ready (a result offered stays, unchanged,
+    until taken), whatever its input and the backpressure do; its input ``i`` is driven by
+    an environment that obeys the same rule."""
+
+    def __init__(self, params, block=TernaryMatrixUnit):
+        self._unit = _unit(params, block)
+        super().__init__({"i_valid": In(1), "i_payload": In(self._unit.chunk_layout().size),
+                          "o_ready": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        unit = m.submodules.unit = self._unit
+        m.d.comb += [unit.i.valid.eq(self.i_valid), unit.i.payload.as_value().eq(self.i_payload),
+                     unit.o.ready.eq(self.o_ready)]
+        _hold_rule(m, unit.i, "i", Assume)
+        _hold_rule(m, unit.o, "o", Assert)
+        return m
+
+
+def _weight(code):
+    """The ternary weight of a 2-bit code as a signed value; INVALID counts as 0 (the unit
+    adds nothing for it)."""
+    return Mux(code == WeightCode.POS, 1, Mux(code == WeightCode.NEG, -1, 0)).as_signed()
+
+
+class UnitOverflowHarness(wiring.Component):
+    """The matrix unit's results are the exact dot products, computed here in a wider signed
+    width, for every product within ``max_k``: the accumulators never overflow.
+
+    The environment sends any chunks (with gaps) under the unit's documented contract: a
+    product is at most ``ceil(max_k / cols)`` chunks with at most ``max_k`` non-ZERO weights per
+    row (padding lanes carry ZERO codes), activations any ``act_bits`` value. With
+    ``single_chunk`` every chunk is a whole product (``first = last = 1``), as the
+    accelerator's sequencer uses the unit (``max_k = cols``); the proof is then inductive.
+    ``o.ready`` is held high: the unit's results do not depend on backpressure (its pipeline
+    advances as a whole), and this keeps the reference aligned with the unit's latency.
+    """
+
+    def __init__(self, params, block=TernaryMatrixUnit, single_chunk=False):
+        self._params, self._single = params, single_chunk
+        self._unit = _unit(params, block)
+        super().__init__({"i_valid": In(1), "i_payload": In(self._unit.chunk_layout().size)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p, unit = self._params, self._unit
+        m.submodules.unit = unit
+        chunk = unit.i.payload
+        m.d.comb += [unit.i.valid.eq(self.i_valid), chunk.as_value().eq(self.i_payload),
+                     unit.o.ready.eq(1)]
+        if self._single:
+            m.d.comb += Assume(chunk.first & chunk.last)
+        wide = signed(unit.acc_bits + 4)
+        taken = unit.i.valid & unit.i.ready
+        # The product being received: does the next chunk start afresh, its chunks and
+        # non-ZERO weights so far, and its exact sums so far.
+        fresh = Signal(init=1)
+        starts = chunk.first | fresh
+        chunks = Signal(range(unit.chunks(p.max_k) + 2))
+        chunks_now = Mux(starts, 0, chunks) + 1
+        with m.If(taken):
+            m.d.comb += Assume(chunks_now <= unit.chunks(p.max_k))
+            m.d.sync += [chunks.eq(chunks_now), fresh.eq(chunk.last)]
+        exact_now = []
+        for row in range(p.rows):
+            codes = chunk.weights[row]
+            nonzero = Signal(range(p.max_k + p.cols + 1), name=f"nonzero{row}")
+            nonzero_now = Mux(starts, 0, nonzero) + sum(
+                ((codes[c] == WeightCode.POS) | (codes[c] == WeightCode.NEG)) for c in range(p.cols))
+            exact = Signal(wide, name=f"exact{row}")
+            exact_sum = Signal(wide, name=f"exact{row}_now")
+            m.d.comb += exact_sum.eq(Mux(starts, 0, exact) + sum(
+                _weight(codes[c]) * chunk.act[c] for c in range(p.cols)))
+            with m.If(taken):
+                m.d.comb += Assume(nonzero_now <= p.max_k)
+                m.d.sync += [nonzero.eq(nonzero_now), exact.eq(exact_sum)]
+            exact_now.append(exact_sum)
+        # A product's result leaves `latency` cycles after its last chunk (never stalled).
+        line = [(taken & chunk.last, Cat(*exact_now))]
+        for stage in range(unit.latency):
+            valid, sums = Signal(name=f"expect{stage + 1}_valid"), Signal(len(line[-1][1]),
+                                                                       name=f"expect{stage + 1}")
+            m.d.sync += [valid.eq(line[-1][0]), sums.eq(line[-1][1])]
+            line.append((valid, sums))
+        expected_valid, expected = line[-1]
+        m.d.comb += Assert(unit.o.valid == expected_valid)
+        with m.If(expected_valid):
+            for row in range(p.rows):
+                value = expected[row * wide.width:(row + 1) * wide.width].as_signed()
+                m.d.comb += Assert(unit.o.payload.acc[row] == value)
+        return m

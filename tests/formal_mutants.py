@@ -1,0 +1,40 @@
+"""Deliberately broken blocks, test-only: each breaks one proven property, and the tests of
+tests/test_formal_*.py check that the proof of that property then fails (so it can fail)."""
+
+from amaranth.hdl import Signal
+
+from tritforge.hdl.base3_decoder import Base3Decoder
+from tritforge.hdl.matrix_unit import TernaryMatrixUnit
+from tritforge.spec.formats import WeightCode
+
+#: The byte the broken decoder gets wrong: 100 = 1 + 0*3 + 2*9 + 0*27 + 1*81, trit 2 is POS.
+WRONG_BYTE = 100
+
+
+class WrongTritDecoder(Base3Decoder):
+    """Decodes trit 2 of byte :data:`WRONG_BYTE` in lane 0 as NEG instead of POS."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.packed[0] == WRONG_BYTE):
+            m.d.comb += self.codes[0][2].eq(WeightCode.NEG)
+        return m
+
+
+class DroppedHoldUnit(TernaryMatrixUnit):
+    """Withdraws a result after one cycle of backpressure (``o.valid`` falls before ``o.ready``)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        waited = Signal()
+        m.d.sync += waited.eq(self.o.valid & ~self.o.ready)
+        with m.If(waited):
+            m.d.comb += self.o.valid.eq(0)
+        return m
+
+
+class NarrowAccUnit(TernaryMatrixUnit):
+    """Accumulators one bit narrower than ``max_k`` and ``act_bits`` need."""
+
+    def _required_acc_bits(self):
+        return super()._required_acc_bits() - 1
