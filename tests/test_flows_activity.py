@@ -79,7 +79,7 @@ class TestActivity:
             return dataclasses.replace(trace, samples=samples)
         monkeypatch.setattr(activity, "read_vcd", corrupted)
         with pytest.raises(RuntimeError, match=r"^gate netlist disagrees with the RTL simulation on "
-                                               r"o__payload at cycle 0: 0x1 != 0x0$"):
+                                               r"o__payload at cycle 0: 0x0 != 0x1$"):
             _estimate("ternary", 1, 2, tmp_path, cycles=8)
 
     def test_ternary_below_int(self, ternary_sweep, tmp_path):

@@ -24,7 +24,7 @@ from golden_fixtures import logits_of, random_model, random_tokens, tiny_config
     ({"vocab_size": 0}, ValueError, "vocab_size must be at least 1, not 0"),
     ({"max_position_embeddings": -4}, ValueError, "max_position_embeddings must be at least 1, not -4"),
     ({"act_bits": 1}, ValueError, "act_bits must be at least 2, not 1"),
-    ({"rms_norm_eps": 0.0}, ValueError, "rms_norm_eps must be positive, not 0.0"),
+    ({"rms_norm_eps": 0.0}, ValueError, "rms_norm_eps must be positive and finite, not 0.0"),
     ({"rope_theta": "1e4"}, TypeError, "rope_theta must be a number, not '1e4'"),
     ({"tie_word_embeddings": 1}, TypeError, "tie_word_embeddings must be a bool, not 1"),
     ({"num_attention_heads": 3}, ValueError,
