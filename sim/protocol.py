@@ -133,7 +133,8 @@ def pack_chunks(params, x_q):
     padded[:, :k] = x
     values = padded.reshape(tokens * chunks, params.cols) & (2 ** params.act_bits - 1)
     if params.act_bits == 8:
-        return [row.astype(np.uint8).tobytes() for row in values]
+        data, size = values.astype(np.uint8).tobytes(), params.cols
+        return [data[start:start + size] for start in range(0, len(data), size)]
     nbytes = -(-params.chunk_bits // 8)
     shifts = [c * params.act_bits for c in range(params.cols)]
     return [sum(int(v) << s for v, s in zip(row, shifts)).to_bytes(nbytes, "little") for row in values]
