@@ -5,17 +5,21 @@ idle cycles and backpressure, on the 4 x 16 and 8 x 32 tops, three ways:
 * ``cocotb-harness``: batches through the Verilog harness, one awaited trigger per batch,
   test ``bulk_random_layers`` (both run on one build of the harness, whose ports pass
   through to the accelerator for the first);
-* ``native``: the same batches on a cocotb-free Verilator build (``sim/native.py``).
+* ``native``: the same batches on a cocotb-free Verilator build (``sim/native.py``), each
+  batch's simulator process running while Python makes the next batch and checks the last.
 
     python -m benchmarks.throughput                 # Verilator, both tops, + Icarus on 4 x 16
     python -m benchmarks.throughput --no-icarus
+    python -m benchmarks.throughput --no-cocotb     # the native way only (no cocotb builds)
 
 cycles/s = simulated cycles / wall time of the test's loop (random layers made, encoded,
-simulated and checked; builds excluded); ``native`` also gives the simulator processes alone.
+simulated and checked, end to end; builds excluded); ``native`` also gives the simulator
+alone: cycles / CPU time of its processes (start-up and reset included).
 Writes ``build/bench/throughput.json`` (``--out``) and prints a Markdown table.
 """
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -34,8 +38,10 @@ TOPS = {
                                 act_depth=64, max_tokens=16, stream_width=32),
 }
 #: Layers per way and top: enough for a few seconds each.
-LAYERS = {"4 x 16": {"cocotb-axi": 60, "cocotb-harness": 300, "native": 4000},
-          "8 x 32": {"cocotb-axi": 20, "cocotb-harness": 100, "native": 1000}}
+LAYERS = {"4 x 16": {"cocotb-axi": 60, "cocotb-harness": 300, "native": 10_000},
+          "8 x 32": {"cocotb-axi": 20, "cocotb-harness": 100, "native": 3000}}
+#: Layers per native batch (one simulator process each): fewer processes to start.
+NATIVE_BATCH_LAYERS = 256
 IDLE = [0, 0.2, 0, 0.6]
 BACKPRESSURE = [0, 0, 0.6, 0.2]
 
@@ -61,14 +67,14 @@ def row(simulator, top, way, summary):
              "cycles": summary["cycles"], "loop_s": summary.get("wall_s", summary["sim_s"])}
     point["cycles_per_s"] = round(point["cycles"] / point["loop_s"])
     if way == "native":
-        point["sim_only_s"] = summary["sim_s"]
+        point["sim_cpu_s"] = summary["sim_s"]
         point["sim_only_cycles_per_s"] = round(summary["cycles"] / summary["sim_s"])
         point["build_s"] = summary["build_s"]
     return point
 
 
 def table(points):
-    lines = ["| simulator | top | way | layers | cycles | loop s | cycles/s | simulator alone, cycles/s |",
+    lines = ["| simulator | top | way | layers | cycles | loop s | cycles/s | simulator alone (CPU), cycles/s |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for p in points:
         alone = f"{p['sim_only_cycles_per_s']:,}" if "sim_only_cycles_per_s" in p else ""
@@ -80,22 +86,26 @@ def table(points):
 @click.command()
 @click.option("--icarus/--no-icarus", default=True, show_default=True,
               help="Also the cocotb ways on Icarus (4 x 16 top only: Icarus runs the 8 x 32 unit at ~70 cycles/s).")
+@click.option("--cocotb/--no-cocotb", default=True, show_default=True,
+              help="Also the cocotb ways (each top built for cocotb); else the native way only.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/bench"),
               show_default=True)
-def main(icarus, out):
+def main(icarus, cocotb, out):
     """Cycles per second of the accelerator's random-layer test, per driving method."""
     out = out.resolve()
     points = []
     for top in TOPS:
         layers = LAYERS[top]
-        for way, summary in cocotb_ways("verilator", top, out, layers).items():
-            if way != "build_and_run_s":
-                points.append(row("verilator", top, way, summary))
+        if cocotb:
+            for way, summary in cocotb_ways("verilator", top, out, layers).items():
+                if way != "build_and_run_s":
+                    points.append(row("verilator", top, way, summary))
         native = native_random_layers(TOPS[top], out / f"throughput_native_{top.replace(' ', '')}",
-                                      {"seed": 5, "layers": layers["native"], "batch_layers": 64,
+                                      {"seed": 5, "layers": layers["native"],
+                                       "batch_layers": NATIVE_BATCH_LAYERS,
                                        "idle": IDLE, "backpressure": BACKPRESSURE})
         points.append(row("verilator", top, "native", native))
-    if icarus:
+    if icarus and cocotb:
         small = {way: max(n // 10, 10) for way, n in LAYERS["4 x 16"].items()}
         for way, summary in cocotb_ways("icarus", "4 x 16", out, small).items():
             if way != "build_and_run_s":
@@ -103,7 +113,8 @@ def main(icarus, out):
     print(table(points))
     write_result(out, "throughput.json", {
         "tops": {name: params.to_dict() for name, params in TOPS.items()}, "idle": IDLE,
-        "backpressure": BACKPRESSURE, "points": points,
+        "backpressure": BACKPRESSURE, "native_batch_layers": NATIVE_BATCH_LAYERS, "points": points,
+        "load_average": os.getloadavg(),
         "environment": machine_environment(("amaranth", "cocotb", "cocotbext-axi", "verilator"))})
 
 

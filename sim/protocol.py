@@ -55,7 +55,9 @@ def encode_command(params, opcode, args=(), items=(), *, weight_bank=0, act_bank
     header = int(opcode) | weight_bank << WEIGHT_BANK_BIT | act_bank << ACT_BANK_BIT
     beats = [_beat(params, header.to_bytes(4, "little"))]
     beats += [_beat(params, int(value).to_bytes(4, "little")) for value in args]
-    beats += [_beat(params, item) for item in items]
+    size = params.bytes_per_beat
+    # Items of whole beats (most of them) need no padding.
+    beats += [item if item and len(item) % size == 0 else _beat(params, item) for item in items]
     return b"".join(beats)
 
 
@@ -105,10 +107,10 @@ def pack_tiles(params, w_t):
     blocks, chunks = params.row_blocks(n), params.chunks(k)
     padded = np.zeros((blocks * params.rows, chunks * params.cols), dtype=np.int8)
     padded[:n, :k] = w_t
-    per_chunk = [pack_weights(padded[:, kc * params.cols:(kc + 1) * params.cols], params.weight_format)
-                 for kc in range(chunks)]
-    return [per_chunk[kc][b * params.rows:(b + 1) * params.rows].tobytes()
-            for b in range(blocks) for kc in range(chunks)]
+    # One pack_weights call for every tile row (rows x chunks, cols each), then tiles in order.
+    rows = pack_weights(padded.reshape(blocks * params.rows * chunks, params.cols), params.weight_format)
+    tiles = rows.reshape(blocks, params.rows, chunks, -1).transpose(0, 2, 1, 3)
+    return [tile.tobytes() for tile in tiles.reshape(blocks * chunks, -1)]
 
 
 def pack_chunks(params, x_q):
@@ -131,7 +133,8 @@ def pack_chunks(params, x_q):
     padded[:, :k] = x
     values = padded.reshape(tokens * chunks, params.cols) & (2 ** params.act_bits - 1)
     if params.act_bits == 8:
-        return [row.astype(np.uint8).tobytes() for row in values]
+        data, size = values.astype(np.uint8).tobytes(), params.cols
+        return [data[start:start + size] for start in range(0, len(data), size)]
     nbytes = -(-params.chunk_bits // 8)
     shifts = [c * params.act_bits for c in range(params.cols)]
     return [sum(int(v) << s for v, s in zip(row, shifts)).to_bytes(nbytes, "little") for row in values]

@@ -62,21 +62,36 @@ def pauses(rng, probability):
 
 
 def random_layer(rng, max_shape, act_bits, *, exact_shape=False):
-    """A random ``(x_q, w_t)``: shape up to ``max_shape`` (exactly it with ``exact_shape``),
-    random sparsity, and sometimes the extreme inputs that reach the accumulator's largest
-    magnitude."""
+    """A random ``(x_q, w_t)`` as torch tensors: :func:`random_layer_numpy`."""
+    return tuple(torch.from_numpy(a) for a in random_layer_numpy(rng, max_shape, act_bits,
+                                                                exact_shape=exact_shape))
+
+
+def random_layer_numpy(rng, max_shape, act_bits, *, exact_shape=False, gen=None):
+    """A random ``(x_q, w_t)`` (int16, int8 arrays): shape up to ``max_shape`` (exactly it with
+    ``exact_shape``), random sparsity, and sometimes the extreme inputs that reach the
+    accumulator's largest magnitude. Shapes from ``rng`` (``random.Random``), values from the
+    numpy generator ``gen`` (by default a new one seeded from ``rng``; the batch runs, which
+    draw thousands of layers, pass one: making a generator costs more than a small layer)."""
     t, k, n = max_shape if exact_shape else (rng.randint(1, size) for size in max_shape)
-    gen = torch.Generator().manual_seed(rng.getrandbits(32))
+    gen = np.random.default_rng(rng.getrandbits(32)) if gen is None else gen
     low, high = -2 ** (act_bits - 1), 2 ** (act_bits - 1)
     if rng.random() < 0.1:
-        x = torch.full((t, k), low, dtype=torch.int16)
-        w = torch.full((n, k), rng.choice((-1, 1)), dtype=torch.int8)
-        return x, w
-    x = torch.randint(low, high, (t, k), generator=gen, dtype=torch.int16)
+        return (np.full((t, k), low, dtype=np.int16),
+                np.full((n, k), rng.choice((-1, 1)), dtype=np.int8))
+    x = gen.integers(low, high, (t, k), dtype=np.int16)
     zeros = rng.random()
-    w = torch.randint(-1, 2, (n, k), generator=gen, dtype=torch.int8)
-    w[torch.rand((n, k), generator=gen) < zeros] = 0
+    w = gen.integers(-1, 2, (n, k), dtype=np.int8)
+    w[gen.random((n, k)) < zeros] = 0
     return x, w
+
+
+def golden_product(x_q, w_t):
+    """``x_q @ w_t.T`` as int32 through a float64 matmul: exact (every partial sum of a layer
+    that fits an int32 accumulator is far below 2**53) and ~10x faster than
+    :func:`~tritforge.golden.quant.ternary_matmul` on small layers. No input checks:
+    :func:`check_batch` compares it with ``ternary_matmul`` on a layer of every batch."""
+    return (x_q.astype(np.float64) @ w_t.T.astype(np.float64)).astype(np.int32)
 
 
 # --- checking -------------------------------------------------------------------------------
@@ -233,19 +248,20 @@ async def bulk_random_layers(dut):
 
 
 def random_batches(runner, params, rng, config):
-    """Yield ``(batch, seed, link)``: ``config["layers"]`` random layers (:func:`random_layer`,
+    """Yield ``(batch, seed, link)``: ``config["layers"]`` random layers (:func:`random_layer_numpy`,
     up to ``max_shape``) in batches of at most ``batch_layers`` (16) that fit ``runner.depth``
     beats, each with a seed and the link pauses (``idle`` / ``backpressure`` of ``config``,
     taken in turn) for the runner's ``run``."""
     max_shape = config.get("max_shape", [2 * params.max_tokens, 3 * params.cols, 3 * params.rows])
     idle, backpressure = config["idle"], config["backpressure"]
     left, index, pending = config["layers"], 0, None
+    gen = np.random.default_rng(rng.getrandbits(32))
     while left:
         batch = runner.new_batch()
         while left and len(batch.layers) < config.get("batch_layers", 16):
-            x_q, w_t = pending or random_layer(rng, max_shape, params.act_bits)
+            x_q, w_t = pending or random_layer_numpy(rng, max_shape, params.act_bits, gen=gen)
             pending = None
-            if not batch.add(x_q.numpy(), w_t.numpy(), runner.depth):
+            if not batch.add(x_q, w_t, runner.depth):
                 if not batch.layers:
                     raise ValueError(f"a layer of shape {list(x_q.shape)} x {list(w_t.shape)} "
                                      f"does not fit the harness's {runner.depth} beats")
@@ -262,7 +278,10 @@ def check_batch(params, batch, results, status, scoreboard, label):
     first wrong value with the cycle of its beat) and the closing status with no error;
     ``label`` (batch, seed, pauses) starts any failure's message."""
     for index, ((x_q, w_t), layer) in enumerate(zip(batch.layers, results)):
-        expected = ternary_matmul(torch.from_numpy(x_q), torch.from_numpy(w_t)).numpy()
+        expected = golden_product(x_q, w_t)
+        if index == 0 and not np.array_equal(
+                expected, ternary_matmul(torch.from_numpy(x_q), torch.from_numpy(w_t)).numpy()):
+            raise AssertionError(f"{label}, layer 0: golden_product differs from ternary_matmul")
         mismatch = first_mismatch(params, layer, expected)
         if mismatch is not None:
             try:

@@ -69,7 +69,7 @@ def test_accelerator_native(geometry):
     """20,000 random layers per geometry in batches on the cocotb-free Verilator build of the
     harness, random gaps and backpressure, every result checked."""
     summary = native_random_layers(GEOMETRIES[geometry], BUILD / f"native_{geometry}",
-                                   {"seed": 7, "layers": 20_000, "batch_layers": 64,
+                                   {"seed": 7, "layers": 20_000, "batch_layers": 256,
                                     "idle": IDLE, "backpressure": BACKPRESSURE})
     assert summary["layers"] == 20_000 and summary["batches"] > len(IDLE)
 

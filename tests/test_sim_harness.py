@@ -6,10 +6,14 @@ import random
 
 import numpy as np
 import pytest
+import torch
+
+from tritforge.golden.quant import ternary_matmul
 
 from tritforge.sim import protocol
 from tritforge.sim.bulk import first_mismatch
 from tritforge.sim.harness import Batch, decode_response, encode_stimulus, harness_verilog, level
+from tritforge.sim.tb_accelerator import golden_product, random_layer_numpy
 
 from rtl_runs import GEOMETRIES
 
@@ -63,6 +67,23 @@ def test_response_file_round_trip():
     assert list(last) == [False, True, True] and list(cycles) == [7, 8, 9]
     with pytest.raises(ValueError, match="hex digits"):
         decode_response(PARAMS, "123\n")
+    # Verilator writes no header line: the same beats without it.
+    headless = response_file(PARAMS, packets, 7).split("\n", 1)[1]
+    assert all(np.array_equal(a, b) for a, b in zip(decode_response(PARAMS, headless), (data, last, cycles)))
+
+
+def test_golden_product_is_ternary_matmul():
+    """The batch runs' float64 golden product equals ternary_matmul bit for bit, on random
+    layers (with their extreme ones) and on the largest sums a max_k layer can reach."""
+    rng, gen = random.Random(3), np.random.default_rng(3)
+    layers = [random_layer_numpy(rng, [9, 200, 40], 8, gen=gen) for _ in range(200)]
+    k = PARAMS.max_k
+    layers += [(np.full((2, k), -128, dtype=np.int16), np.full((3, k), w, dtype=np.int8)) for w in (-1, 1)]
+    assert sum(int(x.min()) == -128 and abs(int(w.sum())) == w.size for x, w in layers) >= 10
+    for x, w in layers:
+        expected = ternary_matmul(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+        got = golden_product(x, w)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
 
 
 def test_batch_splits_layers_and_finds_the_first_wrong_value():
