@@ -12,11 +12,13 @@ from amaranth.hdl import Assert, Assume, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from ..hdl.accelerator import Accelerator
 from ..hdl.base3_decoder import Base3Decoder
+from ..hdl.command_decoder import CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
 from ..spec.formats import TRITS_PER_BYTE, WeightCode, pack_weights
 
-__all__ = ["base3_table", "Base3Harness", "StreamHoldHarness", "UnitOverflowHarness"]
+__all__ = ["base3_table", "Base3Harness", "StreamHoldHarness", "UnitOverflowHarness", "TopStreamHoldHarness"]
 
 
 def base3_table():
@@ -58,11 +60,16 @@ def _hold_rule(m, stream, name, cell):
     """State the stream rule on ``stream`` (valid/ready/payload) with ``cell``: ``Assert`` for
     an output the block drives, ``Assume`` for an input its environment drives. A payload
     offered and not taken is offered again, unchanged, next cycle."""
+    _hold(m, stream.valid, stream.ready, stream.payload.as_value(), name, cell)
+
+
+def _hold(m, valid, ready, payload, name, cell):
+    """:func:`_hold_rule` on separate ``valid``, ``ready`` and ``payload`` values."""
     waiting = Signal(name=f"{name}_waiting")
-    payload = Signal.like(stream.payload, name=f"{name}_was")
-    m.d.sync += [waiting.eq(stream.valid & ~stream.ready), payload.eq(stream.payload)]
+    was = Signal.like(payload, name=f"{name}_was")
+    m.d.sync += [waiting.eq(valid & ~ready), was.eq(payload)]
     with m.If(waiting):
-        m.d.comb += cell(stream.valid & (stream.payload.as_value() == payload.as_value()))
+        m.d.comb += cell(valid & (payload == was))
 
 
 def _unit(params, block):
@@ -162,4 +169,26 @@ class UnitOverflowHarness(wiring.Component):
             for row in range(p.rows):
                 value = expected[row * wide.width:(row + 1) * wide.width].as_signed()
                 m.d.comb += Assert(unit.o.payload.acc[row] == value)
+        return m
+
+
+class TopStreamHoldHarness(wiring.Component):
+    """The accelerator top's response stream ``m_axis`` obeys AXI4-Stream: once ``tvalid`` is
+    high it stays high, with the same ``tdata`` and ``tlast``, until ``tready``; whatever the
+    commands and the backpressure, as long as the host's ``s_axis`` obeys the same rule."""
+
+    def __init__(self, params, block=Accelerator):
+        self._top = block(params)
+        super().__init__({"s_tdata": In(params.stream_width), "s_tvalid": In(1), "s_tlast": In(1),
+                          "m_tready": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        top = m.submodules.top = self._top
+        m.d.comb += [top.s_axis_tdata.eq(self.s_tdata), top.s_axis_tvalid.eq(self.s_tvalid),
+                     top.s_axis_tlast.eq(self.s_tlast), top.m_axis_tready.eq(self.m_tready)]
+        _hold(m, top.s_axis_tvalid, top.s_axis_tready, Cat(top.s_axis_tdata, top.s_axis_tlast),
+              "s", Assume)
+        _hold(m, top.m_axis_tvalid, top.m_axis_tready, Cat(top.m_axis_tdata, top.m_axis_tlast),
+              "m", Assert)
         return m

@@ -3,7 +3,9 @@ tests/test_formal_*.py check that the proof of that property then fails (so it c
 
 from amaranth.hdl import Signal
 
+from tritforge.hdl.accelerator import Accelerator
 from tritforge.hdl.base3_decoder import Base3Decoder
+from tritforge.hdl.command_decoder import CommandDecoder
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit
 from tritforge.spec.formats import WeightCode
 
@@ -30,6 +32,19 @@ class DroppedHoldUnit(TernaryMatrixUnit):
         m.d.sync += waited.eq(self.o.valid & ~self.o.ready)
         with m.If(waited):
             m.d.comb += self.o.valid.eq(0)
+        return m
+
+
+class DroppedHoldTop(Accelerator):
+    """Withdraws a response beat after one cycle of backpressure (``m_axis_tvalid`` falls
+    before ``m_axis_tready``)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        waited = Signal()
+        m.d.sync += waited.eq(self.m_axis_tvalid & ~self.m_axis_tready)
+        with m.If(waited):
+            m.d.comb += self.m_axis_tvalid.eq(0)
         return m
 
 
