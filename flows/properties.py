@@ -17,8 +17,10 @@ from ..hdl.base3_decoder import Base3Decoder
 from ..hdl.command_decoder import CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
 from ..spec.formats import TRITS_PER_BYTE, WeightCode, pack_weights
+from ..spec.protocol import ARG_BITS, OPCODE_BITS, Opcode
 
-__all__ = ["base3_table", "Base3Harness", "StreamHoldHarness", "UnitOverflowHarness", "TopStreamHoldHarness"]
+__all__ = ["base3_table", "Base3Harness", "StreamHoldHarness", "UnitOverflowHarness", "TopStreamHoldHarness",
+           "DecoderResponseHarness", "RefusedCommandHarness"]
 
 
 def base3_table():
@@ -191,4 +193,99 @@ class TopStreamHoldHarness(wiring.Component):
               "s", Assume)
         _hold(m, top.m_axis_tvalid, top.m_axis_tready, Cat(top.m_axis_tdata, top.m_axis_tlast),
               "m", Assert)
+        return m
+
+
+def _at_most(m, condition, cycles, name, cell):
+    """State with ``cell`` that ``condition`` never holds for more than ``cycles`` cycles in a
+    row (a counter of the cycles it has held, saturating just past the bound)."""
+    held = Signal(range(cycles + 2), name=f"{name}_cycles")
+    with m.If(condition):
+        m.d.sync += held.eq(Mux(held > cycles, held, held + 1))
+        m.d.comb += cell(held < cycles)
+    with m.Else():
+        m.d.sync += held.eq(0)
+
+
+class DecoderResponseHarness(wiring.Component):
+    """The command decoder never stalls its input for more than :meth:`bound` cycles in a row
+    (no deadlock: every command it is parsing or waiting to hand over finishes and the next
+    beat is taken), under fairness: the sequencer's ``busy`` and the packers' ``responding``
+    never stay high more than ``fairness`` cycles in a row. The input obeys the stream rule
+    and may pause; any commands, any values."""
+
+    #: Cycles the decoder adds to a wait on ``busy`` or ``responding`` (see :meth:`bound`).
+    OVERHEAD = 3
+
+    def __init__(self, params, fairness, block=CommandDecoder):
+        self._decoder, self._fairness = block(params), fairness
+        super().__init__({"s_data": In(params.stream_width), "s_valid": In(1), "s_last": In(1),
+                          "sequencer_busy": In(1), "responding": In(1), "invalid_weight": In(1)})
+
+    def bound(self):
+        """The longest stall: one wait on the environment (``fairness`` cycles) plus the
+        decoder's registered view of it (:data:`OVERHEAD`: its ``busy`` / ``responding``
+        registers and start strobes). Measured tight: one cycle less fails (a test)."""
+        return self._fairness + self.OVERHEAD
+
+    def elaborate(self, platform):
+        m = Module()
+        dut = m.submodules.decoder = self._decoder
+        m.d.comb += [dut.s.payload.data.eq(self.s_data), dut.s.payload.last.eq(self.s_last),
+                     dut.s.valid.eq(self.s_valid), dut.sequencer_busy.eq(self.sequencer_busy),
+                     dut.responding.eq(self.responding), dut.invalid_weight.eq(self.invalid_weight)]
+        _hold_rule(m, dut.s, "s", Assume)
+        _at_most(m, self.sequencer_busy, self._fairness, "busy", Assume)
+        _at_most(m, self.responding, self._fairness, "responding", Assume)
+        _at_most(m, dut.s.valid & ~dut.s.ready, self.bound(), "stall", Assert)
+        return m
+
+
+class RefusedCommandHarness(wiring.Component):
+    """A refused command changes no memory and no result: the command decoder, sent only
+    commands it must refuse, never raises a bank write enable (``weights.en``, ``acts.en``),
+    never starts the sequencer (``run_start``: the accumulator buffer is written only by a
+    run), never clears, and never has results pending or a new result size (``read``).
+
+    The refused commands, any number in a row, each any length (``tlast`` anywhere, pauses
+    anywhere), any bank bits: an unknown opcode; ``LOAD_WEIGHTS`` / ``LOAD_ACTS`` with a count
+    of 0 or above the bank's depth; ``RUN`` with ``T = 0``, ``T > max_tokens`` or ``K = 0``
+    (any ``N``). The sequencer's ``busy``, ``responding`` and ``invalid_weight`` are free."""
+
+    def __init__(self, params, block=CommandDecoder):
+        self._params, self._decoder = params, block(params)
+        super().__init__({"s_data": In(params.stream_width), "s_valid": In(1), "s_last": In(1),
+                          "sequencer_busy": In(1), "responding": In(1), "invalid_weight": In(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p, dut = self._params, self._decoder
+        m.submodules.decoder = dut
+        m.d.comb += [dut.s.payload.data.eq(self.s_data), dut.s.payload.last.eq(self.s_last),
+                     dut.s.valid.eq(self.s_valid), dut.sequencer_busy.eq(self.sequencer_busy),
+                     dut.responding.eq(self.responding), dut.invalid_weight.eq(self.invalid_weight)]
+        _hold_rule(m, dut.s, "s", Assume)
+        # The packet being sent, as beats are taken: the beat's index in it (saturating at
+        # 3), its opcode and its first argument.
+        index = Signal(range(4))
+        opcode = Signal(OPCODE_BITS)
+        first_arg = Signal(ARG_BITS)
+        data = self.s_data
+        arg = data[:ARG_BITS]
+        with m.If(dut.s.valid & dut.s.ready):
+            m.d.sync += index.eq(Mux(self.s_last, 0, Mux(index == 3, 3, index + 1)))
+            with m.If(index == 0):
+                m.d.sync += opcode.eq(data[:OPCODE_BITS])
+                m.d.comb += Assume(~data[:OPCODE_BITS].matches(
+                    Opcode.READ_RESULTS, Opcode.READ_STATUS, Opcode.CLEAR))
+            with m.If(index == 1):
+                m.d.sync += first_arg.eq(arg)
+                with m.If(opcode == Opcode.LOAD_WEIGHTS):
+                    m.d.comb += Assume((arg == 0) | (arg > p.weight_depth))
+                with m.If(opcode == Opcode.LOAD_ACTS):
+                    m.d.comb += Assume((arg == 0) | (arg > p.act_depth))
+            with m.If((index == 2) & (opcode == Opcode.RUN)):
+                m.d.comb += Assume((first_arg == 0) | (first_arg > p.max_tokens) | (arg == 0))
+        m.d.comb += Assert(~dut.weights.en & ~dut.acts.en & ~dut.run_start & ~dut.clear
+                           & ~dut.results_pending & (dut.read.as_value() == 0))
         return m

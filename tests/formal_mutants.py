@@ -48,6 +48,27 @@ class DroppedHoldTop(Accelerator):
         return m
 
 
+class LatchedBusyDecoder(CommandDecoder):
+    """Stops taking beats for good once the sequencer has been busy (as if it waited for a
+    ``busy`` that never falls): a deadlock."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        seen_busy = Signal()
+        m.d.sync += seen_busy.eq(seen_busy | self.sequencer_busy)
+        with m.If(seen_busy):
+            m.d.comb += self.s.ready.eq(0)
+        return m
+
+
+class ZeroCountDecoder(CommandDecoder):
+    """Misses a first argument of 0: a load of 0 items (and a RUN with T = 0) is taken."""
+
+    def _load_states(self, m, c):
+        c.args[0].zero = Signal()   # never set
+        super()._load_states(m, c)
+
+
 class NarrowAccUnit(TernaryMatrixUnit):
     """Accumulators one bit narrower than ``max_k`` and ``act_bits`` need."""
 
