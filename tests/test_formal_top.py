@@ -1,9 +1,11 @@
 """Formal proofs of the accelerator top and its command decoder (flows/formal.py,
 flows/properties.py), each with a test-only mutation that must make its proof fail.
 
-The whole top is too big for induction with Yosys's SAT solver (its induction step finds
-unreachable states of the packers and the decoder), so its stream rule is bounded (BMC from
-reset); the decoder's properties are inductive on a tiny configuration."""
+All three are bounded (BMC from reset, every register at its reset value, ``rst`` free): the
+whole top is too big for Yosys's SAT solver to close an induction step, and the decoder's
+induction steps (up to 12 and 20 steps tried) start from states no command sequence reaches
+(its one-hot state register with no state set, PAYLOAD with the input idle), which the
+decoder's ports cannot rule out."""
 
 import pytest
 
@@ -18,71 +20,46 @@ from formal_mutants import DroppedHoldTop, LatchedBusyDecoder, ZeroCountDecoder
 #: T <= 1, no counters (the status packet is 2 words).
 TINY = AcceleratorParams(rows=1, cols=2, act_bits=2, max_k=4, weight_depth=2, act_depth=2,
                          max_tokens=1, counter_bits=0)
-#: BMC depths of the top's stream rule: 15 cycles cover a READ_STATUS and its packet (the
-#: first response beat ~6 cycles after the header); 30 cycles (make test-full, ~4 min).
-TOP_DEPTH, TOP_DEPTH_SLOW = 15, 30
+#: The decoder's environment: ``busy`` and ``responding`` high at most this many cycles in a row.
+FAIRNESS = 3
+
+#: name: (harness, its arguments, the mutant block that breaks it, BMC depth in `make test`,
+#: BMC depth in `make test-full`). Depths: 15 cycles cover a READ_STATUS and its packet (the
+#: first response beat ~6 cycles after the header); 20 a RUN's four beats, its checks and a
+#: full wait on the sequencer; 12 a few refused commands with payload.
+PROPERTIES = {
+    "top_stream_hold": (TopStreamHoldHarness, (TINY,), DroppedHoldTop, 15, 30),
+    "decoder_no_deadlock": (DecoderResponseHarness, (TINY, FAIRNESS), LatchedBusyDecoder, 20, 30),
+    "refused_commands_change_nothing": (RefusedCommandHarness, (TINY,), ZeroCountDecoder, 12, 20),
+}
 
 
-def test_top_response_stream_holds_bmc():
-    result = prove(TopStreamHoldHarness(TINY), "bmc", depth=TOP_DEPTH)
+def _prove(name, depth_index, block=None):
+    harness, args, _, *depths = PROPERTIES[name]
+    built = harness(*args) if block is None else harness(*args, block=block)
+    return prove(built, "bmc", depth=depths[depth_index])
+
+
+@pytest.mark.parametrize("name", PROPERTIES)
+def test_property_holds_bmc(name):
+    result = _prove(name, 0)
     assert result.proven, result.log[-2000:]
 
 
-def test_top_hold_proof_fails_when_valid_is_dropped():
-    assert not prove(TopStreamHoldHarness(TINY, block=DroppedHoldTop), "bmc", depth=TOP_DEPTH).proven
+@pytest.mark.parametrize("name", PROPERTIES)
+def test_property_fails_with_its_mutant(name):
+    assert not _prove(name, 0, block=PROPERTIES[name][2]).proven
 
 
 @pytest.mark.slow
-def test_top_response_stream_holds_bmc_deep():
-    result = prove(TopStreamHoldHarness(TINY), "bmc", depth=TOP_DEPTH_SLOW)
+@pytest.mark.parametrize("name", PROPERTIES)
+def test_property_holds_bmc_deep(name):
+    result = _prove(name, 1)
     assert result.proven, result.log[-2000:]
-
-
-#: No-deadlock proof of the decoder: ``busy`` and ``responding`` high at most FAIRNESS cycles
-#: in a row; bounded from reset (the induction step finds unreachable states of the one-hot
-#: state register that never take a beat), DECODER_DEPTH cycles: a RUN's four beats, its checks
-#: and a full wait on the sequencer fit.
-FAIRNESS, DECODER_DEPTH, DECODER_DEPTH_SLOW = 3, 20, 30
-
-
-def test_decoder_never_stalls_beyond_its_bound_bmc():
-    result = prove(DecoderResponseHarness(TINY, FAIRNESS), "bmc", depth=DECODER_DEPTH)
-    assert result.proven, result.log[-2000:]
-
-
-def test_decoder_response_proof_fails_when_it_deadlocks():
-    harness = DecoderResponseHarness(TINY, FAIRNESS, block=LatchedBusyDecoder)
-    assert not prove(harness, "bmc", depth=DECODER_DEPTH).proven
 
 
 def test_decoder_response_bound_is_tight():
     # One cycle less than the bound fails: the bound is the decoder's, not a loose one.
     harness = DecoderResponseHarness(TINY, FAIRNESS)
     harness.bound = lambda: FAIRNESS + DecoderResponseHarness.OVERHEAD - 1
-    assert not prove(harness, "bmc", depth=DECODER_DEPTH).proven
-
-
-@pytest.mark.slow
-def test_decoder_never_stalls_beyond_its_bound_bmc_deep():
-    result = prove(DecoderResponseHarness(TINY, FAIRNESS), "bmc", depth=DECODER_DEPTH_SLOW)
-    assert result.proven, result.log[-2000:]
-
-
-#: Refused commands change nothing: bounded from reset (the induction step, up to 12 steps,
-#: starts from states only accepted commands reach, e.g. PAYLOAD with the input idle).
-REFUSED_DEPTH, REFUSED_DEPTH_SLOW = 12, 20
-
-
-def test_refused_commands_change_nothing_bmc():
-    result = prove(RefusedCommandHarness(TINY), "bmc", depth=REFUSED_DEPTH)
-    assert result.proven, result.log[-2000:]
-
-
-def test_refusal_proof_fails_when_a_zero_count_is_missed():
-    assert not prove(RefusedCommandHarness(TINY, block=ZeroCountDecoder), "bmc", depth=REFUSED_DEPTH).proven
-
-
-@pytest.mark.slow
-def test_refused_commands_change_nothing_bmc_deep():
-    result = prove(RefusedCommandHarness(TINY), "bmc", depth=REFUSED_DEPTH_SLOW)
-    assert result.proven, result.log[-2000:]
+    assert not prove(harness, "bmc", depth=PROPERTIES["decoder_no_deadlock"][3]).proven
