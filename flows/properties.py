@@ -16,11 +16,13 @@ from ..hdl.accelerator import Accelerator
 from ..hdl.base3_decoder import Base3Decoder
 from ..hdl.command_decoder import CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
+from ..hdl.sequencer import Sequencer, run_layout
 from ..spec.formats import TRITS_PER_BYTE, WeightCode, pack_weights
 from ..spec.protocol import ARG_BITS, OPCODE_BITS, Opcode
 
 __all__ = ["base3_table", "Base3Harness", "StreamHoldHarness", "UnitOverflowHarness", "TopStreamHoldHarness",
-           "DecoderResponseHarness", "RefusedCommandHarness"]
+           "DecoderResponseHarness", "RefusedCommandHarness",
+           "SequencerResponseHarness"]
 
 
 def base3_table():
@@ -288,4 +290,62 @@ class RefusedCommandHarness(wiring.Component):
                 m.d.comb += Assume((first_arg == 0) | (first_arg > p.max_tokens) | (arg == 0))
         m.d.comb += Assert(~dut.weights.en & ~dut.acts.en & ~dut.run_start & ~dut.clear
                            & ~dut.results_pending & (dut.read.as_value() == 0))
+        return m
+
+
+class SequencerResponseHarness(wiring.Component):
+    """Every ``RUN`` the sequencer starts ends (``busy`` falls) within :meth:`bound` cycles of
+    its shape: ``T * chunks * blocks`` chunks at one per cycle, a wait of at most
+    ``fairness`` cycles for the accumulator buffer (``can_claim``) per row block, the unit's
+    latency and :data:`OVERHEAD`. The environment: any run the decoder can accept
+    (``1 <= T <= max_tokens``, ``1 <= chunks``, ``1 <= blocks``, ``chunks * blocks <=
+    weight_depth``, ``T * chunks <= act_depth``), started any time the sequencer is idle;
+    ``can_claim`` low at most ``fairness`` cycles in a row; any memory data. The sequencer
+    drives its own matrix unit, as in the accelerator."""
+
+    #: The cycles a run takes beyond its chunks, waits and the unit's latency (measured tight).
+    OVERHEAD = 2
+
+    def __init__(self, params, fairness, block=Sequencer):
+        self._params, self._fairness = params, fairness
+        spec = params.unit
+        self._unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits,
+                                       max_k=spec.max_k, pipeline=spec.pipeline)
+        self._sequencer = block(params, self._unit.signature, self._unit.latency)
+        seq = self._sequencer
+        super().__init__({"start": In(1), "run": In(run_layout(params)), "can_claim": In(1),
+                          "weights_data": In(seq.weights.data.shape()),
+                          "acts_data": In(seq.acts.data.shape())})
+
+    def bound(self, run):
+        """The cycles ``run`` may keep the sequencer busy."""
+        return (run.tokens * run.chunks * run.blocks + run.blocks * self._fairness
+                + self._unit.latency + self.OVERHEAD)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, seq, unit = self._params, self._sequencer, self._unit
+        m.submodules.sequencer, m.submodules.unit = seq, unit
+        wiring.connect(m, seq.unit_i, unit.i)
+        wiring.connect(m, unit.o, seq.unit_o)
+        m.d.comb += [seq.start.eq(self.start), seq.run.eq(self.run), seq.can_claim.eq(self.can_claim),
+                     seq.weights.data.eq(self.weights_data), seq.acts.data.eq(self.acts_data),
+                     seq.acc.ready.eq(1)]
+        run = self.run
+        with m.If(self.start & ~seq.busy):
+            m.d.comb += Assume((run.tokens >= 1) & (run.tokens <= p.max_tokens)
+                               & (run.chunks >= 1) & (run.blocks >= 1)
+                               & (run.last_cols >= 1) & (run.last_cols <= p.cols)
+                               & (run.last_rows >= 1) & (run.last_rows <= p.rows)
+                               & (run.chunks * run.blocks <= p.weight_depth)
+                               & (run.tokens * run.chunks <= p.act_depth))
+        _at_most(m, ~self.can_claim, self._fairness, "claim", Assume)
+        # The run in progress (the one started last) and the cycles it has been busy.
+        taken = Signal.like(self.run, name="taken_run")
+        cycles = Signal(16, name="run_cycles")
+        with m.If(self.start & ~seq.busy):
+            m.d.sync += [taken.eq(run), cycles.eq(0)]
+        with m.Elif(seq.busy):
+            m.d.sync += cycles.eq(cycles + 1)
+            m.d.comb += Assert(cycles < self.bound(taken))
         return m

@@ -7,6 +7,7 @@ from tritforge.hdl.accelerator import Accelerator
 from tritforge.hdl.base3_decoder import Base3Decoder
 from tritforge.hdl.command_decoder import CommandDecoder
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit
+from tritforge.hdl.sequencer import Sequencer
 from tritforge.spec.formats import WeightCode
 
 #: The byte the broken decoder gets wrong: 100 = 1 + 0*3 + 2*9 + 0*27 + 1*81, trit 2 is POS.
@@ -67,6 +68,19 @@ class ZeroCountDecoder(CommandDecoder):
     def _load_states(self, m, c):
         c.args[0].zero = Signal()   # never set
         super()._load_states(m, c)
+
+
+class StuckSequencer(Sequencer):
+    """Never ends a run once the accumulator buffer had no half free (``can_claim`` low while
+    busy): a deadlock under backpressure."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        stuck = Signal()
+        m.d.sync += stuck.eq(stuck | (self.busy & ~self.can_claim))
+        with m.If(stuck):
+            m.d.comb += self.busy.eq(1)
+        return m
 
 
 class NarrowAccUnit(TernaryMatrixUnit):

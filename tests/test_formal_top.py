@@ -10,27 +10,34 @@ decoder's ports cannot rule out."""
 import pytest
 
 from tritforge.flows.formal import prove
-from tritforge.flows.properties import DecoderResponseHarness, RefusedCommandHarness, TopStreamHoldHarness
+from tritforge.flows.properties import (DecoderResponseHarness, RefusedCommandHarness,
+                                        SequencerResponseHarness, TopStreamHoldHarness)
 from tritforge.spec.params import AcceleratorParams
 
-from formal_mutants import DroppedHoldTop, LatchedBusyDecoder, ZeroCountDecoder
+from formal_mutants import DroppedHoldTop, LatchedBusyDecoder, StuckSequencer, ZeroCountDecoder
 
 #: The smallest accelerator the parameter checks allow that still has two of everything the
 #: checks compare (2 columns, 2 tiles and chunks per bank): 1 x 2, 2-bit activations, K <= 4,
 #: T <= 1, no counters (the status packet is 2 words).
 TINY = AcceleratorParams(rows=1, cols=2, act_bits=2, max_k=4, weight_depth=2, act_depth=2,
                          max_tokens=1, counter_bits=0)
-#: The decoder's environment: ``busy`` and ``responding`` high at most this many cycles in a row.
+#: The same with T <= 2 and 4 tiles and chunks per bank: runs of up to 2 x 2 x 2 chunks.
+SMALL = AcceleratorParams(rows=1, cols=2, act_bits=2, max_k=4, weight_depth=4, act_depth=4,
+                          max_tokens=2, counter_bits=0)
+#: The environment's fairness: the decoder's ``busy`` and ``responding``, and the sequencer's
+#: ``can_claim`` low, last at most this many cycles in a row.
 FAIRNESS = 3
 
 #: name: (harness, its arguments, the mutant block that breaks it, BMC depth in `make test`,
 #: BMC depth in `make test-full`). Depths: 15 cycles cover a READ_STATUS and its packet (the
 #: first response beat ~6 cycles after the header); 20 a RUN's four beats, its checks and a
-#: full wait on the sequencer; 12 a few refused commands with payload.
+#: full wait on the sequencer, and every run of TINY (at most 2 chunks) from start to end; 12 a
+#: few refused commands with payload.
 PROPERTIES = {
     "top_stream_hold": (TopStreamHoldHarness, (TINY,), DroppedHoldTop, 15, 30),
     "decoder_no_deadlock": (DecoderResponseHarness, (TINY, FAIRNESS), LatchedBusyDecoder, 20, 30),
     "refused_commands_change_nothing": (RefusedCommandHarness, (TINY,), ZeroCountDecoder, 12, 20),
+    "sequencer_no_deadlock": (SequencerResponseHarness, (TINY, FAIRNESS), StuckSequencer, 20, 30),
 }
 
 
@@ -58,8 +65,16 @@ def test_property_holds_bmc_deep(name):
     assert result.proven, result.log[-2000:]
 
 
-def test_decoder_response_bound_is_tight():
-    # One cycle less than the bound fails: the bound is the decoder's, not a loose one.
-    harness = DecoderResponseHarness(TINY, FAIRNESS)
-    harness.bound = lambda: FAIRNESS + DecoderResponseHarness.OVERHEAD - 1
-    assert not prove(harness, "bmc", depth=PROPERTIES["decoder_no_deadlock"][3]).proven
+@pytest.mark.parametrize("name", ["decoder_no_deadlock", "sequencer_no_deadlock"])
+def test_response_bound_is_tight(name, monkeypatch):
+    # One cycle less than the bound fails: the bound is the block's, not a loose one.
+    harness = PROPERTIES[name][0]
+    monkeypatch.setattr(harness, "OVERHEAD", harness.OVERHEAD - 1)
+    assert not _prove(name, 0).proven
+
+
+@pytest.mark.slow
+def test_sequencer_no_deadlock_on_longer_runs_bmc():
+    # Every run of SMALL (up to 8 chunks over 2 row blocks) from start to end: 25 cycles.
+    result = prove(SequencerResponseHarness(SMALL, FAIRNESS), "bmc", depth=25)
+    assert result.proven, result.log[-2000:]
