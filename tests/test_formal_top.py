@@ -1,11 +1,9 @@
 """Formal proofs of the accelerator top and its command decoder (flows/formal.py,
 flows/properties.py), each with a test-only mutation that must make its proof fail.
 
-All three are bounded (BMC from reset, every register at its reset value, ``rst`` free): the
-whole top is too big for Yosys's SAT solver to close an induction step, and the decoder's
-induction steps (up to 12 and 20 steps tried) start from states no command sequence reaches
-(its one-hot state register with no state set, PAYLOAD with the input idle), which the
-decoder's ports cannot rule out."""
+All are bounded (BMC from reset, every register at its reset value, ``rst`` free): their
+induction steps (12 to 20 steps tried) fail from states no input sequence reaches, which the
+blocks' ports cannot rule out (see docs/verification.md, "Formal proofs")."""
 
 import pytest
 
