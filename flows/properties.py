@@ -252,7 +252,10 @@ class RefusedCommandHarness(wiring.Component):
     The refused commands, any number in a row, each any length (``tlast`` anywhere, pauses
     anywhere), any bank bits: an unknown opcode; ``LOAD_WEIGHTS`` / ``LOAD_ACTS`` with a count
     of 0 or above the bank's depth; ``RUN`` with ``T = 0``, ``T > max_tokens`` or ``K = 0``
-    (any ``N``). The sequencer's ``busy``, ``responding`` and ``invalid_weight`` are free."""
+    (any ``N``); ``READ_RESULTS`` (no results are pending); ``READ_STATUS`` and ``CLEAR`` with
+    a beat too many. Nor does the decoder start a response packer (``read_start``,
+    ``status_start``). The sequencer's ``busy``, ``responding`` and ``invalid_weight`` are
+    free."""
 
     def __init__(self, params, block=CommandDecoder):
         self._params, self._decoder = params, block(params)
@@ -278,8 +281,10 @@ class RefusedCommandHarness(wiring.Component):
             m.d.sync += index.eq(Mux(self.s_last, 0, Mux(index == 3, 3, index + 1)))
             with m.If(index == 0):
                 m.d.sync += opcode.eq(data[:OPCODE_BITS])
-                m.d.comb += Assume(~data[:OPCODE_BITS].matches(
-                    Opcode.READ_RESULTS, Opcode.READ_STATUS, Opcode.CLEAR))
+                # READ_STATUS and CLEAR are refused only with a beat too many (LENGTH);
+                # READ_RESULTS always is (NO_RESULTS: no RUN is ever accepted here).
+                with m.If(data[:OPCODE_BITS].matches(Opcode.READ_STATUS, Opcode.CLEAR)):
+                    m.d.comb += Assume(~self.s_last)
             with m.If(index == 1):
                 m.d.sync += first_arg.eq(arg)
                 with m.If(opcode == Opcode.LOAD_WEIGHTS):
@@ -289,6 +294,7 @@ class RefusedCommandHarness(wiring.Component):
             with m.If((index == 2) & (opcode == Opcode.RUN)):
                 m.d.comb += Assume((first_arg == 0) | (first_arg > p.max_tokens) | (arg == 0))
         m.d.comb += Assert(~dut.weights.en & ~dut.acts.en & ~dut.run_start & ~dut.clear
+                           & ~dut.read_start & ~dut.status_start
                            & ~dut.results_pending & (dut.read.as_value() == 0))
         return m
 
