@@ -339,12 +339,7 @@ class SequencerResponseHarness(wiring.Component):
                      seq.acc.ready.eq(1)]
         run = self.run
         with m.If(self.start & ~seq.busy):
-            m.d.comb += Assume((run.tokens >= 1) & (run.tokens <= p.max_tokens)
-                               & (run.chunks >= 1) & (run.blocks >= 1)
-                               & (run.last_cols >= 1) & (run.last_cols <= p.cols)
-                               & (run.last_rows >= 1) & (run.last_rows <= p.rows)
-                               & (run.chunks * run.blocks <= p.weight_depth)
-                               & (run.tokens * run.chunks <= p.act_depth))
+            m.d.comb += Assume(self._accepted(run))
         _at_most(m, ~self.can_claim, self._fairness, "claim", Assume)
         # The run in progress (the one started last) and the cycles it has been busy.
         taken = Signal.like(self.run, name="taken_run")
@@ -353,5 +348,16 @@ class SequencerResponseHarness(wiring.Component):
             m.d.sync += [taken.eq(run), cycles.eq(0)]
         with m.Elif(seq.busy):
             m.d.sync += cycles.eq(cycles + 1)
-            m.d.comb += Assert(cycles < self.bound(taken))
+            # The run in progress is one that was accepted (the harness's own register: an
+            # invariant for the induction step).
+            m.d.comb += Assert((cycles < self.bound(taken)) & self._accepted(taken))
         return m
+
+    def _accepted(self, run):
+        """``run`` is one the command decoder can hand over."""
+        p = self._params
+        return ((run.tokens >= 1) & (run.tokens <= p.max_tokens) & (run.chunks >= 1)
+                & (run.blocks >= 1) & (run.last_cols >= 1) & (run.last_cols <= p.cols)
+                & (run.last_rows >= 1) & (run.last_rows <= p.rows)
+                & (run.chunks * run.blocks <= p.weight_depth)
+                & (run.tokens * run.chunks <= p.act_depth))

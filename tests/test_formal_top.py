@@ -1,9 +1,10 @@
 """Formal proofs of the accelerator top and its command decoder (flows/formal.py,
 flows/properties.py), each with a test-only mutation that must make its proof fail.
 
-All are bounded (BMC from reset, every register at its reset value, ``rst`` free): their
-induction steps (12 to 20 steps tried) fail from states no input sequence reaches, which the
-blocks' ports cannot rule out (see docs/verification.md, "Formal proofs")."""
+The sequencer's bounded response is inductive; the others are bounded (BMC from reset,
+every register at its reset value, ``rst`` free): their induction steps (12 to 20 steps
+tried) fail from states no input sequence reaches, which the blocks' ports cannot rule out
+(see docs/verification.md, "Formal proofs")."""
 
 import pytest
 
@@ -26,27 +27,28 @@ SMALL = AcceleratorParams(rows=1, cols=2, act_bits=2, max_k=4, weight_depth=4, a
 #: ``can_claim`` low, last at most this many cycles in a row.
 FAIRNESS = 3
 
-#: name: (harness, its arguments, the mutant block that breaks it, BMC depth in `make test`,
-#: BMC depth in `make test-full`). Depths: 15 cycles cover a READ_STATUS and its packet (the
-#: first response beat ~6 cycles after the header); 20 a RUN's four beats, its checks and a
-#: full wait on the sequencer, and every run of TINY (at most 2 chunks) from start to end; 12 a
-#: few refused commands with payload.
+#: name: (harness, its arguments, the mutant block that breaks it, method, depth in
+#: `make test`, depth in `make test-full`). BMC depths: 15 cycles cover a READ_STATUS and its
+#: packet (the first response beat ~6 cycles after the header); 20 a RUN's four beats, its
+#: checks and a full wait on the sequencer; 12 a few refused commands with payload. The
+#: sequencer's induction closes at 13 steps on TINY (longer than its longest run).
 PROPERTIES = {
-    "top_stream_hold": (TopStreamHoldHarness, (TINY,), DroppedHoldTop, 15, 30),
-    "decoder_no_deadlock": (DecoderResponseHarness, (TINY, FAIRNESS), LatchedBusyDecoder, 20, 30),
-    "refused_commands_change_nothing": (RefusedCommandHarness, (TINY,), ZeroCountDecoder, 12, 20),
-    "sequencer_no_deadlock": (SequencerResponseHarness, (TINY, FAIRNESS), StuckSequencer, 20, 30),
+    "top_stream_hold": (TopStreamHoldHarness, (TINY,), DroppedHoldTop, "bmc", 15, 30),
+    "decoder_no_deadlock": (DecoderResponseHarness, (TINY, FAIRNESS), LatchedBusyDecoder, "bmc", 20, 30),
+    "refused_commands_change_nothing": (RefusedCommandHarness, (TINY,), ZeroCountDecoder, "bmc", 12, 20),
+    "sequencer_no_deadlock": (SequencerResponseHarness, (TINY, FAIRNESS), StuckSequencer, "induction",
+                              20, 20),
 }
 
 
 def _prove(name, depth_index, block=None):
-    harness, args, _, *depths = PROPERTIES[name]
+    harness, args, _, method, *depths = PROPERTIES[name]
     built = harness(*args) if block is None else harness(*args, block=block)
-    return prove(built, "bmc", depth=depths[depth_index])
+    return prove(built, method, depth=depths[depth_index])
 
 
 @pytest.mark.parametrize("name", PROPERTIES)
-def test_property_holds_bmc(name):
+def test_property_holds(name):
     result = _prove(name, 0)
     assert result.proven, result.log[-2000:]
 
@@ -57,7 +59,7 @@ def test_property_fails_with_its_mutant(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PROPERTIES)
+@pytest.mark.parametrize("name", [name for name, row in PROPERTIES.items() if row[3] == "bmc"])
 def test_property_holds_bmc_deep(name):
     result = _prove(name, 1)
     assert result.proven, result.log[-2000:]
@@ -72,7 +74,7 @@ def test_response_bound_is_tight(name, monkeypatch):
 
 
 @pytest.mark.slow
-def test_sequencer_no_deadlock_on_longer_runs_bmc():
-    # Every run of SMALL (up to 8 chunks over 2 row blocks) from start to end: 25 cycles.
-    result = prove(SequencerResponseHarness(SMALL, FAIRNESS), "bmc", depth=25)
+def test_sequencer_no_deadlock_on_longer_runs():
+    # Runs of SMALL (up to 8 chunks over 2 row blocks): the induction closes at 25 steps.
+    result = prove(SequencerResponseHarness(SMALL, FAIRNESS), "induction", depth=30)
     assert result.proven, result.log[-2000:]
