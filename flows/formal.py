@@ -85,15 +85,18 @@ def prove(harness, method="induction", depth=20, folder=None):
         script = _script(method, depth)
         Path(work, "prove.ys").write_text(script + "\n")
         start = time.perf_counter()
+        failure = None
         try:
             run_tool(work, [find_yosys(), "-q", "-l", "prove.log", "-s", "prove.ys"], "prove.log")
-            proven = True
-        except ToolError:
-            proven = False
+        except ToolError as error:
+            failure = error
         seconds = time.perf_counter() - start
         log = Path(work, "prove.log").read_text() if Path(work, "prove.log").exists() else ""
-    if not proven and "proof did fail" not in log and "failed" not in log.lower():
-        raise ToolError(f"yosys did not finish the proof:\n{log[-2000:]}")
+    proven = failure is None
+    # Only `-verify`'s own message means a failed proof: a crash (e.g. out of memory) is
+    # not one, and the logs list registers such as the command decoder's `failed`.
+    if not proven and "proof did fail" not in log:
+        raise ToolError(f"yosys did not finish the proof: {failure}")
     return ProofResult(proven=proven, method=method, depth=depth, steps=_induction_steps(log),
                        seconds=seconds, log=log)
 

@@ -1,0 +1,80 @@
+"""Formal proofs of the accelerator top and its command decoder (flows/formal.py,
+flows/properties.py), each with a test-only mutation that must make its proof fail.
+
+The sequencer's bounded response is inductive; the others are bounded (BMC from reset,
+every register at its reset value, ``rst`` free): their induction steps (12 to 20 steps
+tried) fail from states no input sequence reaches, which the blocks' ports cannot rule out
+(see docs/verification.md, "Formal proofs")."""
+
+import pytest
+
+from tritforge.flows.formal import prove
+from tritforge.flows.properties import (DecoderResponseHarness, RefusedCommandHarness,
+                                        SequencerResponseHarness, TopStreamHoldHarness)
+from tritforge.spec.params import AcceleratorParams
+
+from formal_mutants import DroppedHoldTop, LatchedBusyDecoder, StuckSequencer, ZeroCountDecoder
+
+#: The smallest accelerator the parameter checks allow that still has two of everything the
+#: checks compare (2 columns, 2 tiles and chunks per bank): 1 x 2, 2-bit activations, K <= 4,
+#: T <= 1, no counters (the status packet is 2 words).
+TINY = AcceleratorParams(rows=1, cols=2, act_bits=2, max_k=4, weight_depth=2, act_depth=2,
+                         max_tokens=1, counter_bits=0)
+#: The same with T <= 2 and 4 tiles and chunks per bank: runs of up to 2 x 2 x 2 chunks.
+SMALL = AcceleratorParams(rows=1, cols=2, act_bits=2, max_k=4, weight_depth=4, act_depth=4,
+                          max_tokens=2, counter_bits=0)
+#: The environment's fairness: the decoder's ``busy`` and ``responding``, and the sequencer's
+#: ``can_claim`` low, last at most this many cycles in a row.
+FAIRNESS = 3
+
+#: name: (harness, its arguments, the mutant block that breaks it, method, depth in
+#: `make test`, depth in `make test-full`). BMC depths: 15 cycles cover a READ_STATUS and its
+#: packet (the first response beat ~6 cycles after the header); 20 a RUN's four beats, its
+#: checks and a full wait on the sequencer; 12 a few refused commands with payload. The
+#: sequencer's induction closes at 13 steps on TINY (longer than its longest run).
+PROPERTIES = {
+    "top_stream_hold": (TopStreamHoldHarness, (TINY,), DroppedHoldTop, "bmc", 15, 30),
+    "decoder_no_deadlock": (DecoderResponseHarness, (TINY, FAIRNESS), LatchedBusyDecoder, "bmc", 20, 30),
+    "refused_commands_change_nothing": (RefusedCommandHarness, (TINY,), ZeroCountDecoder, "bmc", 12, 20),
+    "sequencer_no_deadlock": (SequencerResponseHarness, (TINY, FAIRNESS), StuckSequencer, "induction",
+                              20, 20),
+}
+
+
+def _prove(name, depth_index, block=None):
+    harness, args, _, method, *depths = PROPERTIES[name]
+    built = harness(*args) if block is None else harness(*args, block=block)
+    return prove(built, method, depth=depths[depth_index])
+
+
+@pytest.mark.parametrize("name", PROPERTIES)
+def test_property_holds(name):
+    result = _prove(name, 0)
+    assert result.proven, result.log[-2000:]
+
+
+@pytest.mark.parametrize("name", PROPERTIES)
+def test_property_fails_with_its_mutant(name):
+    assert not _prove(name, 0, block=PROPERTIES[name][2]).proven
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [name for name, row in PROPERTIES.items() if row[3] == "bmc"])
+def test_property_holds_bmc_deep(name):
+    result = _prove(name, 1)
+    assert result.proven, result.log[-2000:]
+
+
+@pytest.mark.parametrize("name", ["decoder_no_deadlock", "sequencer_no_deadlock"])
+def test_response_bound_is_tight(name, monkeypatch):
+    # One cycle less than the bound fails: the bound is the block's, not a loose one.
+    harness = PROPERTIES[name][0]
+    monkeypatch.setattr(harness, "OVERHEAD", harness.OVERHEAD - 1)
+    assert not _prove(name, 0).proven
+
+
+@pytest.mark.slow
+def test_sequencer_no_deadlock_on_longer_runs():
+    # Runs of SMALL (up to 8 chunks over 2 row blocks): the induction closes at 25 steps.
+    result = prove(SequencerResponseHarness(SMALL, FAIRNESS), "induction", depth=30)
+    assert result.proven, result.log[-2000:]
