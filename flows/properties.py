@@ -8,7 +8,7 @@ broken subclass (:mod:`tests.formal_mutants`) and see the proof fail.
 """
 
 import numpy as np
-from amaranth.hdl import Assert, Assume, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Fragment, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -17,6 +17,7 @@ from ..hdl.base3_decoder import Base3Decoder
 from ..hdl.command_decoder import CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
 from ..hdl.sequencer import Sequencer, run_layout
+from ..hdl.ternary_dot import Stages, TernaryDot
 from ..spec.formats import TRITS_PER_BYTE, WeightCode, pack_weights
 from ..spec.protocol import ARG_BITS, OPCODE_BITS, Opcode
 
@@ -102,78 +103,201 @@ class StreamHoldHarness(wiring.Component):
         return m
 
 
-def _weight(code):
-    """The ternary weight of a 2-bit code as a signed value; INVALID counts as 0 (the unit
-    adds nothing for it)."""
-    return Mux(code == WeightCode.POS, 1, Mux(code == WeightCode.NEG, -1, 0)).as_signed()
+def _product(act, code):
+    """The exact product of an activation and a weight code (``-act``, ``0`` or ``act``;
+    INVALID counts 0, as the unit adds nothing for it) and whether the weight is non-ZERO."""
+    value = Mux(code == WeightCode.POS, act, Mux(code == WeightCode.NEG, -act, 0))
+    return value, (code == WeightCode.POS) | (code == WeightCode.NEG)
+
+
+class _Elaborated(Elaboratable):
+    """A fragment elaborated ahead of its parent (so the parent can name its inner signals)."""
+
+    def __init__(self, fragment):
+        self._fragment = fragment
+
+    def elaborate(self, platform):
+        return self._fragment
+
+
+class _ObservedDot(TernaryDot):
+    """A :class:`TernaryDot` that keeps the :class:`Stages` of its pipeline registers."""
+
+    def _stages(self, m):
+        self.stages = super()._stages(m)
+        return self.stages
+
+
+def _observed_unit(block):
+    """``block`` (a :class:`TernaryMatrixUnit` class) whose instances keep their rows' dot
+    products (``dots``, each an :class:`_ObservedDot`) and their stage flags (``flags``)."""
+
+    class Observed(block):
+        def _make_dot(self):
+            dot = super()._make_dot()
+            if type(dot) is not TernaryDot:
+                raise TypeError(f"the overflow proof observes TernaryDot rows, not {type(dot).__name__}")
+            dot = _ObservedDot(dot.lanes, dot.act_bits, dot.pipeline, raw=dot.raw)
+            self.dots.append(dot)
+            return dot
+
+        def _flag_pipeline(self, m, advance):
+            self.flags = super()._flag_pipeline(m, advance)
+            return self.flags
+
+        def elaborate(self, platform):
+            self.dots = []
+            return super().elaborate(platform)
+
+    Observed.__name__ = f"Observed{block.__name__}"
+    return Observed
 
 
 class UnitOverflowHarness(wiring.Component):
-    """The matrix unit's results are the exact dot products, computed here in a wider signed
-    width, for every product within ``max_k``: the accumulators never overflow.
+    """The matrix unit's results are the exact dot products, for every product of at most
+    ``max_k`` non-ZERO weights per row: the accumulators never overflow.
 
-    The environment sends any chunks (with gaps) under the unit's documented contract: a
-    product is at most ``ceil(max_k / cols)`` chunks with at most ``max_k`` non-ZERO weights per
-    row (padding lanes carry ZERO codes), activations any ``act_bits`` value. With
-    ``single_chunk`` every chunk is a whole product (``first = last = 1``), as the
-    accelerator's sequencer uses the unit (``max_k = cols``); the proof is then inductive.
-    ``o.ready`` is held high: the unit's results do not depend on backpressure (its pipeline
-    advances as a whole), and this keeps the reference aligned with the unit's latency.
+    The environment: any chunks, any gaps, any backpressure; a product is the chunks from a
+    ``first`` chunk (or the chunk after a ``last`` one) to its ``last`` chunk, any number of
+    them, with at most ``max_k`` non-ZERO weights per row in all (the unit's contract: the
+    padding of a partial chunk is ZERO codes); activations any ``act_bits`` value.
+
+    An inductive proof, decomposed so that every step is a small one:
+
+    * the adder tree, level by level: the harness keeps a reference pipeline of exact sums
+      (a wide adder per node, the nodes paired as the unit's tree pairs them, registered where
+      the tree registers); every registered node of the unit's tree, with its pending carry,
+      equals its reference exactly (``-sum`` in the tree's complement domain, ``+sum`` at the
+      inverted root), and every reference is at most ``nonzero * 2**(act_bits-1)`` in size,
+      with ``nonzero`` the node's count of non-ZERO weights;
+    * the stage flags equal the harness's own delay line of ``valid``/``first``/``last``;
+    * the accumulator, through the result port (``acc + partial + carry``): it holds the
+      harness's exact running sum of the current product's chunks that have left the tree
+      (0 after a ``last`` chunk and when a ``first`` chunk reaches the last stage), and the
+      running sum and its non-ZERO count stay within ``max_k``;
+    * the property: a result, when valid, equals that running sum plus the leaving chunk's
+      exact sum, both wide (``acc_bits + 2``), with no truncation.
+
+    The product contract is assumed where the accumulator sees a chunk (its last stage), which
+    allows every trace the input-side statement allows (a chunk changes nothing before it
+    reaches the accumulator). Pipelined units only (``pipeline >= 1``, ``cols >= 2``): the
+    reference pipeline follows the tree's registers.
+
+    ``rows`` (default: all) states the invariants and the property of these rows only: each
+    row's invariants are inductive on their own (with the flags'), so proofs row by row prove
+    the whole unit, in less time than one proof of every row (the solver's time grows faster
+    than the rows).
     """
 
-    def __init__(self, params, block=TernaryMatrixUnit, single_chunk=False):
-        self._params, self._single = params, single_chunk
-        self._unit = _unit(params, block)
-        super().__init__({"i_valid": In(1), "i_payload": In(self._unit.chunk_layout().size)})
+    def __init__(self, params, block=TernaryMatrixUnit, rows=None):
+        if params.pipeline < 1 or params.cols < 2:
+            raise ValueError(f"the overflow proof needs a pipelined tree (pipeline >= 1, cols >= 2), "
+                             f"not pipeline = {params.pipeline}, cols = {params.cols}")
+        self._params = params
+        self._rows = tuple(range(params.rows)) if rows is None else tuple(rows)
+        if not self._rows or not set(self._rows) <= set(range(params.rows)):
+            raise ValueError(f"rows must be some of the unit's rows 0..{params.rows - 1}, not {rows!r}")
+        self._unit = _unit(params, _observed_unit(block))
+        super().__init__({"i_valid": In(1), "i_payload": In(self._unit.chunk_layout().size),
+                          "o_ready": In(1)})
 
     def elaborate(self, platform):
         m = Module()
         p, unit = self._params, self._unit
-        m.submodules.unit = unit
         chunk = unit.i.payload
         m.d.comb += [unit.i.valid.eq(self.i_valid), chunk.as_value().eq(self.i_payload),
-                     unit.o.ready.eq(1)]
-        if self._single:
-            m.d.comb += Assume(chunk.first & chunk.last)
-        wide = signed(unit.acc_bits + 4)
-        taken = unit.i.valid & unit.i.ready
-        # The product being received: does the next chunk start afresh, its chunks and
-        # non-ZERO weights so far, and its exact sums so far.
-        fresh = Signal(init=1)
-        starts = chunk.first | fresh
-        chunks = Signal(range(unit.chunks(p.max_k) + 2))
-        chunks_now = Mux(starts, 0, chunks) + 1
-        with m.If(taken):
-            m.d.comb += Assume(chunks_now <= unit.chunks(p.max_k))
-            m.d.sync += [chunks.eq(chunks_now), fresh.eq(chunk.last)]
-        exact_now = []
-        for row in range(p.rows):
-            codes = chunk.weights[row]
-            nonzero = Signal(range(p.max_k + p.cols + 1), name=f"nonzero{row}")
-            nonzero_now = Mux(starts, 0, nonzero) + sum(
-                ((codes[c] == WeightCode.POS) | (codes[c] == WeightCode.NEG)) for c in range(p.cols))
-            exact = Signal(wide, name=f"exact{row}")
-            exact_sum = Signal(wide, name=f"exact{row}_now")
-            m.d.comb += exact_sum.eq(Mux(starts, 0, exact) + sum(
-                _weight(codes[c]) * chunk.act[c] for c in range(p.cols)))
-            with m.If(taken):
-                m.d.comb += Assume(nonzero_now <= p.max_k)
-                m.d.sync += [nonzero.eq(nonzero_now), exact.eq(exact_sum)]
-            exact_now.append(exact_sum)
-        # A product's result leaves `latency` cycles after its last chunk (never stalled).
-        line = [(taken & chunk.last, Cat(*exact_now))]
-        for stage in range(unit.latency):
-            valid, sums = Signal(name=f"expect{stage + 1}_valid"), Signal(len(line[-1][1]),
-                                                                       name=f"expect{stage + 1}")
-            m.d.sync += [valid.eq(line[-1][0]), sums.eq(line[-1][1])]
-            line.append((valid, sums))
-        expected_valid, expected = line[-1]
-        m.d.comb += Assert(unit.o.valid == expected_valid)
-        with m.If(expected_valid):
-            for row in range(p.rows):
-                value = expected[row * wide.width:(row + 1) * wide.width].as_signed()
-                m.d.comb += Assert(unit.o.payload.acc[row] == value)
+                     unit.o.ready.eq(self.o_ready)]
+        # Elaborate the unit first: its trees' registers and stage flags exist only then.
+        m.submodules.unit = _Elaborated(Fragment.get(unit, platform))
+        advance = unit.i.ready
+        latency = unit.latency
+
+        # The stage flags: a delay line of the input's, equal to the unit's.
+        flags = [(unit.i.valid, chunk.first, chunk.last)]
+        for stage in range(1, latency + 1):
+            valid = Signal(name=f"ref{stage}_valid")
+            first, last = (Signal(name=f"ref{stage}_{name}", reset_less=True) for name in ("first", "last"))
+            with m.If(advance):
+                m.d.sync += [valid.eq(flags[-1][0]), first.eq(flags[-1][1]), last.eq(flags[-1][2])]
+            flags.append((valid, first, last))
+            theirs = unit.flags[stage]
+            m.d.comb += Assert((theirs.valid == valid) & (theirs.first == first) & (theirs.last == last))
+        valid, first, last = flags[-1]
+        m.d.comb += Assert(unit.o.valid == (valid & last))
+
+        # The product at the accumulator: the running sums of the chunks that left.
+        half_shift = p.act_bits - 1
+        wide = signed(unit.acc_bits + 2)
+        fresh = Signal(init=1, name="out_fresh")       # the last chunk that left was `last`
+        start = first | fresh
+        with m.If(advance & valid):
+            m.d.sync += fresh.eq(last)
+        for row in self._rows:
+            total, nonzero = self._tree(m, row, advance, latency)
+            run = Signal(wide, name=f"out_run{row}")
+            count = Signal(range(p.max_k + 1), name=f"out_nonzero{row}")
+            run_now = Signal(wide, name=f"out_run{row}_now")
+            count_now = Signal(range(2 * p.max_k + p.cols + 1), name=f"out_nonzero{row}_now")
+            m.d.comb += [run_now.eq(Mux(start, 0, run) + total), count_now.eq(Mux(start, 0, count) + nonzero)]
+            with m.If(valid):
+                m.d.comb += Assume(count_now <= p.max_k)
+            with m.If(advance & valid):
+                m.d.sync += [run.eq(run_now), count.eq(count_now)]
+            m.d.comb += Assert((count <= p.max_k) & (run <= (count << half_shift))
+                               & (run >= -(count << half_shift)))
+            # The accumulator holds the running sum (0 once a product ended or a new one
+            # reached the last stage); the result port is it plus the leaving chunk.
+            held = Mux(Mux(valid, start, fresh), 0, run)
+            result = unit.o.payload.acc[row]
+            m.d.comb += Assert(result == (held + total)[:unit.acc_bits].as_signed())
+            with m.If(unit.o.valid):
+                m.d.comb += Assert(result == run_now)
         return m
+
+    def _tree(self, m, row, advance, latency):
+        """The reference pipeline of row ``row``'s tree, its invariants on the unit's tree
+        registers, and the exact sum and non-ZERO count of the chunk in the last stage."""
+        p, unit = self._params, self._unit
+        dot = unit.dots[row]
+        chunk = unit.i.payload
+        value_shape = signed(p.act_bits + p.cols.bit_length() + 1)
+        count_shape = unsigned(p.cols.bit_length())
+        # A node: its exact sum, its count of non-ZERO weights and its number of lanes.
+        nodes = []
+        for lane in range(p.cols):
+            product, nonzero = _product(chunk.act[lane], chunk.weights[row][lane])
+            nodes.append((product, nonzero, 1))
+        stages = Stages(m, p.pipeline, advance)
+        registered = []      # the nodes of each register stage
+
+        def end(nodes, step):
+            registers = stages.registers
+            flat = step([n[0] for n in nodes] + [n[1] for n in nodes])
+            nodes = [(value, count, n[2]) for value, count, n in zip(flat, flat[len(nodes):], nodes)]
+            if stages.registers > registers:
+                registered.append(nodes)
+            return nodes
+
+        while len(nodes) > 1:
+            paired = []
+            for k in range(0, len(nodes) - 1, 2):
+                (a, count_a, lanes_a), (b, count_b, lanes_b) = nodes[k], nodes[k + 1]
+                value, count = Signal(value_shape), Signal(count_shape)
+                m.d.comb += [value.eq(a + b), count.eq(count_a + count_b)]
+                paired.append((value, count, lanes_a + lanes_b))
+            nodes = end(paired + nodes[len(paired) * 2:], stages.end_level)
+        nodes = end(nodes, stages.close)
+        theirs = dot.stages.registered
+        assert len(registered) == len(theirs) == latency
+        half_shift = p.act_bits - 1
+        for stage, (ours, flat) in enumerate(zip(registered, theirs), start=1):
+            # The unit's stage: node values, one pending carry per node, the INVALID rider.
+            assert len(flat) == 2 * len(ours) + 1
+            inverted = stage == latency        # the root is registered inverted: +sum
+            for (value, count, lanes), node, carry in zip(ours, flat, flat[len(ours):]):
+                m.d.comb += Assert((node + carry == (value if inverted else -value)) & (count <= lanes)
+                                   & (value <= (count << half_shift)) & (value >= -(count << half_shift)))
+        return registered[-1][0][:2]
 
 
 class TopStreamHoldHarness(wiring.Component):

@@ -100,6 +100,9 @@ class Stages:
         Levels ended and register stages made so far.
     bits : int
         Register bits made so far (a block's ``structure()`` must predict them).
+    registered : list of list
+        The registers of each stage, in the order the values were given: what a formal
+        proof states its invariants on (``flows.properties``).
     """
 
     def __init__(self, m, pipeline, en):
@@ -107,6 +110,7 @@ class Stages:
         self.levels = 0
         self.registers = 0
         self.bits = 0
+        self.registered = []
 
     def end_level(self, values):
         """Close one level of logic: return ``values``, registered if a stage ends here."""
@@ -123,7 +127,9 @@ class Stages:
 
     def _register_all(self, values):
         self.registers += 1
-        return [self._register(value) for value in values]
+        registers = [self._register(value) for value in values]
+        self.registered.append(registers)
+        return registers
 
     def _register(self, value):
         # Data registers need no reset: only the valid bits travelling beside them do.
@@ -490,9 +496,14 @@ class TernaryDot(wiring.Component):
             return [self.partial, self.carry]
         return [self.sum]
 
+    def _stages(self, m):
+        """The :class:`Stages` that places this block's pipeline registers (a subclass may
+        keep it, to state invariants on :attr:`Stages.registered`)."""
+        return Stages(m, self._pipeline, self.en if self._latency else None)
+
     def elaborate(self, platform):
         m = Module()
-        stages = Stages(m, self._pipeline, self.en if self._latency else None)
+        stages = self._stages(m)
         leaves = [self._leaf(m, k) for k in range(self._lanes)]
         # The tree sums u + c = -(w * a); inverting its root gives ~(-dot - c_last) =
         # dot + c_last - 1, so dot = ~root + ~c_last (the root's carry comes inverted).
