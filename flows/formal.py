@@ -13,6 +13,12 @@ the properties hold across resets too, unless a harness assumes it low):
 * ``"bmc"``: bounded model check, ``sat -tempinduct-baseonly``: no assert fails in the first
   ``depth`` cycles after reset (says nothing beyond).
 
+Memories are mapped to flip-flops (``memory_map``), or with ``free_memories`` removed: every
+read port then returns a free value each cycle, whatever was written (an over-approximation:
+a property proven so holds for any memory contents, so for the real ones too). A big
+design's banks as flip-flops are most of its state (the default accelerator: ~38,000 bits),
+and a property about control, not data, does not need them.
+
 Asserts never reach synthesis: the flows remove them (``chformal -remove``).
 """
 
@@ -59,17 +65,19 @@ class ProofResult:
     log: str
 
 
-def _script(method, depth):
+def _script(method, depth, free_memories):
     if method == "induction":
         check = f"sat -tempinduct -maxsteps {depth}"
     else:
         check = f"sat -tempinduct -tempinduct-baseonly -maxsteps {depth}"
-    # memory_map: `sat` has no model of memory cells; flip-flops it has.
-    return (f"read_rtlil {_TOP}.il; hierarchy -top {_TOP}; proc; flatten; memory_map; opt_clean; "
+    # `sat` has no model of memory cells: memory_map makes them flip-flops; or they go, and
+    # the wires their read ports drove are left undriven, which `sat` takes as free.
+    memories = "delete t:$memrd_v2 t:$memwr_v2 t:$meminit_v2" if free_memories else "memory_map"
+    return (f"read_rtlil {_TOP}.il; hierarchy -top {_TOP}; proc; flatten; {memories}; opt_clean; "
             f"async2sync; {check} -prove-asserts -set-assumes -set-init-zero -show-inputs -show-regs -verify {_TOP}")
 
 
-def prove(harness, method="induction", depth=20, folder=None):
+def prove(harness, method="induction", depth=20, folder=None, free_memories=False):
     """Prove the asserts of ``harness`` (a ``wiring.Component``: its ports are the free inputs).
 
     Returns a :class:`ProofResult`; a failed proof is a result (``proven`` false), a failed
@@ -82,7 +90,7 @@ def prove(harness, method="induction", depth=20, folder=None):
     text = rtlil.convert(harness, name=_TOP)
     with tempfile.TemporaryDirectory(prefix="formal_", dir=folder) as work:
         Path(work, f"{_TOP}.il").write_text(text)
-        script = _script(method, depth)
+        script = _script(method, depth, free_memories)
         Path(work, "prove.ys").write_text(script + "\n")
         start = time.perf_counter()
         failure = None

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In
 
 from ..hdl.accelerator import Accelerator
 from ..hdl.base3_decoder import Base3Decoder
-from ..hdl.command_decoder import CommandDecoder
+from ..hdl.command_decoder import CONSUMING_STATES, CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
 from ..hdl.sequencer import Sequencer, run_layout
 from ..hdl.ternary_dot import Stages, TernaryDot
@@ -151,6 +151,60 @@ def _observed_unit(block):
 
     Observed.__name__ = f"Observed{block.__name__}"
     return Observed
+
+
+def _observed_decoder(block):
+    """``block`` (a :class:`CommandDecoder` class) whose instances keep the registers their
+    states share (``command``: the decoder's ``_Command``, its one-hot ``states`` among them)."""
+
+    class Observed(block):
+        def _front(self, m, c):
+            self.command = c
+            super()._front(m, c)
+
+    Observed.__name__ = f"Observed{block.__name__}"
+    return Observed
+
+
+def _observed_top(block):
+    """``block`` (an :class:`Accelerator` class) whose instances keep their command decoder
+    (``decoder``, observed as :func:`_observed_decoder`) and response packers (``results``,
+    ``status``)."""
+
+    if block._make_decoder is not Accelerator._make_decoder:
+        raise TypeError(f"the proof observes the top's own CommandDecoder, which {block.__name__} replaces")
+
+    class Observed(block):
+        def _make_decoder(self):
+            self.decoder = _observed_decoder(CommandDecoder)(self.params)
+            return self.decoder
+
+        def _respond(self, m, results, status):
+            self.results, self.status = results, status
+            super()._respond(m, results, status)
+
+    Observed.__name__ = f"Observed{block.__name__}"
+    return Observed
+
+
+def _one_hot(states):
+    """Exactly one of the 1-bit ``states`` is set."""
+    return sum(states) == 1
+
+
+def _decoder_invariants(m, decoder):
+    """Assert what holds of an (observed) command decoder's state in every reachable state:
+    its state register is one-hot and ``consuming`` says whether that state takes beats."""
+    states = decoder.command.states
+    m.d.comb += [Assert(_one_hot(states.values())),
+                 Assert(decoder.command.consuming == Cat(states[name] for name in CONSUMING_STATES).any())]
+
+
+def _elaborated(m, name, block, platform):
+    """Add ``block`` to ``m`` as submodule ``name``, elaborated now: its inner signals (kept by
+    the observed classes above) exist once this returns."""
+    m.submodules[name] = _Elaborated(Fragment.get(block, platform))
+    return block
 
 
 class UnitOverflowHarness(wiring.Component):
@@ -303,22 +357,37 @@ class UnitOverflowHarness(wiring.Component):
 class TopStreamHoldHarness(wiring.Component):
     """The accelerator top's response stream ``m_axis`` obeys AXI4-Stream: once ``tvalid`` is
     high it stays high, with the same ``tdata`` and ``tlast``, until ``tready``; whatever the
-    commands and the backpressure, as long as the host's ``s_axis`` obeys the same rule."""
+    commands and the backpressure, as long as the host's ``s_axis`` obeys the same rule.
+
+    For an inductive proof the harness also asserts what makes the rule hold in every
+    reachable state, on the blocks inside: one response packer busy at a time, a packer
+    started only while both are idle, and the command decoder's state register one-hot (its
+    READ and STATUS states start the packers). (That a busy packer is known to the decoder,
+    through its registered ``responding``, follows from two cycles of the trace: the proof
+    closes at two steps.)"""
 
     def __init__(self, params, block=Accelerator):
-        self._top = block(params)
+        self._top = _observed_top(block)(params)
         super().__init__({"s_tdata": In(params.stream_width), "s_tvalid": In(1), "s_tlast": In(1),
                           "m_tready": In(1)})
 
     def elaborate(self, platform):
         m = Module()
-        top = m.submodules.top = self._top
+        top = self._top
         m.d.comb += [top.s_axis_tdata.eq(self.s_tdata), top.s_axis_tvalid.eq(self.s_tvalid),
                      top.s_axis_tlast.eq(self.s_tlast), top.m_axis_tready.eq(self.m_tready)]
+        # Elaborate the top first: its blocks exist only then.
+        m.submodules.top = _Elaborated(Fragment.get(top, platform))
         _hold(m, top.s_axis_tvalid, top.s_axis_tready, Cat(top.s_axis_tdata, top.s_axis_tlast),
               "s", Assume)
         _hold(m, top.m_axis_tvalid, top.m_axis_tready, Cat(top.m_axis_tdata, top.m_axis_tlast),
               "m", Assert)
+        decoder, results, status = top.decoder, top.results, top.status
+        strobes = decoder.read_start | decoder.status_start
+        m.d.comb += [Assert(_one_hot(decoder.command.states.values())),
+                     Assert(~(results.busy & status.busy)),
+                     Assert(~strobes | ~(results.busy | status.busy
+                                         | (decoder.read_start & decoder.status_start)))]
         return m
 
 
@@ -344,7 +413,7 @@ class DecoderResponseHarness(wiring.Component):
     OVERHEAD = 3
 
     def __init__(self, params, fairness, block=CommandDecoder):
-        self._decoder, self._fairness = block(params), fairness
+        self._decoder, self._fairness = _observed_decoder(block)(params), fairness
         super().__init__({"s_data": In(params.stream_width), "s_valid": In(1), "s_last": In(1),
                           "sequencer_busy": In(1), "responding": In(1), "invalid_weight": In(1)})
 
@@ -356,11 +425,12 @@ class DecoderResponseHarness(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        dut = m.submodules.decoder = self._decoder
+        dut = _elaborated(m, "decoder", self._decoder, platform)
         m.d.comb += [dut.s.payload.data.eq(self.s_data), dut.s.payload.last.eq(self.s_last),
                      dut.s.valid.eq(self.s_valid), dut.sequencer_busy.eq(self.sequencer_busy),
                      dut.responding.eq(self.responding), dut.invalid_weight.eq(self.invalid_weight)]
         _hold_rule(m, dut.s, "s", Assume)
+        _decoder_invariants(m, dut)
         _at_most(m, self.sequencer_busy, self._fairness, "busy", Assume)
         _at_most(m, self.responding, self._fairness, "responding", Assume)
         _at_most(m, dut.s.valid & ~dut.s.ready, self.bound(), "stall", Assert)
@@ -382,18 +452,19 @@ class RefusedCommandHarness(wiring.Component):
     free."""
 
     def __init__(self, params, block=CommandDecoder):
-        self._params, self._decoder = params, block(params)
+        self._params, self._decoder = params, _observed_decoder(block)(params)
         super().__init__({"s_data": In(params.stream_width), "s_valid": In(1), "s_last": In(1),
                           "sequencer_busy": In(1), "responding": In(1), "invalid_weight": In(1)})
 
     def elaborate(self, platform):
         m = Module()
-        p, dut = self._params, self._decoder
-        m.submodules.decoder = dut
+        p = self._params
+        dut = _elaborated(m, "decoder", self._decoder, platform)
         m.d.comb += [dut.s.payload.data.eq(self.s_data), dut.s.payload.last.eq(self.s_last),
                      dut.s.valid.eq(self.s_valid), dut.sequencer_busy.eq(self.sequencer_busy),
                      dut.responding.eq(self.responding), dut.invalid_weight.eq(self.invalid_weight)]
         _hold_rule(m, dut.s, "s", Assume)
+        _decoder_invariants(m, dut)
         # The packet being sent, as beats are taken: the beat's index in it (saturating at
         # 3), its opcode and its first argument.
         index = Signal(range(4))

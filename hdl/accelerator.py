@@ -96,10 +96,15 @@ class Accelerator(wiring.Component):
         """The matrix unit's latency in cycles."""
         return TernaryMatrixUnit.latency_for(self._params.cols, self._params.pipeline)
 
+    def _make_decoder(self):
+        """The command decoder (a formal harness substitutes one that keeps its state
+        registers, to state invariants on them)."""
+        return CommandDecoder(self._params)
+
     def elaborate(self, platform):
         m = Module()
         p = self._params
-        decoder = m.submodules.decoder = CommandDecoder(p)
+        decoder = m.submodules.decoder = self._make_decoder()
         weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
         acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
         # Built here, not in __init__: an accelerator made only to read its parameters
