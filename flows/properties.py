@@ -438,18 +438,29 @@ class DecoderResponseHarness(wiring.Component):
 
 
 class RefusedCommandHarness(wiring.Component):
-    """A refused command changes no memory and no result: the command decoder, sent only
-    commands it must refuse, never raises a bank write enable (``weights.en``, ``acts.en``),
-    never starts the sequencer (``run_start``: the accumulator buffer is written only by a
-    run), never clears, and never has results pending or a new result size (``read``).
+    """A refused command changes no memory and no result, from any state: the command
+    decoder takes any commands (any opcodes, lengths, values, pauses, bank bits; the sequencer's
+    ``busy``, ``responding`` and ``invalid_weight`` free), and for every command the harness
+    classifies as refused, nothing attributable to it happens: no bank write (``weights.en``,
+    ``acts.en``), no ``run_start`` (the sequencer never starts, so the accumulator buffer is
+    not written), no ``clear``, no ``read_start`` / ``status_start``, and ``results_pending``
+    and ``read`` keep their values.
 
-    The refused commands, any number in a row, each any length (``tlast`` anywhere, pauses
-    anywhere), any bank bits: an unknown opcode; ``LOAD_WEIGHTS`` / ``LOAD_ACTS`` with a count
-    of 0 or above the bank's depth; ``RUN`` with ``T = 0``, ``T > max_tokens`` or ``K = 0``
-    (any ``N``); ``READ_RESULTS`` (no results are pending); ``READ_STATUS`` and ``CLEAR`` with
-    a beat too many. Nor does the decoder start a response packer (``read_start``,
-    ``status_start``). The sequencer's ``busy``, ``responding`` and ``invalid_weight`` are
-    free."""
+    The harness parses the beats as the decoder takes them (from its own copy of the input
+    register, asserted equal to the decoder's): a command is its beats up to ``tlast``. It
+    classifies a command as refused from its own beats: an unknown opcode; ``LOAD_WEIGHTS`` /
+    ``LOAD_ACTS`` with ``tlast`` on the header or on the count, or a count of 0 or above the
+    bank's depth; ``RUN`` with ``tlast`` before its third argument or a beat after it, or
+    ``T = 0``, ``T > max_tokens``, ``K = 0``, ``K > max_k`` or ``N = 0``; ``READ_RESULTS`` while
+    ``results_pending`` is low; ``READ_STATUS`` / ``CLEAR`` with a beat too many. A command's
+    effects come from the cycle after its header is taken up to the cycle the next header is
+    taken (the decoder's latency: a load's last write, a run's start strobe, a packer's start
+    strobe come the cycle after the decision, when the decoder may already take the next
+    header); effects in the cycle a header is taken belong to the command before it.
+    Effects seen before a command is known to be refused (a ``RUN`` is known at its last
+    argument) count too. Not classified (nothing asserted): accepted commands, a load refused
+    for its payload's length (the items before the error are written: documented), refusals
+    that depend on the state (``BANK_BUSY``, ``RESULTS_PENDING``, a ``RUN``'s capacity)."""
 
     def __init__(self, params, block=CommandDecoder):
         self._params, self._decoder = params, _observed_decoder(block)(params)
@@ -460,37 +471,64 @@ class RefusedCommandHarness(wiring.Component):
         m = Module()
         p = self._params
         dut = _elaborated(m, "decoder", self._decoder, platform)
+        c = dut.command
         m.d.comb += [dut.s.payload.data.eq(self.s_data), dut.s.payload.last.eq(self.s_last),
                      dut.s.valid.eq(self.s_valid), dut.sequencer_busy.eq(self.sequencer_busy),
                      dut.responding.eq(self.responding), dut.invalid_weight.eq(self.invalid_weight)]
         _hold_rule(m, dut.s, "s", Assume)
         _decoder_invariants(m, dut)
-        # The packet being sent, as beats are taken: the beat's index in it (saturating at
-        # 3), its opcode and its first argument.
-        index = Signal(range(4))
-        opcode = Signal(OPCODE_BITS)
-        first_arg = Signal(ARG_BITS)
-        data = self.s_data
-        arg = data[:ARG_BITS]
+        # The harness's copy of the decoder's input register.
+        data, last = Signal(p.stream_width, name="copy_data"), Signal(name="copy_last")
         with m.If(dut.s.valid & dut.s.ready):
-            m.d.sync += index.eq(Mux(self.s_last, 0, Mux(index == 3, 3, index + 1)))
+            m.d.sync += [data.eq(self.s_data), last.eq(self.s_last)]
+        with m.If(c.beat_valid):
+            m.d.comb += Assert((c.beat.data == data) & (c.beat.last == last))
+
+        # The command being taken: its beat index (saturating), opcode, and arguments.
+        take = c.take
+        index = Signal(range(5), name="beat_index")
+        opcode = Signal(OPCODE_BITS, name="opcode")
+        arg = data[:ARG_BITS]
+        op = data[:OPCODE_BITS]
+        refused = Signal(name="refused")              # the command taken is refused
+        refused_now = Signal(name="refused_now")
+        header = take & (index == 0)
+        is_load = opcode.matches(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS)
+        depth = Mux(opcode == Opcode.LOAD_WEIGHTS, p.weight_depth, p.act_depth)
+        is_run = opcode == Opcode.RUN
+        with m.If(header):
+            known = op.matches(*Opcode)
+            m.d.comb += refused_now.eq(~known | (op.matches(Opcode.READ_STATUS, Opcode.CLEAR) & ~last)
+                                       | ((op == Opcode.READ_RESULTS) & ~dut.results_pending)
+                                       | (op.matches(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN)
+                                          & last))
+        with m.Elif(take & (index == 1)):
+            m.d.comb += refused_now.eq(refused | (is_load & (last | (arg == 0) | (arg > depth)))
+                                       | (is_run & (last | (arg == 0) | (arg > p.max_tokens))))
+        with m.Elif(take & (index == 2)):
+            m.d.comb += refused_now.eq(refused | (is_run & (last | (arg == 0) | (arg > p.max_k))))
+        with m.Elif(take & (index == 3)):
+            m.d.comb += refused_now.eq(refused | (is_run & (~last | (arg == 0))))
+        with m.Else():
+            m.d.comb += refused_now.eq(refused)
+        with m.If(take):
+            m.d.sync += [index.eq(Mux(last, 0, Mux(index == 4, 4, index + 1))), refused.eq(refused_now)]
             with m.If(index == 0):
-                m.d.sync += opcode.eq(data[:OPCODE_BITS])
-                # READ_STATUS and CLEAR are refused only with a beat too many (LENGTH);
-                # READ_RESULTS always is (NO_RESULTS: no RUN is ever accepted here).
-                with m.If(data[:OPCODE_BITS].matches(Opcode.READ_STATUS, Opcode.CLEAR)):
-                    m.d.comb += Assume(~self.s_last)
-            with m.If(index == 1):
-                m.d.sync += first_arg.eq(arg)
-                with m.If(opcode == Opcode.LOAD_WEIGHTS):
-                    m.d.comb += Assume((arg == 0) | (arg > p.weight_depth))
-                with m.If(opcode == Opcode.LOAD_ACTS):
-                    m.d.comb += Assume((arg == 0) | (arg > p.act_depth))
-            with m.If((index == 2) & (opcode == Opcode.RUN)):
-                m.d.comb += Assume((first_arg == 0) | (first_arg > p.max_tokens) | (arg == 0))
-        m.d.comb += Assert(~dut.weights.en & ~dut.acts.en & ~dut.run_start & ~dut.clear
-                           & ~dut.read_start & ~dut.status_start
-                           & ~dut.results_pending & (dut.read.as_value() == 0))
+                m.d.sync += opcode.eq(op)
+
+        # Effects: those of the cycle, and whether any came since the command's header.
+        pending, read = Signal(name="pending_at_header"), Signal.like(dut.read, name="read_at_header")
+        effect = (dut.weights.en | dut.acts.en | dut.run_start | dut.clear | dut.read_start
+                  | dut.status_start | (dut.results_pending != pending)
+                  | (dut.read.as_value() != read.as_value()))
+        seen = Signal(name="effect_seen")
+        with m.If(header):
+            # This cycle's effects are the previous command's (its window ends here).
+            m.d.comb += Assert(~(refused & effect))
+            m.d.sync += [seen.eq(0), pending.eq(dut.results_pending), read.eq(dut.read)]
+        with m.Else():
+            m.d.comb += Assert(~(refused_now & (seen | effect)))
+            m.d.sync += seen.eq(seen | effect)
         return m
 
 

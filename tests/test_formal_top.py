@@ -32,7 +32,7 @@ FAIRNESS = 3
 #: name: (harness, its arguments, the mutant block that breaks it, method, depth in
 #: `make test`, depth in `make test-full`, free memories). Induction depths are step limits
 #: (the top's closes at 2 steps, the decoder's at 7, the sequencer's at 13 on TINY). BMC
-#: depth: 12 cycles cover a few refused commands with payload. The default top's proof
+#: depth: 12 cycles cover a few commands (any: accepted and refused) with payload. The default top's proof
 #: removes the banks (free read data: `prove`'s `free_memories`), which a property about the
 #: response stream does not need (as flip-flops they were ~38,000 bits of state).
 PROPERTIES = {
