@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In
 
 from ..hdl.accelerator import Accelerator
 from ..hdl.base3_decoder import Base3Decoder
-from ..hdl.command_decoder import CONSUMING_STATES, CommandDecoder
+from ..hdl.command_decoder import CONSUMING_STATES, KNOWN_OPCODES, CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
 from ..hdl.sequencer import Sequencer, run_layout
 from ..hdl.ternary_dot import Stages, TernaryDot
@@ -452,7 +452,8 @@ class RefusedCommandHarness(wiring.Component):
     ``LOAD_ACTS`` with ``tlast`` on the header or on the count, or a count of 0 or above the
     bank's depth; ``RUN`` with ``tlast`` before its third argument or a beat after it, or
     ``T = 0``, ``T > max_tokens``, ``K = 0``, ``K > max_k`` or ``N = 0``; ``READ_RESULTS`` while
-    ``results_pending`` is low; ``READ_STATUS`` / ``CLEAR`` with a beat too many. A command's
+    ``results_pending`` is low; ``READ_RESULTS`` / ``READ_STATUS`` / ``CLEAR`` with a beat too
+    many. A command's
     effects come from the cycle after its header is taken up to the cycle the next header is
     taken (the decoder's latency: a load's last write, a run's start strobe, a packer's start
     strobe come the cycle after the decision, when the decoder may already take the next
@@ -460,12 +461,66 @@ class RefusedCommandHarness(wiring.Component):
     Effects seen before a command is known to be refused (a ``RUN`` is known at its last
     argument) count too. Not classified (nothing asserted): accepted commands, a load refused
     for its payload's length (the items before the error are written: documented), refusals
-    that depend on the state (``BANK_BUSY``, ``RESULTS_PENDING``, a ``RUN``'s capacity)."""
+    that depend on the state (``BANK_BUSY``, ``RESULTS_PENDING``, a ``RUN``'s capacity).
+
+    The proof is inductive: the harness also asserts how its view of the command stream (beat
+    index, opcode, refused) maps onto the decoder's state (:meth:`_parse_invariants`), which
+    rules out the states no command sequence reaches."""
 
     def __init__(self, params, block=CommandDecoder):
         self._params, self._decoder = params, _observed_decoder(block)(params)
         super().__init__({"s_data": In(params.stream_width), "s_valid": In(1), "s_last": In(1),
                           "sequencer_busy": In(1), "responding": In(1), "invalid_weight": In(1)})
+
+    def _parse_invariants(self, m, dut, index, opcode, refused, seen):
+        """Assert the map from the harness's parse (``index`` of the next beat in the command,
+        0 between commands; ``opcode``; ``refused``; effects ``seen`` since the header) to the
+        decoder's state: which states a command can be in at each beat, that the decoder's
+        command registers agree with the beats, and that a refused command is only ever in
+        states (with the flags) that refuse it."""
+        c = dut.command
+        st = c.states
+        is_run = opcode == Opcode.RUN
+        is_load = opcode.matches(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS)
+        # Between commands (the last one's tlast taken) or inside one: the decoder's states,
+        # the checks after a final argument telling by whether tlast came with it.
+        checks = Cat(st[n] for n in ("CHECK_LOAD", "LOAD_WAIT", "CHECK_RUN")).any()
+        between = (Cat(st[n] for n in ("HEADER", "CHECK_SIZE", "CHECK_FIT", "RUN_WAIT", "READ", "STATUS",
+                                        "CLEAR")).any() | (checks & c.args_end_last))
+        inside = Cat(st[n] for n in ("ARGS", "PAYLOAD", "DROP")).any() | (checks & ~c.args_end_last)
+        m.d.comb += Assert((index <= 4) & Mux(index == 0, between, inside))
+        with m.If((index >= 1) & (index <= 3) & (is_run | (is_load & (index == 1)))):
+            m.d.comb += Assert(st["ARGS"] & (c.arg_index == index - 1) & (c.is_run == is_run)
+                               & (c.final_arg == (is_load | (index == 3))))
+        m.d.comb += Assert(~st["ARGS"] | (is_run & (index >= 1) & (index <= 3)) | (is_load & (index == 1)))
+        with m.If(Cat(st[n] for n in ("CHECK_LOAD", "LOAD_WAIT", "PAYLOAD")).any()):
+            m.d.comb += Assert(is_load)
+        with m.If(Cat(st[n] for n in ("CHECK_RUN", "CHECK_SIZE", "CHECK_FIT", "RUN_WAIT")).any()):
+            m.d.comb += Assert(is_run)
+        with m.If(is_load):
+            m.d.comb += Assert(c.loading_weights == (opcode == Opcode.LOAD_WEIGHTS))
+        with m.If((index >= 1) & ~(is_run | is_load)):
+            m.d.comb += Assert(st["DROP"])
+        # A refused command leaves the decoder only in states that refuse it.
+        a = c.args
+        run_over = a[0].over["run"] | a[1].over["run"] | a[2].over["run"]
+        load_over = Mux(c.loading_weights, a[0].over["weights"], a[0].over["acts"])
+        refusing = (st["HEADER"] | st["DROP"] | st["ARGS"]
+                    | (st["CHECK_LOAD"] & (a[0].zero | load_over | c.args_end_last))
+                    | (st["LOAD_WAIT"] & c.args_end_last)
+                    | (st["CHECK_RUN"] & (~c.args_end_last | a[0].zero | a[1].zero | a[2].zero | run_over))
+                    | (st["READ"] & ~c.pending))
+        m.d.comb += Assert(~refused | refusing)
+        # A load or a RUN is known refused at its first argument at the earliest.
+        m.d.comb += Assert(~(refused & (index == 1) & (is_load | is_run)))
+        with m.If(refused & is_run & st["ARGS"]):
+            m.d.comb += Assert(a[0].zero | a[0].over["run"]
+                               | ((index >= 3) & (a[1].zero | a[1].over["run"])))
+        # Nothing happens while a command's arguments come in (the command before it has
+        # had all its effects by the cycle its header is taken).
+        m.d.comb += Assert(~(st["ARGS"] & seen))
+        # A strobe comes the cycle after its decision, when the decoder is back in HEADER.
+        m.d.comb += Assert(~(dut.run_start | dut.read_start | dut.status_start) | st["HEADER"])
 
     def elaborate(self, platform):
         m = Module()
@@ -483,6 +538,9 @@ class RefusedCommandHarness(wiring.Component):
             m.d.sync += [data.eq(self.s_data), last.eq(self.s_last)]
         with m.If(c.beat_valid):
             m.d.comb += Assert((c.beat.data == data) & (c.beat.last == last))
+            # ... with the flags the decoder works out as a beat enters.
+            m.d.comb += Assert((c.beat.op == Cat(data[:OPCODE_BITS] == op for op in KNOWN_OPCODES))
+                               & (c.beat.high == Cat(a.high_bits(data) for a in c.args)))
 
         # The command being taken: its beat index (saturating), opcode, and arguments.
         take = c.take
@@ -498,7 +556,8 @@ class RefusedCommandHarness(wiring.Component):
         is_run = opcode == Opcode.RUN
         with m.If(header):
             known = op.matches(*Opcode)
-            m.d.comb += refused_now.eq(~known | (op.matches(Opcode.READ_STATUS, Opcode.CLEAR) & ~last)
+            m.d.comb += refused_now.eq(~known | (op.matches(Opcode.READ_RESULTS, Opcode.READ_STATUS,
+                                                            Opcode.CLEAR) & ~last)
                                        | ((op == Opcode.READ_RESULTS) & ~dut.results_pending)
                                        | (op.matches(Opcode.LOAD_WEIGHTS, Opcode.LOAD_ACTS, Opcode.RUN)
                                           & last))
@@ -517,11 +576,12 @@ class RefusedCommandHarness(wiring.Component):
                 m.d.sync += opcode.eq(op)
 
         # Effects: those of the cycle, and whether any came since the command's header.
+        seen = Signal(name="effect_seen")
+        self._parse_invariants(m, dut, index, opcode, refused, seen)
         pending, read = Signal(name="pending_at_header"), Signal.like(dut.read, name="read_at_header")
         effect = (dut.weights.en | dut.acts.en | dut.run_start | dut.clear | dut.read_start
                   | dut.status_start | (dut.results_pending != pending)
                   | (dut.read.as_value() != read.as_value()))
-        seen = Signal(name="effect_seen")
         with m.If(header):
             # This cycle's effects are the previous command's (its window ends here).
             m.d.comb += Assert(~(refused & effect))

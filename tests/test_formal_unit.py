@@ -65,8 +65,10 @@ def test_unit_never_overflows_multi_chunk_products():
     assert result.proven and result.steps == 1, result.log[-2000:]
 
 
-@pytest.mark.parametrize("row", range(DEFAULT_UNIT.rows))
+@pytest.mark.parametrize("row", [0] + [pytest.param(row, marks=pytest.mark.slow)
+                                     for row in range(1, DEFAULT_UNIT.rows)])
 def test_default_unit_never_overflows(row):
+    # Row 0 in `make test` (~10 s), the other rows in `make test-full`.
     result = _overflow(DEFAULT_UNIT, rows=[row])
     assert result.proven and result.steps == 1, result.log[-2000:]
 
@@ -79,7 +81,7 @@ def test_long_products_never_overflow(row):
 
 
 @pytest.mark.parametrize("params, rows", [
-    (SMALL_UNIT, None), (DEFAULT_UNIT, [0]),
+    (SMALL_UNIT, None), pytest.param(DEFAULT_UNIT, [0], marks=pytest.mark.slow),
     pytest.param(LONG_UNIT, [0], marks=pytest.mark.slow)], ids=["small", "default", "long"])
 def test_unit_overflow_proof_fails_with_a_narrow_accumulator(params, rows):
     assert not _overflow(params, rows, block=NarrowAccUnit).proven
