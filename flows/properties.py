@@ -5,6 +5,12 @@ block, drives the block's inputs from them, and states ``Assume`` (what the envi
 promises) and ``Assert`` (what the block guarantees) about the block's public ports. A
 harness takes the block's class (``block=``) so that a test can hand it a deliberately
 broken subclass (:mod:`tests.formal_mutants`) and see the proof fail.
+
+For an inductive proof some harnesses also assert invariants on the block's inner state (the
+states no input sequence reaches must be ruled out): they build the block as an *observed*
+subclass that keeps the signals it needs as it elaborates (:func:`_observed_unit`,
+:func:`_observed_decoder`, :func:`_observed_top`) and elaborate it before stating anything
+(:func:`_elaborated`). The invariants are asserted, so proven with the property.
 """
 
 import numpy as np

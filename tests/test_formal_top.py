@@ -84,3 +84,10 @@ def test_sequencer_no_deadlock_on_longer_runs():
     # Runs of SMALL (up to 8 chunks over 2 row blocks): the induction closes at 25 steps.
     result = prove(SequencerResponseHarness(SMALL, FAIRNESS), "induction", depth=30)
     assert result.proven, result.log[-2000:]
+
+
+@pytest.mark.slow
+def test_top_stream_hold_default_with_banks():
+    # The default top with its banks as flip-flops (~38,000 bits of state): ~165 s.
+    result = prove(TopStreamHoldHarness(DEFAULT), "induction", depth=4)
+    assert result.proven, result.log[-2000:]
