@@ -246,7 +246,8 @@ class MatrixUnitBase(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        advance, result_valid = Signal(), Signal()
+        advance = Signal()
+        result_valid = Signal()
         # Reset contract: no chunk taken and no result offered while `rst` is high (from
         # its first cycle); the pipeline itself runs on the ungated `result_valid`.
         m.d.comb += [advance.eq(~result_valid | self.o.ready),

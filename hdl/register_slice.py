@@ -34,7 +34,8 @@ class RegisterSlice(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         skid = Signal.like(self.i.payload)
-        skid_valid, held = Signal(), Signal()
+        skid_valid = Signal()
+        held = Signal()
         m.d.comb += [self.i.ready.eq(~skid_valid & ~ResetSignal()),
                      self.o.valid.eq(held & ~ResetSignal())]
         with m.If(self.o.ready | ~held):
