@@ -40,7 +40,7 @@ from amaranth.lib import wiring
 from ..hdl import verilog
 from ..hdl.matrix_unit import describe_shape
 from ..hdl.units import build
-from ..spec.contract import describe, unit_latency, weight_of
+from ..spec.contract import describe, weight_of
 from ..spec.formats import WEIGHT_CODE_BITS, WeightCode
 from ..spec.io import write_json, write_text_atomic
 from ..spec.params import AcceleratorParams, UnitParams
