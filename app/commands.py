@@ -35,7 +35,7 @@ from .compare import DEFAULT_STEPS, compare, to_markdown
 __all__ = ["design_options", "design_from_options", "output_options", "write_csv", "print_table", "generate_command",
            "synth_command", "energy_command", "compare_command"]
 
-#: Designs every design command can build; ``generate`` builds matrix units only.
+#: Designs every design command can build.
 _ALL_DESIGNS = (UnitParams, AcceleratorParams)
 
 
@@ -148,15 +148,17 @@ def _format(value):
 
 
 @click.command("generate")
-@design_options((UnitParams,))
+@design_options()
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/generated",
               show_default=True, help="Output folder.")
 def generate_command(config_path, out_dir, **options):
-    """Generate a matrix unit as Verilog plus a JSON manifest of its ports."""
-    design = design_from_options(config_path, options, (UnitParams,))
+    """Generate a matrix unit or the accelerator top as IP: the Verilog, a JSON manifest (the
+    complete contract: ports, fields, encodings, timing, reset, protocol), a C header, a
+    SystemVerilog wrapper with one port per field (units) and a FuseSoC core file."""
+    design = design_from_options(config_path, options)
     result = generate(design, check_writable_folder(out_dir))
-    click.echo(result["verilog_path"])
-    click.echo(result["manifest_path"])
+    for path in result["paths"].values():
+        click.echo(path)
 
 
 def synth_rows(state):

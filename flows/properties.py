@@ -14,7 +14,8 @@ subclass that keeps the signals it needs as it elaborates (:func:`_observed_unit
 """
 
 import numpy as np
-from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Fragment, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Assert, Assume, Cat, Elaboratable, Fragment, Module, Mux, ResetSignal, Signal,
+                          signed, unsigned)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -75,12 +76,17 @@ def _hold_rule(m, stream, name, cell):
 
 
 def _hold(m, valid, ready, payload, name, cell):
-    """:func:`_hold_rule` on separate ``valid``, ``ready`` and ``payload`` values."""
+    """:func:`_hold_rule` on separate ``valid``, ``ready`` and ``payload`` values. Reset ends
+    the rule (AXI4-Stream's own exception); for an output, the reset contract instead: no
+    ``valid`` while ``rst`` is high."""
     waiting = Signal(name=f"{name}_waiting")
     was = Signal.like(payload, name=f"{name}_was")
     m.d.sync += [waiting.eq(valid & ~ready), was.eq(payload)]
-    with m.If(waiting):
+    with m.If(waiting & ~ResetSignal()):
         m.d.comb += cell(valid & (payload == was))
+    if cell is Assert:
+        with m.If(ResetSignal()):
+            m.d.comb += Assert(~valid)
 
 
 def _unit(params, block):
@@ -136,7 +142,8 @@ class _ObservedDot(TernaryDot):
 
 def _observed_unit(block):
     """``block`` (a :class:`TernaryMatrixUnit` class) whose instances keep their rows' dot
-    products (``dots``, each an :class:`_ObservedDot`) and their stage flags (``flags``)."""
+    products (``dots``, each an :class:`_ObservedDot`), their stage flags (``flags``) and the
+    pipeline's ``advance`` (which, unlike ``i.ready``, also moves in reset cycles)."""
 
     class Observed(block):
         def _make_dot(self):
@@ -148,7 +155,7 @@ def _observed_unit(block):
             return dot
 
         def _flag_pipeline(self, m, advance):
-            self.flags = super()._flag_pipeline(m, advance)
+            self.flags, self.advance = super()._flag_pipeline(m, advance), advance
             return self.flags
 
         def elaborate(self, platform):
@@ -269,7 +276,7 @@ class UnitOverflowHarness(wiring.Component):
                      unit.o.ready.eq(self.o_ready)]
         # Elaborate the unit first: its trees' registers and stage flags exist only then.
         m.submodules.unit = _Elaborated(Fragment.get(unit, platform))
-        advance = unit.i.ready
+        advance = unit.advance
         latency = unit.latency
 
         # The stage flags: a delay line of the input's, equal to the unit's.
@@ -283,7 +290,8 @@ class UnitOverflowHarness(wiring.Component):
             theirs = unit.flags[stage]
             m.d.comb += Assert((theirs.valid == valid) & (theirs.first == first) & (theirs.last == last))
         valid, first, last = flags[-1]
-        m.d.comb += Assert(unit.o.valid == (valid & last))
+        # In reset the unit offers nothing (its reset contract).
+        m.d.comb += Assert(unit.o.valid == (valid & last & ~ResetSignal()))
 
         # The product at the accumulator: the running sums of the chunks that left.
         half_shift = p.act_bits - 1
@@ -439,7 +447,8 @@ class DecoderResponseHarness(wiring.Component):
         _decoder_invariants(m, dut)
         _at_most(m, self.sequencer_busy, self._fairness, "busy", Assume)
         _at_most(m, self.responding, self._fairness, "responding", Assume)
-        _at_most(m, dut.s.valid & ~dut.s.ready, self.bound(), "stall", Assert)
+        # A reset is no stall: the decoder takes nothing then (its reset contract).
+        _at_most(m, dut.s.valid & ~dut.s.ready & ~ResetSignal(), self.bound(), "stall", Assert)
         return m
 
 

@@ -70,6 +70,13 @@ class Accelerator(wiring.Component):
 
     The Verilog module also has ``clk`` and ``rst`` (synchronous, active high).
 
+    Reset contract: while ``rst`` is high, from its first cycle on, ``s_axis_tready`` and
+    ``m_axis_tvalid`` are low: no beat moves on either channel (a beat offered then is not
+    taken, a response packet being sent is cut off). Reset empties everything but the
+    memories: no error, no pending results, counters zero; the decoder waits for a header
+    beat, which it takes from the first cycle ``rst`` is low. Every block of the top keeps
+    the same contract on its own streams (its docstring says so).
+
     Raises
     ------
     TypeError

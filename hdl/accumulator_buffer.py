@@ -1,6 +1,6 @@
 """Accumulator buffer: sums the matrix unit's per-chunk results over K, two row blocks deep."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout, StructLayout
 from amaranth.lib.memory import Memory
@@ -53,6 +53,9 @@ class AccumulatorBuffer(wiring.Component):
     of the two cycles before) takes the newer sum from a register instead of the RAM's:
     back-to-back updates of one token (T = 1) need no stall. Throughput one update per
     cycle.
+
+    Reset: both halves empty and unclaimed; while ``rst`` is high, from its first cycle,
+    ``i.ready`` and ``drain.ready`` are low (no update taken, no block offered).
 
     Parameters
     ----------
@@ -110,9 +113,10 @@ class AccumulatorBuffer(wiring.Component):
         drain_half = Signal(range(HALVES))
 
         # Cycle 0: accept an update into the fill half and read its accumulator.
-        accept = self.i.valid & self.i.ready
+        room = ~full.bit_select(fill_half, 1)
+        accept = self.i.valid & room
         m.d.comb += [
-            self.i.ready.eq(~full.bit_select(fill_half, 1)),
+            self.i.ready.eq(room & ~ResetSignal()),
             update.addr.eq(self._address(fill_half, self.i.payload.token)),
         ]
         # Cycle 1 (`adding`): add the partial sums to the word read; cycle 2 (`writing`):
@@ -181,7 +185,7 @@ class AccumulatorBuffer(wiring.Component):
                      can_claim.eq(~claimed_next.bit_select(half_next, 1))]
 
         m.d.comb += [
-            self.drain.ready.eq(drain_ready),
+            self.drain.ready.eq(drain_ready & ~ResetSignal()),
             drain.addr.eq(self._address(drain_half, self.drain.addr)),
             self.drain.data.eq(drain_data),
         ]

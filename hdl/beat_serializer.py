@@ -1,6 +1,6 @@
 """Beat serializer: sends a group of bits as consecutive stream beats, the last one padded."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,7 +34,8 @@ class BeatSerializer(wiring.Component):
     cycle while ``o.ready``. ``can_load`` is high while empty and in the cycle the last beat
     is sent, so a group loaded then follows with no gap.
 
-    Reset: empty (``o.valid`` low), at beat 0. Every group ends at beat 0 again.
+    Reset: empty, at beat 0; ``o.valid`` is low from the first cycle ``rst`` is high (a beat
+    offered then is dropped with its packet). Every group ends at beat 0 again.
 
     Parameters
     ----------
@@ -92,14 +93,14 @@ class BeatSerializer(wiring.Component):
         # "At the last beat" is a register of its own, set a beat ahead: `can_load` (which
         # the producer's loop logic waits on) is then one gate of registers and `o.ready`.
         last_beat = Signal(init=int(self._beats == 1))
-        sent = self.o.valid & self.o.ready
+        sent = held & self.o.ready
         group_sent = sent & last_beat
 
         padding = Const(0, self._beats * self._stream_width - len(self.group))
         padded = Cat(self.group, padding)
         beats = Array(padded.word_select(i, self._stream_width) for i in range(self._beats))
         m.d.comb += [self.can_load.eq(~held | group_sent),
-                     self.o.valid.eq(held),
+                     self.o.valid.eq(held & ~ResetSignal()),
                      self.o.payload.data.eq(beats[beat]),
                      self.o.payload.last.eq(final & last_beat)]
 

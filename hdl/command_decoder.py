@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -196,6 +196,9 @@ class CommandDecoder(wiring.Component):
     results with it). Errors follow :class:`~tritforge.spec.protocol.ErrorCode`: the command
     is refused, its remaining beats up to ``tlast`` are dropped one per cycle.
 
+    Reset: ``s.ready`` is low while ``rst`` is high (no beat is taken); then the decoder
+    waits for a header with no error, no pending results, its strobes low.
+
     The ``RUN`` checks use no multiplier (no DSP block) and no divider: ``chunks``,
     ``last_cols`` (``blocks``, ``last_rows``) come from the quotient and remainder of ``K``
     by ``cols`` (``N`` by ``rows``), a bit slice for a power of two, else a long division by
@@ -288,9 +291,11 @@ class CommandDecoder(wiring.Component):
         taken, so the link runs at one beat per cycle; the states see the beat a cycle
         after it arrives. The opcode and argument range flags are found here, on the
         input side, so that the states' next-state logic starts from flags."""
-        enter = self.s.valid & self.s.ready
+        room = ~c.beat_valid | c.consuming
+        enter = self.s.valid & room
         data = self.s.payload.data
-        m.d.comb += self.s.ready.eq(~c.beat_valid | c.consuming)
+        # Reset contract: no beat taken while `rst` is high.
+        m.d.comb += self.s.ready.eq(room & ~ResetSignal())
         with m.If(enter):
             m.d.sync += [c.beat_valid.eq(1), c.beat.data.eq(data), c.beat.last.eq(self.s.payload.last),
                          c.beat.op.eq(Cat(data[:OPCODE_BITS] == op for op in KNOWN_OPCODES)),

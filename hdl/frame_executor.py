@@ -1,6 +1,6 @@
 """Frame executor: the records of a checked command frame, one after the other."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,7 +34,7 @@ class FrameExecutor(wiring.Component):
     every ``bytes_per_beat + 1`` cycles at most. Whether a command packet is open carries
     over from one frame to the next.
 
-    Reset: idle, no packet open.
+    Reset: idle, no packet open; ``o.valid`` is low while ``rst`` is high, from its first cycle.
 
     Parameters
     ----------
@@ -204,4 +204,7 @@ class FrameExecutor(wiring.Component):
             m.d.sync += [position.eq(position + 1), have.eq(1)]
         with m.Elif(take):
             m.d.sync += have.eq(0)
+        # Reset contract: `o.valid` low while `rst` is high (last: overrides the states).
+        with m.If(ResetSignal()):
+            m.d.comb += [self.o.valid.eq(0)]
         return m

@@ -1,6 +1,6 @@
 """Frame receiver: command frames from the UART into a buffer, checked before they execute."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.data import StructLayout
@@ -43,7 +43,8 @@ class FrameReceiver(wiring.Component):
     Each reply is offered on ``reply`` until taken; bytes arriving meanwhile, or during
     execution, are dropped (the host waits for the reply of each frame).
 
-    Reset: no session, hunting for a sync byte.
+    Reset: no session, hunting for a sync byte; ``i.ready`` and ``reply.valid`` are low while
+    ``rst`` is high, from its first cycle.
 
     Parameters
     ----------
@@ -94,7 +95,10 @@ class FrameReceiver(wiring.Component):
 
         byte = self.i.valid
         data = self.i.payload
-        m.d.comb += [self.i.ready.eq(1), crc.data.eq(data)]
+        # Reset contract: no byte taken, no reply offered while `rst` is high.
+        replying = Signal()
+        m.d.comb += [self.i.ready.eq(~ResetSignal()), crc.data.eq(data),
+                     self.reply.valid.eq(replying & ~ResetSignal())]
         fields = Signal(32)                 # flags, seq, length (low byte first)
         flags, seq = fields[:8], fields[8:16]
         m.d.comb += self.length.eq(fields[16:])
@@ -115,7 +119,7 @@ class FrameReceiver(wiring.Component):
             m.d.sync += [self.reply.payload.kind.eq(kind), self.reply.payload.seq.eq(seq),
                          self.reply.payload.a0.eq(a0),
                          self.reply.payload.a1.eq(expected if a1 is None else a1),
-                         self.reply.valid.eq(1)]
+                         replying.eq(1)]
             m.next = "REPLY"
 
         def drain(why):
@@ -193,6 +197,6 @@ class FrameReceiver(wiring.Component):
                     send_reply(Reply.NAK, reason)
             with m.State("REPLY"):
                 with m.If(self.reply.ready):
-                    m.d.sync += self.reply.valid.eq(0)
+                    m.d.sync += replying.eq(0)
                     m.next = "HUNT"
         return m

@@ -14,7 +14,7 @@ without building it, for the energy estimate.
 import collections
 import dataclasses
 
-from amaranth.hdl import C, Cat, Const, Module, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Const, Module, ResetSignal, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -116,7 +116,7 @@ class MatrixUnitBase(wiring.Component):
 
     Pipeline control: every register of the unit (dot-product trees, flags,
     accumulators) advances together when ``advance = ~o.valid | o.ready``, and
-    ``i.ready = advance``. Valid bits travel with the data, so gaps and backpressure
+    ``i.ready = advance`` (both gated by the reset, below). Valid bits travel with the data, so gaps and backpressure
     lose or duplicate nothing, and ``o.valid`` depends only on registers, never on
     ``o.ready``. The result is the accumulator plus the chunk in the last stage, added
     combinationally, so the accumulator never has to hold a result and start the next
@@ -247,7 +247,12 @@ class MatrixUnitBase(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
-        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        result_valid = Signal()
+        # Reset contract: no chunk taken and no result offered while `rst` is high (from
+        # its first cycle); the pipeline itself runs on the ungated `result_valid`.
+        m.d.comb += [advance.eq(~result_valid | self.o.ready),
+                     self.i.ready.eq(advance & ~ResetSignal()),
+                     self.o.valid.eq(result_valid & ~ResetSignal())]
 
         rows = [self._build_row(m, row, advance) for row in range(self._rows)]
         flags = self._flag_pipeline(m, advance)
@@ -258,7 +263,7 @@ class MatrixUnitBase(wiring.Component):
         # The last chunk leaves with its result; a first chunk arriving starts afresh
         # (dropping an unfinished product rather than mixing it into the next one).
         clear = (leaving.valid & leaving.last) | (arriving.valid & arriving.first)
-        m.d.comb += [self.o.valid.eq(leaving.valid & leaving.last),
+        m.d.comb += [result_valid.eq(leaving.valid & leaving.last),
                      self.o.payload.invalid.eq(seen_invalid | chunk_invalid)]
         with m.If(advance & clear):
             m.d.sync += seen_invalid.eq(0)
@@ -364,6 +369,14 @@ class TernaryMatrixUnit(MatrixUnitBase):
     restart after every ``last`` chunk and at every ``first`` chunk; a product
     interrupted by a ``first`` chunk before its ``last`` is dropped. Products longer than
     ``max_k`` wrap around.
+
+    Reset
+    -----
+    ``rst`` (synchronous, active high) empties the pipeline and clears the accumulators.
+    While it is high, from its first cycle on, ``i.ready`` and ``o.valid`` are low: no
+    chunk is taken and no result is offered (a result in flight is dropped, a chunk
+    offered then is not lost: it is still offered after reset). After reset the unit is
+    empty and takes a chunk in the first cycle ``rst`` is low.
 
     Attributes
     ----------

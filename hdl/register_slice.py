@@ -1,6 +1,6 @@
 """Register slice: a stream passed through registers in both directions, at full rate."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,12 +9,13 @@ __all__ = ["RegisterSlice"]
 
 class RegisterSlice(wiring.Component):
     """Cuts the combinational paths of a stream: ``o.valid``, ``o.payload`` and ``i.ready``
-    all come from flip-flops (a two-entry skid buffer).
+    all come from flip-flops (a two-entry skid buffer), gated by the reset.
 
     Protocol: the ``amaranth.lib.stream`` rules on both sides; one transfer per cycle in
     steady state. Latency: a payload taken on ``i`` is offered on ``o`` the next cycle.
 
-    Reset: empty.
+    Reset: empty; ``i.ready`` and ``o.valid`` are low while ``rst`` is high, from its first
+    cycle (a payload held then is dropped).
 
     Parameters
     ----------
@@ -34,12 +35,14 @@ class RegisterSlice(wiring.Component):
         m = Module()
         skid = Signal.like(self.i.payload)
         skid_valid = Signal()
-        m.d.comb += self.i.ready.eq(~skid_valid)
-        with m.If(self.o.ready | ~self.o.valid):
+        held = Signal()
+        m.d.comb += [self.i.ready.eq(~skid_valid & ~ResetSignal()),
+                     self.o.valid.eq(held & ~ResetSignal())]
+        with m.If(self.o.ready | ~held):
             with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
+                m.d.sync += [self.o.payload.eq(skid), held.eq(1), skid_valid.eq(0)]
             with m.Else():
-                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
-        with m.Elif(self.i.valid & self.i.ready):
+                m.d.sync += [self.o.payload.eq(self.i.payload), held.eq(self.i.valid)]
+        with m.Elif(self.i.valid & ~skid_valid):
             m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
         return m

@@ -1,6 +1,6 @@
 """Reply transmitter: control replies and the accelerator's responses as reply frames."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
@@ -27,7 +27,8 @@ class ReplyTransmitter(wiring.Component):
     Protocol: ``o`` offers one byte at a time; a beat is taken from ``i`` when its first
     byte is due. ``reply`` is taken when its frame starts.
 
-    Reset: the ``BOOT`` frame pending, ``DATA`` sequence number 0.
+    Reset: the ``BOOT`` frame pending, ``DATA`` sequence number 0; ``o.valid``, ``reply.ready``
+    and ``i.ready`` are low while ``rst`` is high, from its first cycle.
 
     Parameters
     ----------
@@ -134,4 +135,7 @@ class ReplyTransmitter(wiring.Component):
                 offer(crc.crc[:8], covered=False)
                 with m.If(sent):
                     m.next = "IDLE"
+        # Reset contract: `o.valid`, `reply.ready` and `i.ready` low while `rst` is high (last: overrides the states).
+        with m.If(ResetSignal()):
+            m.d.comb += [self.o.valid.eq(0), self.reply.ready.eq(0), self.i.ready.eq(0)]
         return m

@@ -27,6 +27,9 @@ class ResultPacker(wiring.Component):
     cycle when the previous group is still being sent); then one beat per cycle while ``o``
     is ready: the packer keeps the link busy (group_beats = 1 included).
 
+    Reset: idle; ``o.valid`` is low while ``rst`` is high, from its first cycle (the
+    serializer's reset contract): a packet being sent is cut off.
+
     Parameters
     ----------
     params : AcceleratorParams

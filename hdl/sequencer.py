@@ -1,6 +1,6 @@
 """Weight-stationary sequencer: tiles one ``RUN`` onto the matrix unit."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, ResetSignal, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -65,6 +65,11 @@ class Sequencer(wiring.Component):
     cycle while the unit accepts; there are no bubbles between tiles, tokens or row blocks, except that a row block's first chunk waits until the accumulator
     buffer has a half for it (``stall_out``). ``busy`` falls the cycle after the unit's last result
     has been handed to the accumulator buffer (the unit's latency after the last chunk).
+
+    Reset: idle; while ``rst`` is high, from its first cycle, ``unit_i.valid`` and
+    ``acc.valid`` are low. ``unit_o.ready`` stays tied high (a gate there would put the
+    reset into the enable of every register of the unit): the unit's own ``o.valid`` is low
+    in reset, so no result moves either.
 
     Parameters
     ----------
@@ -186,7 +191,7 @@ class Sequencer(wiring.Component):
                                              (run.last_rows, p.cols),
                                              (run.last_rows, run.last_cols)]):
             m.d.sync += tile_macs[kind].eq(times_small(rows, cols))
-        accepted = self.unit_i.valid & self.unit_i.ready
+        accepted = offered & self.unit_i.ready
         # A row block's first chunk goes only once the accumulator buffer has a half for
         # the block (`claim`): the buffer then takes every result of the block, so the unit
         # never waits for it (its output's ready is tied high: no stall logic in the unit).
@@ -207,7 +212,7 @@ class Sequencer(wiring.Component):
         last_chunk, last_block = walk.last.chunk, walk.last.block
         new_tile = walk.count.token == 0
         m.d.comb += [
-            self.unit_i.valid.eq(offered),
+            self.unit_i.valid.eq(offered & ~ResetSignal()),
             self.unit_i.payload.act.eq(self.acts.data),
             self.unit_i.payload.weights.eq(tile.codes),
             self.unit_i.payload.first.eq(1),
@@ -270,8 +275,8 @@ class Sequencer(wiring.Component):
         # `busy`) follows a cycle later, from registers only.
         done = Signal()
         m.d.comb += [
-            self.acc.valid.eq(self.unit_o.valid),
-            self.unit_o.ready.eq(1),           # the claimed half takes every result
+            self.acc.valid.eq(self.unit_o.valid & ~ResetSignal()),
+            self.unit_o.ready.eq(~ResetSignal()),  # the claimed half takes every result
             self.acc.payload.partial.eq(self.unit_o.payload.acc),
             self.acc.payload.token.eq(leaving.token),
             self.acc.payload.init.eq(leaving.init),

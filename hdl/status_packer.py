@@ -20,6 +20,8 @@ class StatusPacker(wiring.Component):
     lowest, the last beat zero-padded and marked ``last`` (a :class:`BeatSerializer`). The
     first beat is offered the cycle after ``start``, then one per cycle while ``o`` is ready.
 
+    Reset: idle; ``o.valid`` is low while ``rst`` is high, from its first cycle.
+
     Parameters
     ----------
     params : AcceleratorParams

@@ -1,6 +1,6 @@
 """Store streamer: a ``LOAD_WEIGHTS`` command packet whose payload comes from the weight store."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,7 +31,7 @@ class StoreStreamer(wiring.Component):
     the cycle after the last beat was taken. The streamer drives the store port only while
     busy (``store.en`` low otherwise).
 
-    Reset: idle.
+    Reset: idle; ``o.valid`` is low while ``rst`` is high, from its first cycle.
 
     Parameters
     ----------
@@ -105,4 +105,7 @@ class StoreStreamer(wiring.Component):
                     with m.Else():
                         m.d.sync += beat_valid.eq(0)
                         m.next = "IDLE"
+        # Reset contract: `o.valid` low while `rst` is high (last: overrides the states).
+        with m.If(ResetSignal()):
+            m.d.comb += [self.o.valid.eq(0)]
         return m

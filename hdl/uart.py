@@ -1,6 +1,6 @@
 """UART transmitter and receiver, 8N1, a fixed number of clock cycles per bit."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, ResetSignal, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
@@ -33,7 +33,7 @@ class UARTTransmitter(_UART):
     cycle and each bit lasts ``divider`` cycles, so a byte takes ``10 * divider`` cycles and
     the next is taken in the last cycle of the stop bit (bytes back to back).
 
-    Reset: idle, ``tx`` high.
+    Reset: idle, ``tx`` high; ``i.ready`` is low while ``rst`` is high, from its first cycle.
 
     Parameters
     ----------
@@ -68,6 +68,9 @@ class UARTTransmitter(_UART):
                              timer.eq(self._divider - 1)]
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
+        # Reset contract: `i.ready` low while `rst` is high (last: overrides the states).
+        with m.If(ResetSignal()):
+            m.d.comb += [self.i.ready.eq(0)]
         return m
 
 
@@ -83,7 +86,7 @@ class UARTReceiver(_UART):
     the next one is complete is replaced (``overrun`` strobes). ``idle`` is high while no
     byte is being received.
 
-    Reset: idle, no byte held.
+    Reset: idle, no byte held; ``o.valid`` is low while ``rst`` is high, from its first cycle.
 
     Parameters
     ----------
@@ -117,8 +120,10 @@ class UARTReceiver(_UART):
         bits = Signal(range(10))      # bits still to sample after the start bit
         shift = Signal(8)
         sample = timer == 0
+        held = Signal()                 # a byte is offered (o.valid but for the reset)
+        m.d.comb += self.o.valid.eq(held & ~ResetSignal())
         with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += held.eq(0)
         m.d.sync += [self.framing_error.eq(0), self.overrun.eq(0)]     # strobes, from registers
         with m.FSM():
             with m.State("IDLE"):
@@ -140,8 +145,8 @@ class UARTReceiver(_UART):
                     m.d.sync += [timer.eq(self._divider - 1), bits.eq(bits - 1)]
                     with m.If(bits == 1):           # the stop bit
                         with m.If(line):
-                            m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
-                            m.d.sync += self.overrun.eq(self.o.valid & ~self.o.ready)
+                            m.d.sync += [self.o.payload.eq(shift), held.eq(1)]
+                            m.d.sync += self.overrun.eq(held & ~self.o.ready)
                         with m.Else():
                             m.d.sync += self.framing_error.eq(1)
                         m.next = "IDLE"

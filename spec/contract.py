@@ -29,10 +29,10 @@ from .io import write_text_atomic
 from .params import AcceleratorParams, check_params, load_design
 from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, CHECKS, COUNTER_DESCRIPTIONS, COUNTERS,
                        ERROR_BITS, ERROR_MASK_SHIFT, ERROR_SET_BITS, MAX_COUNTER_BITS, MAX_STREAM_WIDTH,
-                       MIN_COUNTER_BITS, OPCODE_BITS, STATUS_HEADER_WORDS, WEIGHT_BANK_BIT, WORD_BITS,
-                       ErrorCode, Opcode, StatusFlag)
+                       MIN_COUNTER_BITS, OPCODE_BITS, PROTOCOL_VERSION, STATUS_HEADER_WORDS, WEIGHT_BANK_BIT,
+                       WORD_BITS, ErrorCode, Opcode, StatusFlag)
 
-__all__ = ["BLOCK", "WORKED_EXAMPLE", "EXAMPLE_CONFIGS", "ARGUMENT_RULES", "RUN_RULES", "Field", "Argument",
+__all__ = ["BLOCK", "WORKED_EXAMPLE", "EXAMPLE_CONFIGS", "ARGUMENT_RULES", "RUN_RULES", "DIGIT_BASES", "Field", "Argument",
            "unit_latency", "header_fields", "status_words_layout", "weight_of", "check_of", "describe",
            "render_markdown", "block_of", "replace_block", "main"]
 
@@ -180,6 +180,7 @@ def describe(params):
     """
     check_params(params)
     return {
+        "version": PROTOCOL_VERSION,
         "params": params.to_dict(),
         "link": {"stream_width": params.stream_width, "bytes_per_beat": params.bytes_per_beat,
                  "words_per_beat": params.words_per_beat, "byte_order": "little-endian",
@@ -223,13 +224,26 @@ def _describe_opcode(params, opcode):
     }
 
 
+#: The digit base of each weight format: byte ``j`` of a packed row is
+#: ``sum(code[d*j + i] * base**i for i < d)``, ``d`` its weights per byte.
+DIGIT_BASES = {"2bit": 1 << WEIGHT_CODE_BITS, "base3": 3}
+
+
 def _describe_items(params):
+    per_byte = WEIGHT_FORMATS[params.weight_format]
     return {
         "tile": {"bits": params.tile_bits, "beats": params.tile_beats, "format": params.weight_format,
-                 "row_bytes": params.weight_row_bytes,
-                 "weights_per_byte": WEIGHT_FORMATS[params.weight_format]},
+                 "row_bytes": params.weight_row_bytes, "weights_per_byte": per_byte,
+                 "digit_base": DIGIT_BASES[params.weight_format],
+                 "layout": ("row r (output b*rows + r of row block b) is bytes r*row_bytes .. "
+                            "r*row_bytes + row_bytes - 1 of the tile, byte i in tile bits [8i+7:8i]; "
+                            f"row byte j = sum(code[{per_byte}*j + i] * digit_base**i for i < "
+                            f"{per_byte}), code[c] the weight code of lane c (input kc*cols + c), "
+                            "ZERO codes beyond cols")},
         "chunk": {"bits": params.chunk_bits, "beats": params.chunk_beats, "lanes": params.cols,
-                  "lane_bits": params.act_bits},
+                  "lane_bits": params.act_bits,
+                  "layout": "lane c (input kc*cols + c) in bits [c*lane_bits + lane_bits-1 : "
+                            "c*lane_bits], two's complement"},
     }
 
 

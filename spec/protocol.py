@@ -70,8 +70,13 @@ __all__ = [
     "Opcode", "ErrorCode", "StatusFlag", "ARGUMENTS", "COUNTERS", "COUNTER_DESCRIPTIONS", "CHECKS",
     "Check", "ARG_BITS", "WORD_BITS", "MIN_COUNTER_BITS", "MAX_COUNTER_BITS", "OPCODE_BITS",
     "WEIGHT_BANK_BIT", "ACT_BANK_BIT", "ERROR_BITS", "ERROR_MASK_SHIFT", "STATUS_HEADER_WORDS",
-    "MAX_STREAM_WIDTH", "RESULT_LIMIT_BITS", "ERROR_SET_BITS",
+    "MAX_STREAM_WIDTH", "RESULT_LIMIT_BITS", "ERROR_SET_BITS", "PROTOCOL_VERSION",
 ]
+
+#: Version of this protocol, ``"MAJOR.MINOR"``: a new minor version only adds (an opcode, an
+#: error code, a counter at the end); anything a host relies on changing is a new major one.
+#: It travels in the manifest and the C header of every generated design.
+PROTOCOL_VERSION = "1.0"
 
 #: Width of an argument (``tdata[31:0]`` of an argument beat).
 ARG_BITS = 32

@@ -25,7 +25,7 @@ def test_options_come_from_the_parameter_classes():
         assert option in result.output, option
     assert "[default: 4096]" in result.output
     generate_help = _run("generate", "--help").output
-    assert "--kind [ternary|int]" in generate_help and "--weight-depth" not in generate_help
+    assert "--kind [ternary|int|accelerator]" in generate_help and "--weight-depth" in generate_help
 
 
 def test_energy_inline_options(tmp_path):
