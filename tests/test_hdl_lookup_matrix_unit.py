@@ -14,7 +14,7 @@ from tritforge.hdl.lookup_matrix_unit import LookupMatrixUnit
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit
 from tritforge.spec.formats import BASE3_LIMIT, TRITS_PER_BYTE, WeightCode
 
-from test_hdl_matrix_unit import simulate, ternary_expected
+from unit_streams import simulate, ternary_expected
 
 
 def base3_chunks(chunks, rng):
