@@ -50,14 +50,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.errors import check_integer
 from ..spec.formats import BASE3_LIMIT, TRITS_PER_BYTE, WEIGHT_CODE_BITS, WeightCode
+from ..spec.params import DEFAULT_GROUP, GROUP_RANGE
 from .matrix_unit import TernaryMatrixUnit
 from .ternary_dot import (KEEP, DotStructure, Stages, TreeNode, adder_tree, any_flag, plan_tree,
                           stage_register_bits, tree_depth)
 
 __all__ = ["LookupMatrixUnit", "GROUP_RANGE", "LOOKUP_WEIGHT_FORMATS"]
 
-#: Group sizes the lookup unit accepts.
-GROUP_RANGE = range(1, 6)
 #: How a lookup unit's rows take their weights: 2-bit codes, or base-3 bytes (``g = 5``).
 LOOKUP_WEIGHT_FORMATS = ("codes", "base3")
 #: Byte of the all-zero five-trit pattern: ``sum(WeightCode.ZERO * 3**i)``.
@@ -411,7 +410,8 @@ class LookupMatrixUnit(TernaryMatrixUnit):
     rows, cols, act_bits, max_k, acc_bits, pipeline
         As for :class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit`.
     group : int
-        Activations per table, 1..5 (``3**group`` patterns).
+        Activations per table, 1..5 (``3**group`` patterns; default
+        :data:`~tritforge.spec.params.DEFAULT_GROUP`).
     weight_format : str
         ``"codes"`` (2-bit weight codes) or ``"base3"`` (packed bytes; needs ``group`` 5).
     symmetric : bool
@@ -436,8 +436,8 @@ class LookupMatrixUnit(TernaryMatrixUnit):
         If a parameter has the wrong type or is out of range (message names it).
     """
 
-    def __init__(self, rows, cols, act_bits=8, max_k=4096, acc_bits=None, pipeline=1, group=2,
-                 weight_format="codes", symmetric=True):
+    def __init__(self, rows, cols, act_bits=8, max_k=4096, acc_bits=None, pipeline=1,
+                 group=DEFAULT_GROUP, weight_format="codes", symmetric=True):
         self._group = check_integer("group", group, GROUP_RANGE.start, GROUP_RANGE.stop - 1)
         if not isinstance(weight_format, str):
             raise TypeError(f"weight_format must be a string, not {weight_format!r}")
@@ -459,7 +459,7 @@ class LookupMatrixUnit(TernaryMatrixUnit):
     symmetric = property(lambda self: self._symmetric, doc="Whether tables store half.")
 
     @staticmethod
-    def latency_for(cols, pipeline, group=2, weight_format="codes", symmetric=True):
+    def latency_for(cols, pipeline, group=DEFAULT_GROUP, weight_format="codes", symmetric=True):
         """The :attr:`latency` of a unit with these parameters, without building one."""
         levels = tree_depth(min(group, cols))
         if not symmetric or (weight_format == "base3" and cols % group):
