@@ -8,9 +8,15 @@ from tritforge.spec.params import UnitParams
 from rtl_runs import run_matrix_unit_tb
 
 
+LOOKUP3 = {"kind": "lookup", "group": 3}
+
+
 @pytest.mark.rtl
-@pytest.mark.parametrize("unit_kind", [{}, {"kind": "lookup", "group": 3}], ids=["tree", "lookup3"])
-@pytest.mark.parametrize("simulator", SIMULATORS)
+@pytest.mark.parametrize("simulator, unit_kind", [
+    *((simulator, {}) for simulator in SIMULATORS), ("icarus", LOOKUP3),
+    # Verilator builds the lookup unit in ~55 s (Icarus: 7 s for the whole test).
+    pytest.param("verilator", LOOKUP3, marks=pytest.mark.slow)],
+    ids=[*(f"{simulator}-tree" for simulator in SIMULATORS), "icarus-lookup3", "verilator-lookup3"])
 def test_ternary_matrix_unit(simulator, unit_kind, waves):
     unit = UnitParams(rows=3, cols=12, max_k=100, pipeline=2, **unit_kind)
     summary = run_matrix_unit_tb(simulator, unit, waves, products=24, gap=0.3, stall=0.3, seed=7,
