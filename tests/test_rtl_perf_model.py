@@ -73,8 +73,10 @@ def check_model(params, measured):
 @pytest.mark.parametrize("geometry", ["2bit", "lookup_base3"])
 def test_model_matches_rtl(geometry, waves):
     params = GEOMETRIES[geometry]
+    # The lookup unit differs in its latency only: three shapes (several runs, K split) do.
+    shapes = SHAPES if geometry == "2bit" else SHAPES[:3]
     summary = run_accelerator_tb("icarus", f"perf_model_{geometry}", params, waves,
-                                 testcase="perf_layers", perf_shapes=SHAPES)
+                                 testcase="perf_layers", perf_shapes=shapes)
     check_model(params, summary["perf_layers"]["layers"])
 
 
