@@ -210,10 +210,9 @@ class _Plan:
         """The patterns group ``j``'s lookup selects among, as its multiplexer's inputs."""
         lanes = self.spans[j]
         if self.base3:
-            if self.symmetric:
-                return [_base3_pattern(byte, lanes) for byte in range(_BASE3_ZERO, BASE3_LIMIT)] + \
-                    [None] * (256 - BASE3_LIMIT)
-            return [_base3_pattern(byte, lanes) for byte in range(BASE3_LIMIT)] + [None] * (256 - BASE3_LIMIT)
+            # Indexed by the byte (or |byte - 121|); the invalid bytes 243..255 select 0 (None).
+            first = _BASE3_ZERO if self.symmetric else 0
+            return [_base3_pattern(byte, lanes) for byte in range(first, BASE3_LIMIT)] + [None] * (256 - BASE3_LIMIT)
         patterns = itertools.product((-1, 0, 1), repeat=lanes)
         if self.symmetric:
             return [p for p in patterns if not any(p) or _canonical(p)]
