@@ -104,7 +104,9 @@ class TestTables:
 @pytest.mark.synth
 @pytest.mark.parametrize("kind, rows, cols, pipeline, group", [
     ("ternary", 2, 4, 1, None), ("ternary", 3, 8, 0, None), ("ternary", 2, 5, 2, None), ("int", 2, 4, 1, None),
-    ("int", 2, 8, 3, None), ("lookup", 2, 7, 1, 2), ("lookup", 3, 8, 2, 3), ("lookup", 2, 6, 0, 3),
+    ("int", 2, 8, 3, None), ("lookup", 2, 7, 1, 2),
+    # ~11 s each (the tables and multiplexers of group 3)
+    pytest.param("lookup", 3, 8, 2, 3, marks=pytest.mark.slow), pytest.param("lookup", 2, 6, 0, 3, marks=pytest.mark.slow),
 ])
 def test_register_bits_match_synthesized_flip_flops(kind, rows, cols, pipeline, group):
     # The hardware's own count (MatrixUnitBase.structure) against the flip-flops Yosys keeps.
