@@ -30,7 +30,7 @@ from ..spec.errors import ParameterError
 from ..spec.io import check_writable_folder, write_json, write_text_atomic
 from ..spec.params import (DESIGN_KINDS, UNIT_KINDS, AcceleratorParams, UnitParams,
                            design_from_dict, load_design)
-from .compare import DEFAULT_STEPS, compare, to_markdown
+from .compare import DEFAULT_STEPS, compare, compared_designs, to_markdown
 
 __all__ = ["design_options", "design_from_options", "output_options", "write_csv", "print_table", "generate_command",
            "synth_command", "energy_command", "compare_command"]
@@ -353,17 +353,19 @@ def _shape(text):
 @click.argument("shapes", nargs=-1, required=True)
 @click.option("--steps", default=",".join(DEFAULT_STEPS), show_default=True,
               help="Comma-separated flow steps.")
+@click.option("--group", type=int, default=None,
+              help="Also the lookup unit with this group (activations per table, 1..5).")
 @output_options("build/compare")
-def compare_command(shapes, steps, out_dir, no_cache, cache_dir):
+def compare_command(shapes, steps, group, out_dir, no_cache, cache_dir):
     """The ternary unit against the INT8 baseline at each ROWSxCOLS shape (e.g. 8x32), as
-    Markdown tables (how docs/comparison.md is made)."""
+    Markdown tables (how docs/comparison.md is made); with --group, the lookup unit too."""
     shapes, steps = [_shape(shape) for shape in shapes], tuple(steps.split(","))
     # Every shape, step, tool and folder checked before the first flow runs: compare() keeps
     # going past a failed step (a design that does not fit a device is a result).
     for rows, cols in shapes:
-        for kind in UNIT_KINDS:
-            check_flow(FlowConfig(UnitParams(kind=kind, rows=rows, cols=cols), steps=steps, out_dir=out_dir,
-                                  cache_dir=cache_dir))
+        for design in compared_designs(rows, cols, group).values():
+            check_flow(FlowConfig(design, steps=steps, out_dir=out_dir, cache_dir=cache_dir))
     for rows, cols in shapes:
-        result = compare(rows, cols, steps=steps, out_dir=out_dir, cache_dir=cache_dir, no_cache=no_cache)
+        result = compare(rows, cols, steps=steps, out_dir=out_dir, cache_dir=cache_dir, no_cache=no_cache,
+                         group=group)
         click.echo(to_markdown(result))

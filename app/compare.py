@@ -2,9 +2,10 @@
 
 :func:`compare` runs the same flow steps (:mod:`tritforge.flows.flow`, cached) on a
 :class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit` and an
-:class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` of the same shape and
+:class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` of the same shape (with ``group``,
+also a :class:`~tritforge.hdl.lookup_matrix_unit.LookupMatrixUnit` of that group) and
 :func:`comparison_rows` lines the figures up with their ratio (int / ternary: how many
-times more the baseline needs). A step that fails for one design (typically: the design
+times more the baseline needs; lookup / ternary). A step that fails for one design (typically: the design
 does not fit the FPGA) leaves its figures empty and its reason in ``errors``.
 
 ``tritforge compare 8x32 16x64`` prints the tables as Markdown (``docs/comparison.md`` is
@@ -17,7 +18,8 @@ from ..flows.flow import FlowConfig, run_flow
 from ..spec.errors import TritforgeError
 from ..spec.params import UNIT_KINDS, UnitParams
 
-__all__ = ["METRICS", "DEFAULT_STEPS", "compare", "comparison_rows", "to_markdown", "error_summary"]
+__all__ = ["METRICS", "DEFAULT_STEPS", "compare", "compared_designs", "comparison_rows", "to_markdown",
+           "error_summary"]
 
 #: Steps of a full comparison.
 DEFAULT_STEPS = ("synth_generic", "synth_ice40_nodsp", "synth_ice40", "synth_ecp5",
@@ -43,13 +45,24 @@ METRICS = (
 )
 
 
+def compared_designs(rows, cols, group=None):
+    """``{kind: UnitParams}`` that :func:`compare` runs: the ternary and the int unit, and
+    the lookup unit of ``group`` when it is given (default parameters but for kind, shape
+    and group)."""
+    kinds = [kind for kind in UNIT_KINDS if kind != "lookup" or group is not None]
+    return {kind: UnitParams(kind=kind, rows=rows, cols=cols, group=group if kind == "lookup" else None)
+            for kind in kinds}
+
+
 def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_dir=None,
-            no_cache=False, on_step=None, **flow_options):
-    """Run ``steps`` on the ternary and the int unit of ``rows`` x ``cols``.
+            no_cache=False, on_step=None, group=None, **flow_options):
+    """Run ``steps`` on the ternary and the int unit of ``rows`` x ``cols`` (and the lookup
+    unit of ``group``, if given).
 
     ``flow_options`` go to :class:`~tritforge.flows.flow.FlowConfig` (``clock_mhz``,
-    ``zero_share``, ...). Both units have the default parameters of
-    :class:`~tritforge.spec.params.UnitParams` but for their kind and shape.
+    ``zero_share``, ...). The units have the default parameters of
+    :class:`~tritforge.spec.params.UnitParams` but for their kind and shape
+    (:func:`compared_designs`).
 
     Returns
     -------
@@ -58,8 +71,7 @@ def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_d
         ``errors`` (``{kind: {step: message}}`` of the steps that failed).
     """
     reports, errors = {}, {}
-    for kind in UNIT_KINDS:
-        design = UnitParams(kind=kind, rows=rows, cols=cols)
+    for kind, design in compared_designs(rows, cols, group).items():
         reports[kind], errors[kind] = {}, {}
         for step in steps:
             cfg = FlowConfig(design, steps=(step,), out_dir=Path(out_dir) / design.name,
@@ -96,15 +108,23 @@ def _lookup(report, path):
     return value
 
 
+def _ratio(value, ternary):
+    return value / ternary if ternary and value is not None else None
+
+
 def comparison_rows(result):
     """``[{"metric", "ternary", "int", "ratio"}]``; ``ratio`` is int / ternary (None if
-    either is missing or the ternary figure is 0)."""
+    either is missing or the ternary figure is 0). With a lookup unit in ``result``, also
+    ``"lookup"`` and ``"lookup_ratio"`` (lookup / ternary)."""
     rows = []
     for label, step, path in METRICS:
         ternary = _lookup(result["reports"]["ternary"].get(step), path)
         integer = _lookup(result["reports"]["int"].get(step), path)
-        ratio = integer / ternary if ternary and integer is not None else None
-        rows.append({"metric": label, "ternary": ternary, "int": integer, "ratio": ratio})
+        row = {"metric": label, "ternary": ternary, "int": integer, "ratio": _ratio(integer, ternary)}
+        if "lookup" in result["reports"]:
+            lookup = _lookup(result["reports"]["lookup"].get(step), path)
+            row.update(lookup=lookup, lookup_ratio=_ratio(lookup, ternary))
+        rows.append(row)
     return rows
 
 
@@ -116,13 +136,26 @@ def _cell(value):
     return f"{value:,}"
 
 
+def _ratio_cell(ratio):
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def to_markdown(result):
     """The comparison as a Markdown table, with the failed steps listed below it."""
-    lines = [f"### {result['rows']} x {result['cols']} ({result['rows'] * result['cols']} lanes)", "",
-             "| metric | ternary | int8 | int8 / ternary |", "|---|---:|---:|---:|"]
+    lookup = "lookup" in result["reports"]
+    lines = [f"### {result['rows']} x {result['cols']} ({result['rows'] * result['cols']} lanes)", ""]
+    if lookup:
+        lines += ["| metric | ternary | lookup | int8 | lookup / ternary | int8 / ternary |",
+                  "|---|---:|---:|---:|---:|---:|"]
+    else:
+        lines += ["| metric | ternary | int8 | int8 / ternary |", "|---|---:|---:|---:|"]
     for row in comparison_rows(result):
-        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
-        lines.append(f"| {row['metric']} | {_cell(row['ternary'])} | {_cell(row['int'])} | {ratio} |")
+        ratio = _ratio_cell(row["ratio"])
+        if lookup:
+            lines.append(f"| {row['metric']} | {_cell(row['ternary'])} | {_cell(row['lookup'])} | "
+                         f"{_cell(row['int'])} | {_ratio_cell(row['lookup_ratio'])} | {ratio} |")
+        else:
+            lines.append(f"| {row['metric']} | {_cell(row['ternary'])} | {_cell(row['int'])} | {ratio} |")
     failures = [(kind, step, message) for kind, steps in result["errors"].items()
                 for step, message in steps.items()]
     if failures:

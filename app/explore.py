@@ -4,7 +4,7 @@ A space file names fixed design fields, the fields to sweep (their cartesian pro
 set of points) and what to measure::
 
     [design]                    # fixed: any field of UnitParams / AcceleratorParams
-    kind = "accelerator"        # or "ternary" / "int": a matrix unit alone
+    kind = "accelerator"        # or "ternary" / "lookup" / "int": a matrix unit alone
     max_k = 4096
 
     [sweep]                     # lists; every combination is a point
@@ -112,10 +112,27 @@ class Space:
 
     def points(self):
         """Every point: a dict of the design's fields plus :data:`POINT_FIELDS`, in the order
-        of the cartesian product (last field fastest)."""
+        of the cartesian product (last field fastest).
+
+        A swept ``group`` applies to the lookup unit only: a point of another unit drops it,
+        and comes once, not once per group."""
         names = list(self.sweep)
+        seen = set()
         for values in itertools.product(*(self.sweep[name] for name in names)):
-            yield {**POINT_FIELDS, **self.design, **dict(zip(names, values))}
+            point = {**POINT_FIELDS, **self.design, **dict(zip(names, values))}
+            if "group" in self.sweep and not _uses_group(point):
+                del point["group"]
+                key = json.dumps(point, sort_keys=True, default=str)
+                if key in seen:
+                    continue
+                seen.add(key)
+            yield point
+
+
+def _uses_group(point):
+    """The point's design holds a lookup unit (the one that has a ``group``)."""
+    kind = point.get("kind", "ternary")
+    return kind == "lookup" or (kind == "accelerator" and point.get("unit_kind") == "lookup")
 
 
 def _known_fields():

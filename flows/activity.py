@@ -34,7 +34,7 @@ from amaranth.sim import Simulator
 from ..hdl.chunk_stream import StreamDriver
 from ..hdl.units import UNIT_CLASSES
 from ..spec.formats import WeightCode
-from ..spec.params import UNIT_KINDS
+from ..spec.params import TERNARY_UNIT_KINDS, UNIT_KINDS
 from .netlist import check_outputs, replay, synthesize_netlist, toggles_by_cell
 from .stimulus import make_workload
 from .switching import SWITCHING_45NM, switching_energy
@@ -59,7 +59,7 @@ def _simulate(design, testbench, vcd_path):
 
 def _weight_code(kind, weight):
     # The ternary unit takes the weight's 2-bit code, the int unit the value itself.
-    return WeightCode.of(weight) if kind == "ternary" else weight
+    return WeightCode.of(weight) if kind in TERNARY_UNIT_KINDS else weight
 
 
 def simulate_rtl(unit, kind, chunks, vcd_path):
@@ -121,7 +121,7 @@ def gate_activity(design, top_name, rtl_vcd, workdir, model=SWITCHING_45NM):
 
 def _check_unit(unit, kind, name):
     if kind not in UNIT_KINDS:
-        raise ValueError(f"kind must be ternary or int, not {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}, not {kind!r}")
     expected = UNIT_CLASSES[kind]
     if not isinstance(unit, expected):
         raise ValueError(f"unit must be a {expected.__name__} for kind {kind!r}, "

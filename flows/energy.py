@@ -30,6 +30,9 @@ Interpolation rules (``docs/energy.md``):
   with the nearest segment's exponent; a write costs as much as a read;
 * register bit loaded: one 32-bit add divided by 32 (a flip-flop and a full adder have
   about the same transistor count and both switch once per load);
+* table lookup (the lookup unit's rows): ``inputs - 1`` two-input multiplexers per bit,
+  each :data:`MUX_PER_FULL_ADDER` of a full-adder bit (a 32-bit add divided by 32): Yosys'
+  CMOS table counts 12 transistors for a ``$_MUX_``, against 28 for a mirror full adder;
 * DRAM: the 64-bit access energy divided by 64 per bit (midpoint of the quoted range).
 """
 
@@ -42,11 +45,11 @@ from pathlib import Path
 from ..hdl.units import UNIT_CLASSES, unit_structure
 from ..spec.errors import ParameterError, ParameterTypeError
 from ..spec.formats import MODEL_SHAPES, bits_per_weight, model_shape
-from ..spec.params import AcceleratorParams, check_params
+from ..spec.params import TERNARY_UNIT_KINDS, AcceleratorParams, check_params
 
 __all__ = ["TABLES", "EnergyTable", "UnitStructure", "MemoryGeometry", "HardwareModel",
            "hardware_model", "load_table", "paper_matmul_energy", "paper_ratio", "workload_energy",
-           "parse_workload", "CATEGORIES"]
+           "parse_workload", "CATEGORIES", "MUX_PER_FULL_ADDER"]
 
 #: Energy tables shipped with the package (``flows/data/energy_<name>.json``).
 TABLES = ("horowitz_45nm", "bitnet_7nm")
@@ -55,6 +58,11 @@ TABLES = ("horowitz_45nm", "bitnet_7nm")
 CATEGORIES = ("arithmetic", "registers", "onchip_memory", "offchip")
 
 _DRAM_POINTS = ("low", "mid", "high")
+
+#: Energy of a two-input multiplexer bit against a full-adder bit: their transistors in
+#: static CMOS (Yosys' ``stat -tech cmos`` cost of ``$_MUX_``, 12, and a 28-transistor
+#: mirror full adder). Neither table has a multiplexer; both have adders.
+MUX_PER_FULL_ADDER = 12 / 28
 
 
 def _data_text(filename):
@@ -136,6 +144,12 @@ class EnergyTable:
     def register_bit(self):
         """Energy of loading one register bit: a 32-bit add divided by 32 (module docstring)."""
         return self.add(32) / 32
+
+    def mux(self, inputs, bits):
+        """Energy of one ``bits``-wide selection among ``inputs`` values: ``inputs - 1``
+        two-input multiplexers per bit, each :data:`MUX_PER_FULL_ADDER` of a full-adder bit
+        (a 32-bit add divided by 32; module docstring)."""
+        return (_positive("inputs", inputs) - 1) * _positive("bits", bits) * MUX_PER_FULL_ADDER * self.add(32) / 32
 
     def sram(self, bits, macro_bytes):
         """Energy of reading or writing ``bits`` bits of an SRAM of ``macro_bytes`` bytes."""
@@ -258,7 +272,7 @@ class UnitStructure:
     Attributes
     ----------
     kind : str
-        ``"ternary"`` or ``"int"``.
+        ``"ternary"``, ``"lookup"`` or ``"int"``.
     rows, cols, act_bits, weight_bits, acc_bits, pipeline : int
         The unit's parameters (``weight_bits`` 2 for ternary codes).
     adder_widths : tuple of int
@@ -267,9 +281,15 @@ class UnitStructure:
         Operand widths of one row's multipliers (empty for ternary).
     register_bits : int
         Flip-flops of the whole unit loaded every chunk step: pipeline registers of all
-        rows, the unit's stage flags, accumulators (and the ternary INVALID flag).
+        rows, the unit's stage flags, accumulators (and the ternary INVALID flag), and the
+        lookup unit's shared table.
     latency : int
         Cycles from a last chunk to its result (as the hardware's ``latency``).
+    muxes : tuple of (int, int)
+        ``(inputs, width)`` of one row's table lookups (the lookup unit).
+    shared_adder_widths : tuple of int
+        Widths of the adders computed once per chunk step for all rows (the lookup unit's
+        tables).
     """
     kind: str
     rows: int
@@ -282,6 +302,8 @@ class UnitStructure:
     multipliers: tuple
     register_bits: int
     latency: int
+    muxes: tuple = ()
+    shared_adder_widths: tuple = ()
 
     @classmethod
     def of(cls, unit):
@@ -296,11 +318,11 @@ class UnitStructure:
         return cls._from_hardware(_kind_of(unit), unit.structure())
 
     @classmethod
-    def from_params(cls, params):
+    def from_params(cls, params, *, weight_format="codes"):
         """The structure of the unit :func:`~tritforge.hdl.units.build_unit` builds for
-        ``params`` (a :class:`~tritforge.spec.params.UnitParams`), in milliseconds
-        (:func:`~tritforge.hdl.units.unit_structure`)."""
-        hardware = unit_structure(params)
+        ``params`` (a :class:`~tritforge.spec.params.UnitParams`; ``weight_format`` as
+        there), in milliseconds (:func:`~tritforge.hdl.units.unit_structure`)."""
+        hardware = unit_structure(params, weight_format=weight_format)
         return cls._from_hardware(params.kind, hardware)
 
     @classmethod
@@ -309,7 +331,8 @@ class UnitStructure:
                    weight_bits=hardware.weight_bits, acc_bits=hardware.acc_bits,
                    pipeline=hardware.pipeline, adder_widths=hardware.adder_widths,
                    multipliers=hardware.multipliers, register_bits=hardware.register_bits,
-                   latency=hardware.latency)
+                   latency=hardware.latency, muxes=hardware.muxes,
+                   shared_adder_widths=hardware.shared.adder_widths)
 
     @property
     def lanes(self):
@@ -320,8 +343,10 @@ class UnitStructure:
         """``{"arithmetic": pJ, "registers": pJ}`` of one chunk step (all rows)."""
         tree = sum(table.add(width) for width in self.adder_widths)
         products = sum(table.mult(a, b) for a, b in self.multipliers)
+        lookups = sum(table.mux(inputs, width) for inputs, width in self.muxes)
         accumulate = table.add(self.acc_bits)
-        return {"arithmetic": self.rows * (tree + products + accumulate),
+        shared = sum(table.add(width) for width in self.shared_adder_widths)
+        return {"arithmetic": self.rows * (tree + products + lookups + accumulate) + shared,
                 "registers": self.register_bits * table.register_bit()}
 
     def describe(self):
@@ -329,13 +354,14 @@ class UnitStructure:
         return {"kind": self.kind, "rows": self.rows, "cols": self.cols, "act_bits": self.act_bits,
                 "acc_bits": self.acc_bits, "adders_per_row": len(self.adder_widths),
                 "adder_widths": _histogram(self.adder_widths),
-                "multipliers_per_row": len(self.multipliers), "register_bits": self.register_bits}
+                "multipliers_per_row": len(self.multipliers), "register_bits": self.register_bits,
+                "lookups_per_row": len(self.muxes), "shared_adders": len(self.shared_adder_widths)}
 
 
 def _kind_of(unit):
     """The kind of :data:`~tritforge.hdl.units.UNIT_CLASSES` ``unit`` is."""
     for kind, unit_class in UNIT_CLASSES.items():
-        if isinstance(unit, unit_class):
+        if type(unit) is unit_class:       # a lookup unit is a TernaryMatrixUnit too
             return kind
     names = ", ".join(unit_class.__name__ for unit_class in UNIT_CLASSES.values())
     raise ParameterTypeError(f"unit must be a matrix unit ({names}), not {unit!r}")
@@ -367,7 +393,7 @@ class MemoryGeometry:
         """The memories of :class:`~tritforge.hdl.accelerator.Accelerator` for ``params``
         (an :class:`~tritforge.spec.params.AcceleratorParams`). ``kind="int"``: the same
         accelerator holding ``weight_bits``-bit weights (the baseline's memories)."""
-        if kind == "ternary":
+        if kind in TERNARY_UNIT_KINDS:
             tile_bits = params.tile_bits
             per_weight = bits_per_weight(params.weight_format)
         else:
@@ -399,13 +425,17 @@ class HardwareModel:
     @classmethod
     def for_accelerator(cls, params, kind="ternary", weight_bits=8):
         """The accelerator of ``params``: its unit sums one chunk (``max_k = cols``), the
-        accumulator buffer sums the chunks in ``params.acc_bits``. ``kind="int"``: the same
-        accelerator around an :class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` of
+        accumulator buffer sums the chunks in ``params.acc_bits``. ``kind="ternary"``: its own
+        ternary unit (the adder tree or the lookup unit, ``params.unit_kind``); ``"int"``: the
+        same accelerator around an :class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit` of
         ``weight_bits``-bit weights (the baseline; ``weight_bits`` applies to it only)."""
         unit = check_params(params).unit
-        if kind != "ternary":
-            unit = dataclasses.replace(unit, kind=kind, weight_bits=weight_bits)
-        return cls(UnitStructure.from_params(unit),
+        if kind not in ("ternary", "int"):
+            raise ParameterError(f"kind must be one of ternary, int, not {kind!r}")
+        if kind == "int":
+            unit = dataclasses.replace(unit, kind=kind, weight_bits=weight_bits, group=None)
+        weights = "base3" if kind != "int" and params.unit_reads_bytes else "codes"
+        return cls(UnitStructure.from_params(unit, weight_format=weights),
                    MemoryGeometry.from_params(params, kind, weight_bits), params.acc_bits)
 
     def chunk_energy(self, table):

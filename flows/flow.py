@@ -333,7 +333,7 @@ def step_activity(state, cfg):
     """
     design = state.design
     if design.kind == "accelerator":
-        raise ParameterError("the activity step runs on a matrix unit (kind ternary or int), "
+        raise ParameterError("the activity step runs on a matrix unit (kind ternary, lookup or int), "
                              "not on the accelerator")
     options = {"zero_share": cfg.zero_share, "cycles": cfg.activity_cycles, "seed": cfg.activity_seed}
 

@@ -8,7 +8,7 @@ probability. Dot products are :data:`CHUNKS_PER_PRODUCT` chunks long.
 
 import random
 
-from ..spec.params import UNIT_KINDS
+from ..spec.params import TERNARY_UNIT_KINDS, UNIT_KINDS
 
 __all__ = ["CHUNKS_PER_PRODUCT", "INT8_SIGMA", "make_workload"]
 
@@ -29,7 +29,7 @@ def _weights(rng, kind, count, zero_share):
     for _ in range(count):
         if rng.random() < zero_share:
             values.append(0)
-        elif kind == "ternary":
+        elif kind in TERNARY_UNIT_KINDS:
             values.append(rng.choice((-1, 1)))
         else:
             value = 0
@@ -53,7 +53,7 @@ def make_workload(kind, rows, cols, cycles, *, zero_share, seed=1):
         is not positive.
     """
     if kind not in UNIT_KINDS:
-        raise ValueError(f"kind must be ternary or int, not {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}, not {kind!r}")
     if not isinstance(zero_share, (int, float)) or not 0 <= zero_share <= 1:
         raise ValueError(f"zero_share must be a number in 0..1, not {zero_share!r}")
     if not isinstance(cycles, int) or cycles < 1:

@@ -9,11 +9,11 @@ from ..spec.protocol import COUNTERS, ERROR_MASK_SHIFT, STATUS_HEADER_WORDS, WOR
 from .accumulator_buffer import AccumulatorBuffer
 from .activation_buffer import ActivationBuffer
 from .command_decoder import CommandDecoder
-from .matrix_unit import TernaryMatrixUnit
 from .perf_counters import PerfCounters
 from .result_packer import ResultPacker
 from .sequencer import Sequencer
 from .status_packer import StatusPacker
+from .units import accelerator_unit, accelerator_unit_latency
 from .weight_memory import WeightMemory
 
 __all__ = ["Accelerator"]
@@ -37,11 +37,14 @@ class Accelerator(wiring.Component):
     Data path::
 
         s_axis -> CommandDecoder -> WeightMemory (2 banks) ----\\
-                                 -> ActivationBuffer (2 banks) -> Sequencer -> TernaryMatrixUnit
+                                 -> ActivationBuffer (2 banks) -> Sequencer -> matrix unit
         m_axis <- ResultPacker <- AccumulatorBuffer (2 row blocks) <-----------/
                <- StatusPacker <- PerfCounters, errors
 
-    The matrix unit is built with ``max_k = cols``: it sums one chunk at a time, the
+    The matrix unit is a :class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit` (adder tree)
+    or a :class:`~tritforge.hdl.lookup_matrix_unit.LookupMatrixUnit` (``unit_kind``; with
+    group 5 over the ``base3`` format the weight memory hands it the packed bytes, with no
+    decoder). It is built with ``max_k = cols``: it sums one chunk at a time, the
     accumulator buffer (``acc_bits`` for ``max_k``) sums the chunks. ``CLEAR`` resets the
     sequencer, the matrix unit and the accumulator buffer (a run in progress is
     abandoned), the counters and the error; memory contents stay.
@@ -101,7 +104,7 @@ class Accelerator(wiring.Component):
     @property
     def unit_latency(self):
         """The matrix unit's latency in cycles."""
-        return TernaryMatrixUnit.latency_for(self._params.cols, self._params.pipeline)
+        return accelerator_unit_latency(self._params)
 
     def _make_decoder(self):
         """The command decoder (a formal harness substitutes one that keeps its state
@@ -112,13 +115,12 @@ class Accelerator(wiring.Component):
         m = Module()
         p = self._params
         decoder = m.submodules.decoder = self._make_decoder()
-        weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth)
+        weights = m.submodules.weights = WeightMemory(p.rows, p.cols, p.weight_format, p.weight_depth,
+                                                      raw_bytes=p.unit_reads_bytes)
         acts = m.submodules.acts = ActivationBuffer(p.cols, p.act_bits, p.act_depth)
         # Built here, not in __init__: an accelerator made only to read its parameters
         # then leaves no unused block behind.
-        spec = p.unit
-        unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits, max_k=spec.max_k,
-                                 pipeline=spec.pipeline)
+        unit = accelerator_unit(p)
         sequencer = Sequencer(p, unit.signature, unit.latency)
         accumulators = AccumulatorBuffer(p.rows, p.partial_bits, p.acc_bits, p.max_tokens)
         # CLEAR abandons the run in progress: everything that holds part of it restarts, a

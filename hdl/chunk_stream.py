@@ -478,11 +478,14 @@ class StreamDriver:
         rows = chunk["weights"]
         if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or len(rows) != unit.rows:
             raise ParameterError(f"{where}: weights must be {unit.rows} rows (unit rows), not {rows!r}")
-        for name, values, allowed in [("act", chunk["act"], act_range)] + [
-                (f"weights[{row}]", values, weight_range) for row, values in enumerate(rows)]:
+        # A row holds a weight per lane, or (a base-3 lookup unit) a byte per five lanes.
+        row_length = self._chunk_layout["weights"].shape.elem_shape.length
+        for name, values, allowed, length in [("act", chunk["act"], act_range, unit.cols)] + [
+                (f"weights[{row}]", values, weight_range, row_length) for row, values in enumerate(rows)]:
             values = _int_row(f"{where}: {name}", values)
-            if len(values) != unit.cols:
-                raise ParameterError(f"{where}: {name} must hold {unit.cols} values (unit cols), "
+            if len(values) != length:
+                what = "unit cols" if length == unit.cols else "the unit's weights per row"
+                raise ParameterError(f"{where}: {name} must hold {length} values ({what}), "
                                      f"not {len(values)}")
             for lane, value in enumerate(values):
                 if value not in allowed:

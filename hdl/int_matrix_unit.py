@@ -140,6 +140,11 @@ class IntMatrixUnit(MatrixUnitBase):
                                           WEIGHT_BITS_RANGE.start, WEIGHT_BITS_RANGE.stop - 1)
         super().__init__(rows, cols, act_bits, max_k, acc_bits, pipeline, signed(weight_bits))
 
+    @staticmethod
+    def latency_for(cols, pipeline):
+        """The :attr:`latency` of a unit with these parameters, without building one."""
+        return max(_IntDot.latency_for(cols, pipeline), 1)
+
     def _required_acc_bits(self):
         largest = max(abs(bound) for bound in _product_range(self._act_bits, self._weight_bits))
         return (self._max_k * largest).bit_length() + 1

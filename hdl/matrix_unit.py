@@ -73,6 +73,10 @@ class MatrixUnitStructure:
         synthesis keeps them.
     latency : int
         Cycles from a last chunk to its result (the unit's ``latency``).
+    shared : DotStructure
+        The stage all rows share, built once per unit (the lookup unit's table of
+        activation sums): its adders and registers, counted once, not per row. Empty for
+        units without one.
     """
     rows: int
     cols: int
@@ -84,6 +88,7 @@ class MatrixUnitStructure:
     acc_bits: int
     control_register_bits: int
     latency: int
+    shared: DotStructure = DotStructure(adder_widths=(), multipliers=(), register_bits=0, latency=0)
 
     @property
     def adder_widths(self):
@@ -98,7 +103,13 @@ class MatrixUnitStructure:
     @property
     def register_bits(self):
         """Every register bit of the unit, all loaded each chunk step."""
-        return self.rows * (self.row_register_bits + self.acc_bits) + self.control_register_bits
+        return (self.rows * (self.row_register_bits + self.acc_bits) + self.control_register_bits
+                + self.shared.register_bits)
+
+    @property
+    def muxes(self):
+        """``(inputs, width)`` of one row's table lookups."""
+        return self.dot.muxes
 
 
 def _register_bits(values):
@@ -159,7 +170,7 @@ class MatrixUnitBase(wiring.Component):
         """Payload layout of ``i``: one chunk of a dot product for every row."""
         return data.StructLayout({
             "act": data.ArrayLayout(signed(self._act_bits), self._cols),
-            "weights": data.ArrayLayout(data.ArrayLayout(self._weight_shape, self._cols),
+            "weights": data.ArrayLayout(data.ArrayLayout(self._weight_shape, self._row_weights()),
                                         self._rows),
             "first": 1,
             "last": 1,
@@ -226,10 +237,28 @@ class MatrixUnitBase(wiring.Component):
         return MatrixUnitStructure(
             rows=self._rows, cols=self._cols, act_bits=self._act_bits, weight_bits=self.weight_bits,
             pipeline=self._pipeline, dot=dot_structure, row_register_bits=row_bits,
-            acc_bits=self._acc_bits, control_register_bits=flags + invalid, latency=self._latency)
+            acc_bits=self._acc_bits, control_register_bits=flags + invalid, latency=self._latency,
+            shared=self._shared_structure())
 
     def _required_acc_bits(self):
         raise NotImplementedError
+
+    def _row_weights(self):
+        """Weight fields of one row in a chunk: ``cols`` (one weight per lane)."""
+        return self._cols
+
+    def _shared_stage(self, m, advance):
+        """Build the stage every row shares; what each row's block takes in (its
+        :meth:`_row_input` port). Default: no stage, the rows take the activations."""
+        return self.i.payload.act
+
+    def _shared_structure(self):
+        """The :class:`DotStructure` of :meth:`_shared_stage` (default: nothing)."""
+        return MatrixUnitStructure.shared
+
+    def _row_input(self, dot):
+        """The port of a row's block that takes :meth:`_shared_stage`'s value."""
+        return dot.act
 
     def _dot_latency_for(self):
         """Latency of the blocks :meth:`_make_dot` makes (known before making one)."""
@@ -254,7 +283,8 @@ class MatrixUnitBase(wiring.Component):
                      self.i.ready.eq(advance & ~ResetSignal()),
                      self.o.valid.eq(result_valid & ~ResetSignal())]
 
-        rows = [self._build_row(m, row, advance) for row in range(self._rows)]
+        shared = self._shared_stage(m, advance)
+        rows = [self._build_row(m, row, advance, shared) for row in range(self._rows)]
         flags = self._flag_pipeline(m, advance)
         arriving, leaving = flags[-2], flags[-1]
 
@@ -275,12 +305,12 @@ class MatrixUnitBase(wiring.Component):
                              take=advance & leaving.valid)
         return m
 
-    def _build_row(self, m, row, advance):
+    def _build_row(self, m, row, advance, shared):
         """One row's dot product: its addends and INVALID flag at the last stage."""
         dot = self._make_dot()
         assert dot.latency == self._dot_latency
         m.submodules[f"row{row}"] = dot
-        m.d.comb += [dot.act.eq(self.i.payload.act), dot.weights.eq(self.i.payload.weights[row])]
+        m.d.comb += [self._row_input(dot).eq(shared), dot.weights.eq(self.i.payload.weights[row])]
         values = self._row_outputs(dot)
         if dot.latency:
             m.d.comb += dot.en.eq(advance)

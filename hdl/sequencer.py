@@ -86,7 +86,7 @@ class Sequencer(wiring.Component):
     run : ``In(run_layout(params))``
         Sampled at ``start``.
     busy : ``Out(1)``
-    weights : ``Out(read_signature(weight_depth, decoded_tile_layout(rows, cols)))``
+    weights : ``Out(read_signature(weight_depth, decoded_tile_layout(rows, cols, raw_bytes=...)))``
     acts : ``Out(read_signature(act_depth, chunk_layout(cols, act_bits)))``
     unit_i : ``Out(<unit i stream>)``, unit_o : ``In(<unit o stream>)``
         To the matrix unit.
@@ -121,7 +121,8 @@ class Sequencer(wiring.Component):
             "run": In(run_layout(params)),
             "busy": Out(1),
             "weights": Out(read_signature(params.weight_depth,
-                                          decoded_tile_layout(params.rows, params.cols))),
+                                          decoded_tile_layout(params.rows, params.cols,
+                                                              raw_bytes=params.unit_reads_bytes))),
             "acts": Out(read_signature(params.act_depth, chunk_layout(params.cols, params.act_bits))),
             "unit_i": Out(unit_i),
             "unit_o": In(unit_o),

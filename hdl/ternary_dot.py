@@ -53,7 +53,7 @@ from ..spec.formats import WEIGHT_CODE_BITS, WeightCode
 from ..spec.params import ACT_BITS_RANGE
 
 __all__ = ["TernaryDot", "ACT_BITS_RANGE", "KEEP", "DotStructure", "Stages", "TreeNode",
-           "TreePlan", "adder_tree", "check_integer", "pipeline_registers", "plan_tree",
+           "TreePlan", "adder_tree", "any_flag", "check_integer", "pipeline_registers", "plan_tree",
            "stage_register_bits", "tree_depth"]
 
 # The correction bit of a lane is code bit 1: it must be set exactly for the codes whose
@@ -152,17 +152,21 @@ class _StageBits(Stages):
         return bits
 
 
-def stage_register_bits(level_bits, pipeline):
+def stage_register_bits(level_bits, pipeline, *, start=0, close=True):
     """Register bits :class:`Stages` makes in a block of ``len(level_bits)`` levels.
 
     ``level_bits[i]`` is the width of all values leaving level ``i``; the block closes
-    with the last level's values, as every block here does. The same code as
-    :class:`Stages` decides where the registers go, so the count cannot drift from it.
+    with the last level's values, as every block here does (``close=False``: a stage that
+    others continue, which does not). ``start``: levels already counted before the block
+    (a block that continues another's pipeline). The same code as :class:`Stages` decides
+    where the registers go, so the count cannot drift from it.
     """
     stages = _StageBits(check_integer("pipeline", pipeline, 0))
+    stages.levels = start
     for bits in level_bits:
         stages.end_level([bits])
-    stages.close(list(level_bits[-1:]))
+    if close:
+        stages.close(list(level_bits[-1:]))
     return stages.bits
 
 
@@ -348,11 +352,17 @@ class DotStructure:
         register holds. A block with ``latency`` 0 has none.
     latency : int
         Register stages from input to output.
+    muxes : tuple of (int, int)
+        ``(inputs, width)`` of every table lookup (a ``width``-bit multiplexer over
+        ``inputs`` values, i.e. ``inputs - 1`` two-input multiplexers per bit); empty but
+        for the lookup unit's rows
+        (:class:`~tritforge.hdl.lookup_matrix_unit.LookupMatrixUnit`).
     """
     adder_widths: tuple
     multipliers: tuple
     register_bits: int
     latency: int
+    muxes: tuple = ()
 
 
 def tree_depth(lanes):
@@ -540,10 +550,14 @@ class TernaryDot(wiring.Component):
         return self._leaf_node(u, code[_CARRY_BIT])
 
     def _any_invalid(self, m):
-        lane_invalid = [self.weights[k] == WeightCode.INVALID for k in range(self._lanes)]
-        pairs = []
-        for k in range(0, self._lanes, 2):
-            pair = Signal(name=f"invalid_pair{k // 2}", attrs=KEEP)
-            m.d.comb += pair.eq(Cat(*lane_invalid[k:k + 2]).any())
-            pairs.append(pair)
-        return Cat(*pairs).any()
+        return any_flag(m, [self.weights[k] == WeightCode.INVALID for k in range(self._lanes)])
+
+
+def any_flag(m, flags):
+    """OR of ``flags``, as kept pairs (one LUT4 per two lanes; module docstring)."""
+    pairs = []
+    for k in range(0, len(flags), 2):
+        pair = Signal(name=f"invalid_pair{k // 2}", attrs=KEEP)
+        m.d.comb += pair.eq(Cat(*flags[k:k + 2]).any())
+        pairs.append(pair)
+    return Cat(*pairs).any()

@@ -17,9 +17,22 @@ def tile_layout(rows, cols):
     return ArrayLayout(ArrayLayout(WEIGHT_CODE_BITS, cols), rows)
 
 
-def decoded_tile_layout(rows, cols):
-    """A decoded tile and its error flag."""
-    return StructLayout({"codes": tile_layout(rows, cols), "invalid": 1})
+def decoded_tile_layout(rows, cols, *, raw_bytes=False):
+    """A decoded tile and its error flag. ``raw_bytes``: ``codes`` holds each row's base-3
+    bytes undecoded (``[rows][ceil(cols / 5)]`` bytes), for a unit that reads them itself."""
+    if raw_bytes:
+        codes = ArrayLayout(ArrayLayout(8, packed_row_bytes(cols, "base3")), rows)
+    else:
+        codes = tile_layout(rows, cols)
+    return StructLayout({"codes": codes, "invalid": 1})
+
+
+def _check_raw(weight_format, raw_bytes):
+    if not isinstance(raw_bytes, bool):
+        raise TypeError(f"raw_bytes must be a bool, not {raw_bytes!r}")
+    if raw_bytes and weight_format != "base3":
+        raise ValueError(f"raw_bytes needs the base3 weight format, not {weight_format!r}")
+    return raw_bytes
 
 
 class TileDecoder(wiring.Component):
@@ -39,28 +52,37 @@ class TileDecoder(wiring.Component):
     unit counts that code as 0 and flags it itself: checking it here too would cost a LUT
     per two weights for nothing. Combinational (latency 0); for ``"2bit"`` only wiring.
 
+    ``raw_bytes`` (``"base3"`` only): no decoder; ``tile.codes`` holds the bytes as they are
+    (:func:`decoded_tile_layout`) and ``invalid`` stays low: the lookup unit of group 5
+    takes them as table indices and flags bytes >= 243 itself.
+
     Parameters
     ----------
     rows, cols : int
     weight_format : ``"2bit"`` or ``"base3"``
+    raw_bytes : bool
 
     Members
     -------
     packed : ``In(rows * row_bytes * 8)``
-    tile : ``Out(decoded_tile_layout(rows, cols))``
+    tile : ``Out(decoded_tile_layout(rows, cols, raw_bytes=raw_bytes))``
     """
 
-    def __init__(self, rows, cols, weight_format):
+    def __init__(self, rows, cols, weight_format, *, raw_bytes=False):
         _check_positive("rows", rows)
         _check_positive("cols", cols)
         self._rows, self._cols = rows, cols
         self._format = weight_format
         self._row_bytes = packed_row_bytes(cols, weight_format)
+        self._raw = _check_raw(weight_format, raw_bytes)
         super().__init__({"packed": In(rows * self._row_bytes * 8),
-                          "tile": Out(decoded_tile_layout(rows, cols))})
+                          "tile": Out(decoded_tile_layout(rows, cols, raw_bytes=raw_bytes))})
 
     def elaborate(self, platform):
         m = Module()
+        if self._raw:
+            m.d.comb += [self.tile.codes.eq(self.packed), self.tile.invalid.eq(0)]
+            return m
         rows = [self.packed.word_select(r, self._row_bytes * 8) for r in range(self._rows)]
         if self._format == "2bit":
             codes, invalid = self._decode_2bit(rows)
@@ -100,16 +122,18 @@ class WeightMemory(wiring.Component):
     weight_format : ``"2bit"`` or ``"base3"``
     depth : int
         Tiles per bank.
+    raw_bytes : bool
+        Pass base-3 bytes undecoded (:class:`TileDecoder`).
 
     Members
     -------
     write : ``In(write_signature(depth, tile_bits))``
         Packed tiles from the host link.
-    read : ``In(read_signature(depth, decoded_tile_layout(rows, cols)))``
+    read : ``In(read_signature(depth, decoded_tile_layout(rows, cols, raw_bytes=raw_bytes)))``
         Latency 1 (RAM register, then the combinational decoder); holds while ``en`` is low.
     """
 
-    def __init__(self, rows, cols, weight_format, depth):
+    def __init__(self, rows, cols, weight_format, depth, *, raw_bytes=False):
         _check_positive("rows", rows)
         _check_positive("cols", cols)
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
@@ -117,8 +141,10 @@ class WeightMemory(wiring.Component):
         self._shape = rows, cols, weight_format
         self._tile_bits = rows * packed_row_bytes(cols, weight_format) * 8
         self._depth = depth
+        self._raw = _check_raw(weight_format, raw_bytes)
         super().__init__({"write": In(write_signature(depth, self._tile_bits)),
-                          "read": In(read_signature(depth, decoded_tile_layout(rows, cols)))})
+                          "read": In(read_signature(depth, decoded_tile_layout(
+                              rows, cols, raw_bytes=raw_bytes)))})
 
     @property
     def tile_bits(self):
@@ -127,7 +153,7 @@ class WeightMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.banks = banks = BankedMemory(self._depth, self._tile_bits)
-        m.submodules.decoder = decoder = TileDecoder(*self._shape)
+        m.submodules.decoder = decoder = TileDecoder(*self._shape, raw_bytes=self._raw)
         wiring.connect(m, wiring.flipped(self.write), banks.write)
         m.d.comb += [
             banks.read.bank.eq(self.read.bank),

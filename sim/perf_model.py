@@ -38,7 +38,7 @@ result group):
 from dataclasses import dataclass, field
 
 from ..hdl.accumulator_buffer import HALVES
-from ..hdl.matrix_unit import TernaryMatrixUnit
+from ..hdl.units import accelerator_unit_latency
 from ..spec.params import check_params
 from .driver import plan_matmul
 
@@ -80,7 +80,7 @@ class LayerTiming:
 
 def unit_latency(params):
     """The matrix unit's latency in the accelerator built from ``params``."""
-    return TernaryMatrixUnit.latency_for(params.cols, params.pipeline)
+    return accelerator_unit_latency(params)
 
 
 class _Timeline:

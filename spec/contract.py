@@ -32,8 +32,9 @@ from .protocol import (ACT_BANK_BIT, ARG_BITS, ARGUMENTS, CHECKS, COUNTER_DESCRI
                        MIN_COUNTER_BITS, OPCODE_BITS, PROTOCOL_VERSION, STATUS_HEADER_WORDS, WEIGHT_BANK_BIT,
                        WORD_BITS, ErrorCode, Opcode, StatusFlag)
 
-__all__ = ["BLOCK", "WORKED_EXAMPLE", "EXAMPLE_CONFIGS", "ARGUMENT_RULES", "RUN_RULES", "DIGIT_BASES", "Field", "Argument",
-           "unit_latency", "header_fields", "status_words_layout", "weight_of", "check_of", "describe",
+__all__ = ["BLOCK", "WORKED_EXAMPLE", "EXAMPLE_CONFIGS", "ARGUMENT_RULES", "RUN_RULES", "DIGIT_BASES", "Field",
+           "Argument", "unit_latency", "accelerator_unit_latency", "header_fields", "status_words_layout",
+           "weight_of", "check_of", "describe",
            "render_markdown", "block_of", "replace_block", "main"]
 
 #: Name of the generated block in ``docs/accelerator.md``.
@@ -52,16 +53,35 @@ LATENCY_COLS = (4, 8, 10, 16, 32, 64, 128, 256)
 LATENCY_PIPELINES = (0, 1, 2, 3, 4)
 
 
-def unit_latency(cols, pipeline):
+def unit_latency(cols, pipeline, *, group=None, base3_bytes=False):
     """Cycles from a chunk entering the matrix unit to its sums: ``L``.
 
     The adder tree over ``cols`` lanes has ``ceil(log2(cols))`` levels with a register after
     every ``pipeline`` of them and at the end, ``ceil(levels / pipeline)`` registers; with
     ``pipeline`` 0 (or one lane) the unit still registers its output, so ``L`` is at least 1.
+
+    The lookup unit (``group`` not ``None``) has ``ceil(log2(min(group, cols)))`` table
+    levels (one more when it reads base-3 bytes, ``base3_bytes``, and ``cols`` is not a
+    multiple of 5: its last byte's table negates), one lookup level, then the tree over
+    ``ceil(cols / group)`` sums; registers as above.
     """
-    levels = math.ceil(math.log2(cols)) if cols > 1 else 0
+    levels = _depth(cols)
+    if group is not None:
+        levels = _depth(min(group, cols)) + (1 if base3_bytes and cols % group else 0) + 1 \
+            + _depth(-(-cols // group))
     registers = -(-levels // pipeline) if pipeline else 0
     return max(registers, 1)
+
+
+def _depth(leaves):
+    """Adder levels of a balanced tree over ``leaves`` values."""
+    return math.ceil(math.log2(leaves)) if leaves > 1 else 0
+
+
+def accelerator_unit_latency(params):
+    """:func:`unit_latency` of the matrix unit of :class:`~.params.AcceleratorParams` ``params``."""
+    group = params.group if params.unit_kind == "lookup" else None
+    return unit_latency(params.cols, params.pipeline, group=group, base3_bytes=params.unit_reads_bytes)
 
 
 # --- the layout, as data both outputs read --------------------------------------------------
@@ -199,7 +219,7 @@ def describe(params):
                     "rule": check.rule} for check in CHECKS],
         "flags": [{"name": flag.name, "bit": _bit(flag), "meaning": flag.description}
                   for flag in StatusFlag],
-        "unit_latency": unit_latency(params.cols, params.pipeline),
+        "unit_latency": accelerator_unit_latency(params),
     }
 
 

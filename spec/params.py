@@ -1,9 +1,10 @@
 """Design parameters: one frozen, validated object per design, passed as itself.
 
-* :class:`UnitParams` - a matrix unit: the ternary adder-tree unit or the INT8 baseline
-  (``kind`` ``"ternary"`` / ``"int"``);
-* :class:`AcceleratorParams` - the accelerator top: its ternary matrix unit, memories and
-  AXI4-Stream link, with the geometry the host protocol derives from them.
+* :class:`UnitParams` - a matrix unit: the ternary adder-tree unit, the ternary table-lookup
+  unit or the INT8 baseline (``kind`` ``"ternary"`` / ``"lookup"`` / ``"int"``);
+* :class:`AcceleratorParams` - the accelerator top: its ternary matrix unit (adder tree or
+  lookup, ``unit_kind``), memories and AXI4-Stream link, with the geometry the host protocol
+  derives from them.
 
 Each is checked once, in its constructor; the hardware (``Accelerator(params)``,
 :func:`tritforge.hdl.build`), the flows, the simulators and the command line take the object
@@ -23,11 +24,18 @@ from .formats import WEIGHT_FORMATS, accumulator_bits, packed_row_bytes
 from .protocol import (COUNTERS, MAX_COUNTER_BITS, MAX_STREAM_WIDTH, MIN_COUNTER_BITS, RESULT_LIMIT_BITS,
                        STATUS_HEADER_WORDS, WORD_BITS, ErrorCode)
 
-__all__ = ["UNIT_KINDS", "DESIGN_KINDS", "ACT_BITS_RANGE", "MAX_LANES", "MAX_MEMORY_BITS", "MAX_UNIT_ACC_BITS",
+__all__ = ["UNIT_KINDS", "TERNARY_UNIT_KINDS", "DESIGN_KINDS", "GROUP_RANGE", "DEFAULT_GROUP", "ACT_BITS_RANGE", "MAX_LANES", "MAX_MEMORY_BITS", "MAX_UNIT_ACC_BITS",
            "UnitParams", "AcceleratorParams", "design_from_dict", "load_design", "check_params"]
 
-#: Matrix unit kinds.
-UNIT_KINDS = ("ternary", "int")
+#: Matrix unit kinds: the adder tree, the table-lookup unit, the INT8 baseline.
+UNIT_KINDS = ("ternary", "lookup", "int")
+#: The unit kinds with ternary weights: the ones an accelerator can hold.
+TERNARY_UNIT_KINDS = ("ternary", "lookup")
+#: Activations per table of the lookup unit.
+GROUP_RANGE = range(1, 6)
+#: The lookup unit's default group: the smallest unit of groups 2..5 (iCE40 and ECP5 LUT4,
+#: docs/matrix_unit.md).
+DEFAULT_GROUP = 2
 #: Every design a flow or command can build: the units and the accelerator top.
 DESIGN_KINDS = (*UNIT_KINDS, "accelerator")
 #: Signed activation (and integer weight) widths the hardware accepts.
@@ -63,6 +71,16 @@ def _check_choice(name, value, choices):
     if value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _check_group(params, kind):
+    """The lookup unit's ``group`` (default :data:`DEFAULT_GROUP`); refused for other kinds."""
+    if kind == "lookup":
+        group = DEFAULT_GROUP if params.group is None else params.group
+        object.__setattr__(params, "group", check_integer("group", group, GROUP_RANGE.start,
+                                                          GROUP_RANGE.stop - 1))
+    elif params.group is not None:
+        raise ParameterError(f"group applies to the lookup unit only, not to {kind!r}")
 
 
 def _check_unit_fields(params):
@@ -109,7 +127,8 @@ class UnitParams(_Design):
     Parameters
     ----------
     kind : str
-        ``"ternary"`` (:class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit`) or ``"int"``
+        ``"ternary"`` (:class:`~tritforge.hdl.matrix_unit.TernaryMatrixUnit`), ``"lookup"``
+        (:class:`~tritforge.hdl.lookup_matrix_unit.LookupMatrixUnit`) or ``"int"``
         (:class:`~tritforge.hdl.int_matrix_unit.IntMatrixUnit`).
     rows, cols : int
         Output rows M (dot products per chunk) and lanes N per chunk, >= 1.
@@ -120,24 +139,29 @@ class UnitParams(_Design):
     pipeline : int
         Adder-tree levels per pipeline register, >= 0 (0: combinational trees).
     weight_bits : int or None
-        Weight width of the ``int`` unit, 2..16 (default 8); ``None`` for ``ternary``.
+        Weight width of the ``int`` unit, 2..16 (default 8); ``None`` for the others.
+    group : int or None
+        Activations per table of the ``lookup`` unit, 1..5 (default :data:`DEFAULT_GROUP`);
+        ``None`` for the others.
 
     Raises
     ------
     ParameterTypeError, ParameterError
         A parameter of the wrong kind or out of range; the message names it.
     """
-    kind: str = _field("ternary", "Matrix unit kind (ternary or int), or the whole accelerator.")
+    kind: str = _field("ternary", "Matrix unit kind (ternary adder tree, lookup or int), or the whole accelerator.")
     rows: int = _field(4, "Output rows M (dot products per chunk).")
     cols: int = _field(16, "Lanes N per chunk.")
     act_bits: int = _field(8, "Signed activation width, 2..16.")
     max_k: int = _field(4096, "Longest dot product without overflow (the accelerator: one RUN's K).")
     pipeline: int = _field(1, "Adder-tree levels per pipeline register (0: combinational trees).")
     weight_bits: int = _field(None, "Weight width of the int unit, 2..16 [default: 8].")
+    group: int = _field(None, f"Activations per table of the lookup unit, 1..5 [default: {DEFAULT_GROUP}].")
 
     def __post_init__(self):
         _check_choice("kind", self.kind, UNIT_KINDS)
         _check_unit_fields(self)
+        _check_group(self, self.kind)
         if self.kind == "int":
             weight_bits = 8 if self.weight_bits is None else self.weight_bits
             object.__setattr__(self, "weight_bits", check_integer(
@@ -154,7 +178,8 @@ class UnitParams(_Design):
     def name(self):
         """Module, file and folder name, e.g. ``ternary_r8_c32_a8_k4096_p1``."""
         weights = f"_w{self.weight_bits}" if self.kind == "int" else ""
-        return (f"{self.kind}_r{self.rows}_c{self.cols}_a{self.act_bits}{weights}"
+        group = f"_g{self.group}" if self.kind == "lookup" else ""
+        return (f"{self.kind}{group}_r{self.rows}_c{self.cols}_a{self.act_bits}{weights}"
                 f"_k{self.max_k}_p{self.pipeline}")
 
 
@@ -182,6 +207,11 @@ class AcceleratorParams(_Design):
         Width of each performance counter (they wrap), 16..64, or 0 for none: the status
         response then has its two first words only. Each counter takes
         :attr:`counter_words` status words.
+    unit_kind : str
+        The matrix unit: ``"ternary"`` (adder tree) or ``"lookup"`` (table lookup; with
+        ``group`` 5 and the ``base3`` format it reads the packed bytes as table indices).
+    group : int or None
+        Activations per table of the ``lookup`` unit, 1..5 (default :data:`DEFAULT_GROUP`).
 
     Raises
     ------
@@ -201,11 +231,16 @@ class AcceleratorParams(_Design):
     max_tokens: int = _field(16, "Accelerator: largest T of one RUN.")
     stream_width: int = _field(32, "Accelerator: AXI4-Stream tdata width in bits.")
     counter_bits: int = _field(32, "Accelerator: performance counter width, 16..64 (0: no counters).")
+    unit_kind: str = _field("ternary", "Accelerator: its matrix unit (ternary adder tree or lookup).",
+                            choices=TERNARY_UNIT_KINDS)
+    group: int = _field(None, f"Activations per table of the lookup unit, 1..5 [default: {DEFAULT_GROUP}].")
 
     kind = "accelerator"
 
     def __post_init__(self):
         _check_unit_fields(self)
+        _check_choice("unit_kind", self.unit_kind, TERNARY_UNIT_KINDS)
+        _check_group(self, self.unit_kind)
         for name in ("weight_depth", "act_depth", "max_tokens"):
             check_integer(name, getattr(self, name), 1)
         check_integer("stream_width", self.stream_width, WORD_BITS)
@@ -229,17 +264,24 @@ class AcceleratorParams(_Design):
     @property
     def name(self):
         """Module and folder name, e.g. ``accelerator_r4_c16_a8_k4096_p1_2bit_wd64_ad64_t16_s32_n32``."""
-        return (f"accelerator_r{self.rows}_c{self.cols}_a{self.act_bits}_k{self.max_k}"
+        unit = f"_lookup_g{self.group}" if self.unit_kind == "lookup" else ""
+        return (f"accelerator{unit}_r{self.rows}_c{self.cols}_a{self.act_bits}_k{self.max_k}"
                 f"_p{self.pipeline}_{self.weight_format}_wd{self.weight_depth}"
                 f"_ad{self.act_depth}_t{self.max_tokens}_s{self.stream_width}_n{self.counter_bits}")
 
     @property
     def unit(self):
-        """The matrix unit inside: ternary, ``max_k = min(cols, max_k)`` (it sums one chunk,
-        of at most ``max_k`` real products; the accumulator buffer sums the chunks in
-        :attr:`acc_bits`)."""
-        return UnitParams(kind="ternary", rows=self.rows, cols=self.cols, act_bits=self.act_bits,
-                          max_k=self.chunk_products, pipeline=self.pipeline)
+        """The matrix unit inside: :attr:`unit_kind`, ``max_k = min(cols, max_k)`` (it sums
+        one chunk, of at most ``max_k`` real products; the accumulator buffer sums the chunks
+        in :attr:`acc_bits`)."""
+        return UnitParams(kind=self.unit_kind, rows=self.rows, cols=self.cols, act_bits=self.act_bits,
+                          max_k=self.chunk_products, pipeline=self.pipeline, group=self.group)
+
+    @property
+    def unit_reads_bytes(self):
+        """The unit takes the weight memory's base-3 bytes as table indices (a lookup unit
+        of group 5 over the ``base3`` format): no base-3 decoder in the top."""
+        return self.unit_kind == "lookup" and self.group == 5 and self.weight_format == "base3"
 
     @property
     def memory_bits(self):

@@ -22,6 +22,13 @@ GEOMETRIES = {
     #: Wide stream: a result group or a tile in one beat.
     "wide": AcceleratorParams(rows=4, cols=16, weight_format="2bit", max_k=512, weight_depth=32,
                               act_depth=64, max_tokens=16, stream_width=128),
+    #: The lookup unit: groups of 3 over 2-bit codes; base-3 bytes as table indices (group 5,
+    #: a partial last group).
+    "lookup": AcceleratorParams(rows=4, cols=16, weight_format="2bit", max_k=256, weight_depth=16,
+                                act_depth=32, max_tokens=8, stream_width=32, unit_kind="lookup", group=3),
+    "lookup_base3": AcceleratorParams(rows=3, cols=12, weight_format="base3", max_k=100, weight_depth=12,
+                                      act_depth=24, max_tokens=6, stream_width=64, unit_kind="lookup",
+                                      group=5),
 }
 
 

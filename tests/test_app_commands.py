@@ -20,12 +20,13 @@ def _run(*args):
 
 def test_options_come_from_the_parameter_classes():
     result = _run("synth", "--help")
-    for option in ("--kind [ternary|int|accelerator]", "--rows INTEGER", "--weight-bits INTEGER",
-                   "--weight-format [2bit|base3]", "--stream-width INTEGER", "--max-tokens"):
+    for option in ("--kind [ternary|lookup|int|accelerator]", "--rows INTEGER", "--weight-bits INTEGER",
+                   "--weight-format [2bit|base3]", "--stream-width INTEGER", "--max-tokens",
+                   "--group INTEGER", "--unit-kind [ternary|lookup]"):
         assert option in result.output, option
     assert "[default: 4096]" in result.output
     generate_help = _run("generate", "--help").output
-    assert "--kind [ternary|int|accelerator]" in generate_help and "--weight-depth" in generate_help
+    assert "--kind [ternary|lookup|int|accelerator]" in generate_help and "--weight-depth" in generate_help
 
 
 def test_energy_inline_options(tmp_path):
@@ -39,6 +40,22 @@ def test_energy_inline_options(tmp_path):
     report = json.loads((folder / "energy.json").read_text())["reports"]["energy"]
     assert report["table"]["name"] == "bitnet_7nm" and report["layers"] == 2 * 7
     assert "offchip" in result.output
+
+
+@pytest.mark.parametrize("args, folder", [
+    (["--kind", "lookup", "--group", "3"], "lookup_g3_r2_c8_a8_k4096_p1"),
+    (["--kind", "accelerator", "--unit-kind", "lookup", "--group", "5", "--weight-format", "base3"],
+     "accelerator_lookup_g5_r2_c8_a8_k4096_p1_base3_wd64_ad64_t16_s32_n32")])
+def test_energy_of_the_lookup_unit(tmp_path, args, folder):
+    result = _run("energy", "--rows", "2", "--cols", "8", *args, "-o", str(tmp_path),
+                  "--cache-dir", str(tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / folder / "energy.json").read_text())["design"]["group"] in (3, 5)
+
+
+def test_group_on_another_unit_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["energy", "--group", "3", "-o", str(tmp_path)])
+    assert (result.exit_code, result.output) == (2, "error: group applies to the lookup unit only, not to 'ternary'\n")
 
 
 def test_config_file_with_override(tmp_path):

@@ -3,7 +3,8 @@
 
 import pytest
 
-from tritforge.app.compare import METRICS, compare, comparison_rows, to_markdown
+from tritforge.app.compare import METRICS, compare, compared_designs, comparison_rows, to_markdown
+from tritforge.spec.params import UnitParams
 
 
 def _result(ternary, integer, errors=None):
@@ -37,6 +38,24 @@ def test_markdown_lists_failures():
     assert text.startswith("### 2 x 4 (8 lanes)\n")
     assert "| transistors (CMOS estimate) | 1,000 | 2,500 | 2.50x |" in text
     assert "- ternary `timing_ice40` failed: nextpnr exited ... ERROR: Unable to place" in text
+
+
+def test_lookup_column():
+    result = _result({"synth_ice40": {"logic_luts": 100}}, {"synth_ice40": {"logic_luts": 300}})
+    result["reports"]["lookup"] = {"synth_ice40": {"logic_luts": 150}}
+    result["errors"]["lookup"] = {}
+    row = next(r for r in comparison_rows(result) if r["metric"] == "iCE40 LUT4 with DSP")
+    assert (row["lookup"], row["lookup_ratio"], row["ratio"]) == (150, 1.5, 3.0)
+    text = to_markdown(result)
+    assert "| metric | ternary | lookup | int8 | lookup / ternary | int8 / ternary |" in text
+    assert "| iCE40 LUT4 with DSP | 100 | 150 | 300 | 1.50x | 3.00x |" in text
+
+
+def test_compared_designs():
+    assert list(compared_designs(2, 4)) == ["ternary", "int"]
+    designs = compared_designs(2, 4, group=3)
+    assert list(designs) == ["ternary", "lookup", "int"]
+    assert designs["lookup"] == UnitParams(kind="lookup", rows=2, cols=4, group=3)
 
 
 @pytest.mark.synth

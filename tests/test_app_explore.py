@@ -60,6 +60,18 @@ def test_space_points_are_the_cartesian_product(tmp_path):
     assert space.measure == Measure(fmax=False)
 
 
+def test_a_swept_group_applies_to_lookup_points_only(tmp_path):
+    space = load_space(write_space(tmp_path, '[design]\nmax_k = 64\n[sweep]\nkind = ["ternary", "lookup", "int"]\n'
+                                             'group = [2, 3]\nrows = [1, 2]\n'))
+    points = [(p["kind"], p.get("group"), p["rows"]) for p in space.points()]
+    assert points == [("ternary", None, 1), ("ternary", None, 2), ("lookup", 2, 1), ("lookup", 2, 2),
+                      ("lookup", 3, 1), ("lookup", 3, 2), ("int", None, 1), ("int", None, 2)]
+    top = load_space(write_space(tmp_path, '[design]\nkind = "accelerator"\n[sweep]\n'
+                                           'unit_kind = ["ternary", "lookup"]\ngroup = [4, 5]\n'))
+    assert [(p["unit_kind"], p.get("group")) for p in top.points()] == [
+        ("ternary", None), ("lookup", 4), ("lookup", 5)]
+
+
 @pytest.mark.parametrize("text,message", [
     ("[sweeps]\nrows = [1]\n", r"unknown table 'sweeps'; known: design, sweep, measure$"),
     ("[sweep]\nrowz = [1]\n", r"unknown field 'rowz' in \[sweep\]; known: "),

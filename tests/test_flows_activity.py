@@ -107,7 +107,7 @@ class TestCalibration:
 
 class TestBadInput:
     def test_kind(self, tmp_path):
-        with pytest.raises(ValueError, match=r"^kind must be ternary or int, not 'fp16'$"):
+        with pytest.raises(ValueError, match=r"^kind must be one of ternary, lookup, int, not 'fp16'$"):
             estimate_activity(build_unit(UnitParams(kind="ternary", rows=1, cols=2, act_bits=8, max_k=8, pipeline=0)), "fp16", "t", workdir=tmp_path)
 
     def test_unit_of_another_kind(self, tmp_path):

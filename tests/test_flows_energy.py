@@ -102,13 +102,17 @@ class TestTables:
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize("kind, rows, cols, pipeline", [
-    ("ternary", 2, 4, 1), ("ternary", 3, 8, 0), ("ternary", 2, 5, 2), ("int", 2, 4, 1), ("int", 2, 8, 3),
+@pytest.mark.parametrize("kind, rows, cols, pipeline, group", [
+    ("ternary", 2, 4, 1, None), ("ternary", 3, 8, 0, None), ("ternary", 2, 5, 2, None), ("int", 2, 4, 1, None),
+    ("int", 2, 8, 3, None), ("lookup", 2, 7, 1, 2),
+    # ~11 s each (the tables and multiplexers of group 3)
+    pytest.param("lookup", 3, 8, 2, 3, marks=pytest.mark.slow), pytest.param("lookup", 2, 6, 0, 3, marks=pytest.mark.slow),
 ])
-def test_register_bits_match_synthesized_flip_flops(kind, rows, cols, pipeline):
+def test_register_bits_match_synthesized_flip_flops(kind, rows, cols, pipeline, group):
     # The hardware's own count (MatrixUnitBase.structure) against the flip-flops Yosys keeps.
     from tritforge.flows.synth import synthesize
-    unit = build_unit(UnitParams(kind=kind, rows=rows, cols=cols, act_bits=8, max_k=64, pipeline=pipeline))
+    unit = build_unit(UnitParams(kind=kind, rows=rows, cols=cols, act_bits=8, max_k=64, pipeline=pipeline,
+                                 group=group))
     assert unit.structure().register_bits == synthesize(unit, "ice40", top_name="unit")["ff"]
     assert UnitStructure.of(unit).register_bits == unit.structure().register_bits
 
@@ -145,6 +149,7 @@ class TestUnitStructure:
     @pytest.mark.parametrize("params", [
         _unit(), _unit(kind="int", rows=3, cols=5, pipeline=0), _unit(rows=7, cols=33, pipeline=3),
         _unit(kind="int", rows=2, cols=8, weight_bits=4, max_k=9, pipeline=2),
+        _unit(kind="lookup", rows=3, cols=10, group=3), _unit(kind="lookup", rows=2, cols=7, group=5, pipeline=0),
     ])
     def test_params_and_unit_agree(self, params):
         # from_params reads a one-row unit (fast for big units); of() the whole unit.
@@ -172,10 +177,24 @@ class TestUnitStructure:
 
     def test_unit_wrong(self):
         with pytest.raises(ParameterTypeError, match=r"^unit must be a matrix unit \(TernaryMatrixUnit, "
-                                                      r"IntMatrixUnit\), not <object"):
+                                                      r"LookupMatrixUnit, IntMatrixUnit\), not <object"):
             UnitStructure.of(object())
         with pytest.raises(ParameterTypeError, match=r"^params must be a UnitParams, not 'fp16'$"):
             UnitStructure.from_params("fp16")
+
+    def test_lookup_unit_counts_its_tables_once_and_lookups_per_row(self, h45):
+        one, many = (UnitStructure.from_params(_unit(kind="lookup", rows=rows, group=3)) for rows in (1, 9))
+        assert UnitStructure.of(build_unit(_unit(kind="lookup", group=3))).kind == "lookup"
+        # 16 lanes in groups of 3: six lookups and a tree of five adders per row; five full
+        # tables of 2 + 2 * 4 adders (a1 +- a0, then a2 +- each of a0, a1, a1 +- a0), one of a lane.
+        assert (len(one.muxes), len(one.adder_widths)) == (6, 5)
+        assert one.shared_adder_widths == many.shared_adder_widths and len(one.shared_adder_widths) == 5 * 10
+        shared = sum(h45.add(width) for width in one.shared_adder_widths)
+        per_row = one.chunk_energy(h45)["arithmetic"] - shared
+        assert per_row > 0
+        assert many.chunk_energy(h45)["arithmetic"] == pytest.approx(shared + 9 * per_row)
+        inputs, width = one.muxes[0]
+        assert h45.mux(inputs, width) == pytest.approx((inputs - 1) * width * 12 / 28 * h45.add(32) / 32)
 
     def test_ternary_cheaper_per_chunk(self, h45):
         ternary = UnitStructure.from_params(_unit(rows=8, cols=32)).chunk_energy(h45)

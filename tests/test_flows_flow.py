@@ -63,8 +63,8 @@ def test_energy_and_rtl_steps_write_reports(tmp_path):
 def test_activity_step_wrong_kind(tmp_path):
     cfg = FlowConfig(AcceleratorParams(), steps=("activity",), out_dir=tmp_path,
                      cache_dir=tmp_path / "cache")
-    with pytest.raises(ValueError, match=r"^the activity step runs on a matrix unit \(kind ternary or "
-                                         r"int\), not on the accelerator$"):
+    with pytest.raises(ValueError, match=r"^the activity step runs on a matrix unit \(kind ternary, lookup "
+                                         r"or int\), not on the accelerator$"):
         run_flow(cfg)
 
 

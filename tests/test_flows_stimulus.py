@@ -29,7 +29,7 @@ def test_seeded():
 
 
 def test_kind_wrong():
-    with pytest.raises(ValueError, match=r"^kind must be ternary or int, not 'fp16'$"):
+    with pytest.raises(ValueError, match=r"^kind must be one of ternary, lookup, int, not 'fp16'$"):
         make_workload("fp16", 1, 1, 1, zero_share=0)
 
 

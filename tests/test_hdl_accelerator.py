@@ -40,10 +40,12 @@ def test_takes_its_parameter_object():
     assert top.params is params
 
 
-@pytest.mark.parametrize("weight_format", ["2bit", "base3"])
-def test_one_layer(weight_format):
+@pytest.mark.parametrize("weight_format, unit", [
+    ("2bit", {}), ("base3", {}), ("2bit", {"unit_kind": "lookup", "group": 3}),
+    ("base3", {"unit_kind": "lookup", "group": 5}), ("base3", {"unit_kind": "lookup", "group": 2})])
+def test_one_layer(weight_format, unit):
     params = AcceleratorParams(rows=2, cols=8, weight_format=weight_format, weight_depth=8,
-                               act_depth=8, max_tokens=4, max_k=64)
+                               act_depth=8, max_tokens=4, max_k=64, **unit)
     gen = torch.Generator().manual_seed(2)
     x = torch.randint(-128, 128, (3, 13), generator=gen, dtype=torch.int16)
     w = torch.randint(-1, 2, (5, 13), generator=gen, dtype=torch.int8)

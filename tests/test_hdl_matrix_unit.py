@@ -2,48 +2,43 @@
 # (many blocks here are built only to read their properties or to check an error)
 """TernaryMatrixUnit against the golden integer reference, under gaps and backpressure.
 
+The behaviour tests run on every unit that promises TernaryMatrixUnit's behaviour (the
+``make`` fixture): the adder tree and the table-lookup unit (one group size by default,
+every group size, full and half tables under ``slow``).
+
 The chunks, the valid/ready driver (input gaps with garbage payload, output stalls, a stalled
 result must stay put, a tail that catches extra results) and the scoreboard are
 :mod:`tritforge.hdl.chunk_stream`'s, shared with the int unit's tests and the cocotb testbench.
 """
 
+import functools
 import random
 
-import numpy as np
 import pytest
-import torch
-from amaranth.sim import Simulator
 
-from tritforge.golden import ternary_matmul
-from tritforge.hdl.chunk_stream import (Product, StreamDriver, check_results, product_chunks,
-                                        product_lengths, random_product, stream_chunks)
+from tritforge.hdl.chunk_stream import (Product, check_results, product_chunks, product_lengths,
+                                        random_product, stream_chunks)
+from tritforge.hdl.lookup_matrix_unit import GROUP_RANGE, LookupMatrixUnit
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit, describe_shape
 from tritforge.spec.formats import WeightCode, accumulator_bits
 
-
-def ternary_expected(product):
-    """Golden result of one product: (acc per row, invalid); INVALID codes count as 0."""
-    codes = np.array(product.weights, dtype=np.int64)
-    invalid = codes == WeightCode.INVALID
-    w_t = torch.tensor(np.where(invalid, 0, codes - 1), dtype=torch.int8)
-    x_q = torch.tensor([product.act], dtype=torch.int16)
-    return ternary_matmul(x_q, w_t)[0].tolist(), bool(invalid.any())
+from unit_streams import simulate, stream_and_check, ternary_expected
 
 
-def simulate(unit, chunks, seed, **knobs):
-    """Drive ``chunks`` through ``unit`` in Amaranth's simulator; the finished driver."""
-    driver = StreamDriver(unit, chunks, random.Random(seed), **knobs)
-    sim = Simulator(unit)
-    sim.add_clock(1e-6)
-    sim.add_testbench(driver.amaranth_testbench)
-    sim.run()
-    return driver
+def _lookup(group, symmetric=True):
+    return pytest.param(functools.partial(LookupMatrixUnit, group=group, symmetric=symmetric),
+                        id=f"lookup{group}" + ("" if symmetric else "full"),
+                        marks=() if (group, symmetric) == (3, True) else pytest.mark.slow)
 
 
-def stream_and_check(unit, products, seed, **knobs):
-    """Stream ``products``, check every result against the golden model; the count."""
-    driver = simulate(unit, stream_chunks(unit, products), seed, garbage=True, **knobs)
-    return check_results(products, [ternary_expected(p) for p in products], driver.results)
+#: Makers of the units that behave as TernaryMatrixUnit: ``make(rows, cols, **kwargs)``.
+TERNARY_UNITS = [pytest.param(TernaryMatrixUnit, id="tree"),
+                 *(_lookup(group, symmetric) for group in GROUP_RANGE for symmetric in (True, False))]
+
+
+@pytest.fixture(params=TERNARY_UNITS)
+def make(request):
+    return request.param
 
 
 class TestTernaryMatrixUnit:
@@ -52,28 +47,28 @@ class TestTernaryMatrixUnit:
         (2, 3, 2, 8, 0.0, 0.8, 4), (4, 16, 1, 8, 0.3, 0.3, 5), (2, 6, 3, 8, 0.6, 0.6, 6),
         (3, 4, 0, 8, 0.3, 0.3, 7),
     ])
-    def test_random_products(self, rows, cols, pipeline, count, gap, stall, seed):
+    def test_random_products(self, make, rows, cols, pipeline, count, gap, stall, seed):
         """K = 1, cols, 3 * cols, max_k and random; 2 % INVALID codes; long input gaps, long
         output stalls, both, and some of each."""
         rng = random.Random(seed)
-        unit = TernaryMatrixUnit(rows, cols, max_k=6 * cols, pipeline=pipeline)
+        unit = make(rows, cols, max_k=6 * cols, pipeline=pipeline)
         products = [random_product(unit, rng, k, invalid_share=0.02)
                     for k in product_lengths(unit, rng, count)]
         assert stream_and_check(unit, products, seed, gap=gap, stall=stall) == count
 
     @pytest.mark.parametrize("act_bits, gap, stall, seed", [
         (2, 0.2, 0.2, 1), (5, 0.2, 0.2, 2), (12, 0.2, 0.2, 3)])
-    def test_other_activation_widths(self, act_bits, gap, stall, seed):
+    def test_other_activation_widths(self, make, act_bits, gap, stall, seed):
         rng = random.Random(seed)
-        unit = TernaryMatrixUnit(2, 5, act_bits=act_bits, max_k=20, pipeline=1)
+        unit = make(2, 5, act_bits=act_bits, max_k=20, pipeline=1)
         products = [random_product(unit, rng, k) for k in (1, 5, 13, 20)]
         assert stream_and_check(unit, products, seed, gap=gap, stall=stall) == 4
 
     @pytest.mark.parametrize("pipeline, stall, seed", [(0, 0.5, 2), (1, 0.5, 2), (2, 0.5, 2)])
-    def test_extremes_do_not_overflow(self, pipeline, stall, seed):
+    def test_extremes_do_not_overflow(self, make, pipeline, stall, seed):
         """All activations -128 at K = max_k: the largest and the most negative sums."""
         max_k, cols = 64, 8
-        unit = TernaryMatrixUnit(2, cols, max_k=max_k, pipeline=pipeline)
+        unit = make(2, cols, max_k=max_k, pipeline=pipeline)
         assert unit.acc_bits == accumulator_bits(max_k, 8) == 15
         act = [-128] * max_k
         rows = [[int(WeightCode.NEG)] * max_k, [int(WeightCode.POS)] * max_k]
@@ -82,7 +77,7 @@ class TestTernaryMatrixUnit:
         assert stream_and_check(unit, products, seed, stall=stall) == 2
 
     @pytest.mark.parametrize("gap, stall, seed", [(0.3, 0.3, 3)])
-    def test_invalid_code_flags_and_contributes_zero(self, gap, stall, seed):
+    def test_invalid_code_flags_and_contributes_zero(self, make, gap, stall, seed):
         zero, pos, invalid = int(WeightCode.ZERO), int(WeightCode.POS), int(WeightCode.INVALID)
         act = [10, 20, 30, 40, 50, 60]
         products = [
@@ -93,18 +88,18 @@ class TestTernaryMatrixUnit:
             # INVALID in the first of two chunks.
             Product(act[:4], [[invalid, pos, pos, pos], [zero] * 4]),
         ]
-        unit = TernaryMatrixUnit(2, 3, max_k=6)
+        unit = make(2, 3, max_k=6)
         expected = [ternary_expected(p) for p in products]
         assert [e[1] for e in expected] == [True, False, True]
         assert expected[0][0] == [210, 160]
         assert stream_and_check(unit, products, seed, gap=gap, stall=stall) == 3
 
     @pytest.mark.parametrize("pipeline", [0, 1, 2, 5])
-    def test_full_throughput_and_latency(self, pipeline):
+    def test_full_throughput_and_latency(self, make, pipeline):
         """One chunk per cycle with the output always ready; result `latency` cycles
         after its last chunk is accepted."""
         rows, cols = 2, 8
-        unit = TernaryMatrixUnit(rows, cols, max_k=32, pipeline=pipeline)
+        unit = make(rows, cols, max_k=32, pipeline=pipeline)
         products = [random_product(unit, random.Random(k), k) for k in (8, 32, 17, 1)]
         chunks = stream_chunks(unit, products)
         driver = simulate(unit, chunks, 0)
@@ -113,10 +108,10 @@ class TestTernaryMatrixUnit:
         assert [r.cycle for r in driver.results] == [i + unit.latency for i in last_chunks]
         assert check_results(products, [ternary_expected(p) for p in products], driver.results) == 4
 
-    def test_first_restarts_an_unfinished_product(self):
+    def test_first_restarts_an_unfinished_product(self, make):
         """A `first` chunk before the previous product's `last` drops that product."""
         pos = int(WeightCode.POS)
-        unit = TernaryMatrixUnit(1, 2, max_k=8)
+        unit = make(1, 2, max_k=8)
         unfinished = product_chunks(unit, Product([1, 2, 3, 4], [[pos] * 4]))[:1]
         whole = product_chunks(unit, Product([5, 6, 7, 8], [[pos] * 4]))
         driver = simulate(unit, unfinished + whole, 0)

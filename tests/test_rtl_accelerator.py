@@ -31,7 +31,9 @@ PROMPT = "A ternary accelerator "
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("geometry", ["2bit", "base3"])
+@pytest.mark.parametrize("geometry", ["2bit", "base3",
+                                      # ~35 s on Icarus, ~165 s on Verilator (build and 400 layers)
+                                      pytest.param("lookup_base3", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_accelerator(simulator, geometry, waves):
     summary = run_accelerator_tb(simulator, f"accelerator_{geometry}", GEOMETRIES[geometry], waves,
@@ -48,7 +50,7 @@ def test_accelerator(simulator, geometry, waves):
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@pytest.mark.parametrize("geometry", ["2bit", "base3", "wide"])
+@pytest.mark.parametrize("geometry", ["2bit", "base3", "wide", "lookup", "lookup_base3"])
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_accelerator_full(simulator, geometry, waves):
     """The full run of the cocotb tests: 100 layers through the cocotbext-axi drivers and
@@ -64,7 +66,7 @@ def test_accelerator_full(simulator, geometry, waves):
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@pytest.mark.parametrize("geometry", ["2bit", "base3", "wide"])
+@pytest.mark.parametrize("geometry", ["2bit", "base3", "wide", "lookup", "lookup_base3"])
 def test_accelerator_native(geometry):
     """20,000 random layers per geometry in batches on the cocotb-free Verilator build of the
     harness, random gaps and backpressure, every result checked."""

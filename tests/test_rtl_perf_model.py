@@ -43,7 +43,16 @@ def random_configuration(rng):
         max_k=rng.randint(1, 120), pipeline=rng.randint(0, 3),
         weight_format=rng.choice(sorted(WEIGHT_FORMATS)), weight_depth=rng.randint(1, 16),
         act_depth=act_depth, max_tokens=rng.randint(1, act_depth),
-        stream_width=32 * rng.choice([1, 2, 3, 4, 8]), counter_bits=rng.choice([24, 32, 48, 64]))
+        stream_width=32 * rng.choice([1, 2, 3, 4, 8]), counter_bits=rng.choice([24, 32, 48, 64]),
+        **_random_unit(rng))
+
+
+def _random_unit(rng):
+    """The matrix unit, drawn after the rest (the configurations drawn before the lookup
+    unit existed stay the same but for it)."""
+    if rng.random() < 0.5:
+        return {}
+    return {"unit_kind": "lookup", "group": rng.randint(1, 5)}
 
 
 def random_shapes(rng, params, count):
@@ -61,10 +70,13 @@ def check_model(params, measured):
 
 
 @pytest.mark.rtl
-def test_model_matches_rtl(waves):
-    params = GEOMETRIES["2bit"]
-    summary = run_accelerator_tb("icarus", "perf_model", params, waves,
-                                 testcase="perf_layers", perf_shapes=SHAPES)
+@pytest.mark.parametrize("geometry", ["2bit", "lookup_base3"])
+def test_model_matches_rtl(geometry, waves):
+    params = GEOMETRIES[geometry]
+    # The lookup unit differs in its latency only: three shapes (several runs, K split) do.
+    shapes = SHAPES if geometry == "2bit" else SHAPES[:3]
+    summary = run_accelerator_tb("icarus", f"perf_model_{geometry}", params, waves,
+                                 testcase="perf_layers", perf_shapes=shapes)
     check_model(params, summary["perf_layers"]["layers"])
 
 

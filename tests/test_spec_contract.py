@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tritforge.hdl.matrix_unit import TernaryMatrixUnit
+from tritforge.hdl.units import accelerator_unit_latency
 from tritforge.sim import contract_example, protocol
 from tritforge.sim.perf_model import model_layer
 from tritforge.sim.top_sim import exchange
@@ -111,6 +112,18 @@ def test_every_error_has_a_check_or_a_time():
 @pytest.mark.parametrize("pipeline", range(7))
 def test_unit_latency_is_the_hardwares(cols, pipeline):
     assert contract.unit_latency(cols, pipeline) == TernaryMatrixUnit.latency_for(cols, pipeline)
+
+
+@pytest.mark.parametrize("cols", [1, 3, 5, 12, 16, 33, 64])
+@pytest.mark.parametrize("pipeline", range(4))
+@pytest.mark.parametrize("weight_format, group, unit_kind", [
+    ("2bit", None, "ternary"), ("2bit", 1, "lookup"), ("2bit", 3, "lookup"), ("base3", 4, "lookup"),
+    ("base3", 5, "lookup"), ("2bit", 5, "lookup")])
+def test_accelerator_unit_latency_is_the_hardwares(cols, pipeline, weight_format, group, unit_kind):
+    params = AcceleratorParams(cols=cols, pipeline=pipeline, weight_format=weight_format, group=group,
+                               unit_kind=unit_kind, max_k=64)
+    assert contract.accelerator_unit_latency(params) == accelerator_unit_latency(params)
+    assert contract.describe(params)["unit_latency"] == accelerator_unit_latency(params)
 
 
 # --- a host written from the docs ----------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tritforge.spec.errors import ParameterError, ParameterTypeError, TritforgeError
-from tritforge.spec.params import (AcceleratorParams, UnitParams, check_params, design_from_dict,
+from tritforge.spec.params import (DEFAULT_GROUP, AcceleratorParams, UnitParams, check_params, design_from_dict,
                                    load_design)
 from tritforge.spec.protocol import ARGUMENTS, COUNTERS, ErrorCode, Opcode, StatusFlag
 
@@ -87,6 +87,9 @@ def test_check_run_rules():
     (dict(stream_width=16), ValueError, r"^stream_width must be an integer >= 32, not 16$"),
     (dict(weight_format="1bit"), ValueError, r"^weight_format must be one of 2bit, base3, not '1bit'$"),
     (dict(weight_format=2), TypeError, r"^weight_format must be a string, not 2$"),
+    (dict(unit_kind="int"), ValueError, r"^unit_kind must be one of ternary, lookup, not 'int'$"),
+    (dict(unit_kind="lookup", group=0), ValueError, r"^group must be an integer in 1\.\.5, not 0$"),
+    (dict(group=2), ValueError, r"^group applies to the lookup unit only, not to 'ternary'$"),
     (dict(max_tokens=65, act_depth=64), ValueError,
      r"^max_tokens must be at most act_depth \(64\) so that every token fits the activation "
      r"bank, not 65$"),
@@ -113,7 +116,7 @@ class TestUnitParams:
         unit = {field.name: field.default for field in dataclasses.fields(UnitParams)}
         top = {field.name: field.default for field in dataclasses.fields(AcceleratorParams)}
         shared = set(unit) & set(top)
-        assert shared == {"rows", "cols", "act_bits", "max_k", "pipeline"}
+        assert shared == {"rows", "cols", "act_bits", "max_k", "pipeline", "group"}
         assert {name: unit[name] for name in shared} == {name: top[name] for name in shared}
         assert all(field.metadata["help"] for cls in (UnitParams, AcceleratorParams)
                    for field in dataclasses.fields(cls))
@@ -121,9 +124,26 @@ class TestUnitParams:
     def test_accelerator_unit(self):
         unit = AcceleratorParams(rows=3, cols=10, pipeline=2, act_bits=6).unit
         assert unit == UnitParams(kind="ternary", rows=3, cols=10, act_bits=6, max_k=10, pipeline=2)
+        lookup = AcceleratorParams(rows=3, cols=10, unit_kind="lookup", group=4)
+        assert lookup.unit == UnitParams(kind="lookup", rows=3, cols=10, max_k=10, group=4)
+        assert not lookup.unit_reads_bytes
+        assert AcceleratorParams(unit_kind="lookup", group=5, weight_format="base3").unit_reads_bytes
+        assert not AcceleratorParams(unit_kind="lookup", group=4, weight_format="base3").unit_reads_bytes
+
+    def test_lookup_group(self):
+        assert UnitParams(kind="lookup").group == DEFAULT_GROUP
+        assert AcceleratorParams(unit_kind="lookup").group == DEFAULT_GROUP
+        assert UnitParams(kind="lookup", group=5).name == "lookup_g5_r4_c16_a8_k4096_p1"
+        assert AcceleratorParams(unit_kind="lookup", group=3).name.startswith("accelerator_lookup_g3_r4_c16")
+        assert design_from_dict(UnitParams(kind="lookup", group=4).to_dict()).group == 4
+        top = AcceleratorParams(unit_kind="lookup", group=4)
+        assert design_from_dict(top.to_dict()) == top
 
     @pytest.mark.parametrize("kwargs, exception, message", [
-        (dict(kind="fp16"), ParameterError, r"^kind must be one of ternary, int, not 'fp16'$"),
+        (dict(kind="fp16"), ParameterError, r"^kind must be one of ternary, lookup, int, not 'fp16'$"),
+        (dict(kind="lookup", group=6), ParameterError, r"^group must be an integer in 1\.\.5, not 6$"),
+        (dict(kind="lookup", group="3"), ParameterTypeError, r"^group must be an integer in 1\.\.5, not '3'$"),
+        (dict(group=3), ParameterError, r"^group applies to the lookup unit only, not to 'ternary'$"),
         (dict(act_bits=17), ParameterError, r"^act_bits must be an integer in 2\.\.16, not 17$"),
         (dict(rows="2"), ParameterTypeError, r"^rows must be an integer >= 1, not '2'$"),
         (dict(kind="int", weight_bits=1), ParameterError,
@@ -151,7 +171,8 @@ class TestSerialisation:
 
     def test_unknown_key(self):
         with pytest.raises(ParameterError, match=r"^unknown parameter 'lanes' for kind ternary; known: "
-                                                 r"act_bits, cols, kind, max_k, pipeline, rows, weight_bits$"):
+                                                 r"act_bits, cols, group, kind, max_k, pipeline, rows, "
+                                                 r"weight_bits$"):
             design_from_dict({"lanes": 4})
         with pytest.raises(ParameterError, match=r"^unknown parameter 'weight_depth' for kind int"):
             design_from_dict({"kind": "int", "weight_depth": 4})
