@@ -128,7 +128,8 @@ def comparison_rows(result):
     return rows
 
 
-def _cell(value):
+def format_cell(value):
+    """A figure as the comparison tables print it: 3 significant digits, thousands separated."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -152,10 +153,10 @@ def to_markdown(result):
     for row in comparison_rows(result):
         ratio = _ratio_cell(row["ratio"])
         if lookup:
-            lines.append(f"| {row['metric']} | {_cell(row['ternary'])} | {_cell(row['lookup'])} | "
-                         f"{_cell(row['int'])} | {_ratio_cell(row['lookup_ratio'])} | {ratio} |")
+            lines.append(f"| {row['metric']} | {format_cell(row['ternary'])} | {format_cell(row['lookup'])} | "
+                         f"{format_cell(row['int'])} | {_ratio_cell(row['lookup_ratio'])} | {ratio} |")
         else:
-            lines.append(f"| {row['metric']} | {_cell(row['ternary'])} | {_cell(row['int'])} | {ratio} |")
+            lines.append(f"| {row['metric']} | {format_cell(row['ternary'])} | {format_cell(row['int'])} | {ratio} |")
     failures = [(kind, step, message) for kind, steps in result["errors"].items()
                 for step, message in steps.items()]
     if failures:

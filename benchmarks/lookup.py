@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from benchmarks import machine_environment, write_result
-from tritforge.app.compare import DEFAULT_STEPS, compare
+from tritforge.app.compare import DEFAULT_STEPS, compare, format_cell
 from tritforge.spec.params import GROUP_RANGE
 
 ROWS = (4, 16, 64)
@@ -53,14 +53,6 @@ def rows_of(result, group):
     return rows
 
 
-def _cell(value):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
-    return f"{value:,}"
-
-
 def markdown(table):
     names = [column for column, _, _ in COLUMNS]
     lines = ["| rows x cols | unit | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
@@ -68,7 +60,7 @@ def markdown(table):
         unit = f"lookup g={row['group']}" if row["unit"] == "lookup" else {"ternary": "adder tree",
                                                                             "int": "INT8"}[row["unit"]]
         lines.append(f"| {row['rows']} x {row['cols']} | {unit} | "
-                     + " | ".join(_cell(row[name]) for name in names) + " |")
+                     + " | ".join(format_cell(row[name]) for name in names) + " |")
     failed = [row for row in table if row["failed"]]
     if failed:
         lines.append("")
