@@ -182,13 +182,18 @@ class BoardDesign:
         if self.clock_mhz is None:
             default = PORTABLE_CLOCK_MHZ if self.board is None else BOARDS[self.board].default_clock_mhz
             object.__setattr__(self, "clock_mhz", default)
-        self.link    # checks clock, baud and store depth
-        self.pll
+        self.link    # checks the PLL, clock, baud and store depth
+
+    @property
+    def frequency_mhz(self):
+        """The clock of ``clk``: the PLL's output nearest ``clock_mhz`` on a board (as
+        ``tritforge bitstream`` makes it), else ``clock_mhz``."""
+        return self.clock_mhz if self.board is None else self.pll.output_mhz
 
     @property
     def link(self):
         if self.board is not None:
-            return board_link(BOARDS[self.board], self.params, self.clock_mhz, self.baud)
+            return board_link(BOARDS[self.board], self.params, self.frequency_mhz, self.baud)
         depth = {} if self.store_depth is None else {"store_depth": self.store_depth}
         return LinkParams.for_baud(self.clock_mhz * 1e6, self.baud, **depth)
 

@@ -282,7 +282,7 @@ def manifest(design, component=None):
     component = _build(design) if component is None else component
     if isinstance(design, BoardDesign):
         ports = _ports(component, _BOARD_PORTS)
-        return {**_head(design), "parameters": design.to_dict(), "clock": {**_CLOCK, "mhz": design.clock_mhz},
+        return {**_head(design), "parameters": design.to_dict(), "clock": {**_CLOCK, "mhz": design.frequency_mhz},
                 "reset": _reset(_BOARD_RESET_TEXT, [], "board", high_during_reset=["tx"]), "ports": ports,
                 **_board_sections(design, component.store)}
     is_top = isinstance(design, AcceleratorParams)
