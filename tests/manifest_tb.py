@@ -299,19 +299,24 @@ def board_frame(manifest, packets, seq=0, start=True):
     return bytes(frame) + crc.to_bytes(2, "big" if link["crc"]["byte_order"] == "big-endian" else "little")
 
 
-def board_bench(manifest, frame):
-    """Sends ``frame`` (bytes) on ``rx`` at the manifest's baud divider after reset, prints
+def board_bench(manifest, frames):
+    """Sends ``frames`` (a list of bytes) on ``rx`` at the manifest's baud divider after reset,
+    each after ``tx`` has been idle for 40 byte times (the host waits for the replies), prints
     every byte received on ``tx`` (``BYTE hh``) and ``TX_LOW_IN_RESET`` if ``tx`` is low in a
-    reset cycle; stops when ``tx`` has been idle for 40 byte times after the frame."""
+    reset cycle; stops when ``tx`` has been idle for 40 byte times after the last frame."""
     uart = manifest["link"]["uart"]
     assert (uart["format"], uart["bit_order"], uart["idle"]) == ("8N1", "lsb-first", 1)
     d = uart["baud_divider"]
     byte_time = uart["bits_per_byte"] * d
+    data = b"".join(frames)
+    ends = [sum(len(frame) for frame in frames[:i + 1]) - 1 for i in range(len(frames))]
+    is_end = bytes(int(n in ends) for n in range(len(data)))
     body = f"""
-reg [7:0] frame [0:{len(frame) - 1}];
+reg [7:0] frame [0:{len(data) - 1}];
+reg ends [0:{len(data) - 1}];
 reg [7:0] value;
 integer n, i, received = 0, last_byte = 0;
-initial $readmemh("frame.hex", frame);
+initial begin $readmemh("frame.hex", frame); $readmemh("ends.hex", ends); end
 task send(input [7:0] b);
     begin
         rx <= 0; repeat ({d}) @(posedge clk);
@@ -328,9 +333,13 @@ initial begin
     repeat (4) @(posedge clk);
     rst <= 0;
     repeat ({3 * byte_time}) @(posedge clk);
-    for (n = 0; n < {len(frame)}; n = n + 1) send(frame[n]);
-    last_byte = cycle;
-    while (cycle - last_byte < {40 * byte_time}) @(posedge clk);
+    for (n = 0; n < {len(data)}; n = n + 1) begin
+        send(frame[n]);
+        if (ends[n]) begin
+            last_byte = cycle;
+            while (cycle - last_byte < {40 * byte_time}) @(posedge clk);
+        end
+    end
     $finish;
 end
 initial begin : receiver
@@ -345,8 +354,8 @@ initial begin : receiver
         last_byte = cycle;
     end
 end
-initial begin #{10 * (len(frame) + 400) * byte_time * 10}; $display("TIMEOUT"); $finish; end"""
-    return _bench(manifest, body, {"frame.hex": _hex(frame, 8)})
+initial begin #{10 * (len(data) + 400 * len(frames)) * byte_time * 10}; $display("TIMEOUT"); $finish; end"""
+    return _bench(manifest, body, {"frame.hex": _hex(data, 8), "ends.hex": _hex(is_end, 1)})
 
 
 def board_replies(manifest, output):

@@ -345,8 +345,8 @@ int main(void)
         rng = np.random.default_rng(5)
         x, w = rng.integers(-128, 128, (2, 13)), rng.integers(-1, 2, (3, 13))
         frame = manifest_tb.board_frame(description, manifest_tb._packets(description, x, w))
-        output = manifest_tb.run(manifest_tb.board_bench(description, frame), [out / description["files"]["verilog"]],
-                                 tmp_path, iverilog=_tool("iverilog"))
+        output = manifest_tb.run(manifest_tb.board_bench(description, [frame]),
+                                 [out / description["files"]["verilog"]], tmp_path, iverilog=_tool("iverilog"))
         assert "TIMEOUT" not in output and "TX_LOW_IN_RESET" not in output
         replies = manifest_tb.board_replies(description, output)
         assert all(binascii.crc_hqx(reply[1:], 0xFFFF) == 0 for reply in replies)
@@ -364,6 +364,28 @@ int main(void)
         y, status = manifest_tb.decode_top(description, "\n".join(beats), 2, 3)
         assert np.array_equal(y, x @ w.T)
         assert status["error"] == 0 and status["macs"] == 2 * 13 * 3
+
+    @pytest.mark.slow
+    @pytest.mark.rtl
+    def test_manifest_testbench_sequence_numbers_and_naks(self, ip, tmp_path):
+        """Frames after the START one: the next number, the same again (ACK, not executed), a
+        wrong number (NAK SEQUENCE with the expected one), a bad CRC (NAK CRC)."""
+        out, results = ip
+        description = json.loads((out / results["board"]["files"]["manifest"]).read_text())
+        status = [manifest_tb._packets(description, np.zeros((1, 1), int), np.zeros((1, 1), int))[-1]]
+        frame = lambda seq, start=False: manifest_tb.board_frame(description, status, seq, start)  # noqa: E731
+        bad = bytearray(frame(2))
+        bad[-1] ^= 0xFF
+        output = manifest_tb.run(manifest_tb.board_bench(description, [frame(0, True), frame(1), frame(1), frame(5),
+                                                                       bytes(bad)]),
+                                 [out / description["files"]["verilog"]], tmp_path, iverilog=_tool("iverilog"))
+        assert "TIMEOUT" not in output
+        replies = manifest_tb.board_replies(description, output)
+        assert all(binascii.crc_hqx(reply[1:], 0xFFFF) == 0 for reply in replies)
+        assert [reply[1:-2] for reply in replies if reply[1] != 0x04] == [
+            bytes([0x03, 0, 0, 0]), bytes([0x01, 0, 0, 0]), bytes([0x01, 1, 0, 0]), bytes([0x01, 1, 0, 0]),
+            bytes([0x02, 5, 0x04, 2]), bytes([0x02, 2, 0x01, 2])]
+        assert [reply[2] for reply in replies if reply[1] == 0x04] == [0, 1]
 
 
 class TestGenerateCommand:
