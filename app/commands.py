@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..flows.boards import BOARDS, DEFAULT_BAUD, PORTABLE_CLOCK_MHZ, BoardDesign
 from ..flows.energy import TABLES
 from ..flows.flow import FlowConfig, check_flow, run_flow
 from ..flows.generate import generate
@@ -49,22 +50,23 @@ def _design_fields(classes):
     return fields
 
 
-def _option_for(field, classes):
+def _option_for(field, classes, extra_kinds=()):
     choices = field.metadata.get("choices")
     if field.name == "kind":
-        choices = DESIGN_KINDS if AcceleratorParams in classes else UNIT_KINDS
+        choices = (*(DESIGN_KINDS if AcceleratorParams in classes else UNIT_KINDS), *extra_kinds)
     kind = click.Choice(choices) if choices else (int if field.type is int else str)
     default = "" if field.default is None else f" [default: {field.default}]"
     return click.option(f"--{field.name.replace('_', '-')}", field.name, type=kind, default=None,
                         help=f"{field.metadata['help']}{default}")
 
 
-def design_options(classes=_ALL_DESIGNS):
+def design_options(classes=_ALL_DESIGNS, extra_kinds=()):
     """Add ``--config`` and one option per parameter of ``classes`` to a click command; the
-    command receives ``config_path`` and the parameters (None where not given)."""
+    command receives ``config_path`` and the parameters (None where not given). ``--kind``
+    offers the kinds of ``classes`` and ``extra_kinds``."""
     def decorate(command):
         for field in reversed(list(_design_fields(classes).values())):
-            command = _option_for(field, classes)(command)
+            command = _option_for(field, classes, extra_kinds)(command)
         return click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                             help="Design parameters: a .json or .toml file (options override it)."
                             )(command)
@@ -148,14 +150,34 @@ def _format(value):
 
 
 @click.command("generate")
-@design_options()
+@design_options(extra_kinds=("board",))
+@click.option("--board", type=click.Choice(sorted(BOARDS)), default=None,
+              help="--kind board: the board whose weight store and clock to use [default: none, the "
+                   "portable top with a generic memory store].")
+@click.option("--clock", "clock_mhz", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"--kind board: the clock of `clk` in MHz [default: the board's, {PORTABLE_CLOCK_MHZ:g} "
+                   "when portable].")
+@click.option("--baud", type=click.IntRange(min=1), default=None,
+              help=f"--kind board: UART baud rate of the host link [default: {DEFAULT_BAUD}].")
+@click.option("--store-depth", type=click.IntRange(min=1), default=None,
+              help="--kind board, portable: weight store words [default: 32768].")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="build/generated",
               show_default=True, help="Output folder.")
-def generate_command(config_path, out_dir, **options):
-    """Generate a matrix unit or the accelerator top as IP: the Verilog, a JSON manifest (the
-    complete contract: ports, fields, encodings, timing, reset, protocol), a C header, a
-    SystemVerilog wrapper with one port per field (units) and a FuseSoC core file."""
-    design = design_from_options(config_path, options)
+def generate_command(config_path, board, clock_mhz, baud, store_depth, out_dir, **options):
+    """Generate a matrix unit, the accelerator top or the board top (the accelerator behind
+    its UART link) as IP: the Verilog, a JSON manifest (the complete contract: ports, fields,
+    encodings, timing, reset, protocol, link), a C header, a SystemVerilog wrapper with one
+    port per field (units) and a FuseSoC core file."""
+    board_options = {"--board": board, "--clock": clock_mhz, "--baud": baud, "--store-depth": store_depth}
+    if options["kind"] == "board":
+        options["kind"] = "accelerator"
+        design = BoardDesign(design_from_options(config_path, options, (AcceleratorParams,)), board,
+                             clock_mhz, DEFAULT_BAUD if baud is None else baud, store_depth)
+    else:
+        given = [name for name, value in board_options.items() if value is not None]
+        if given:
+            raise ParameterError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to --kind board only")
+        design = design_from_options(config_path, options)
     result = generate(design, check_writable_folder(out_dir))
     for path in result["paths"].values():
         click.echo(path)

@@ -27,9 +27,10 @@ from ..hdl.board import BoardTop
 from ..hdl.weight_store import SPRAMWeightStore, WeightStore
 from ..spec.errors import ParameterError
 from ..spec.link import LinkParams
+from ..spec.params import AcceleratorParams
 
 __all__ = ["BoardSpec", "BOARDS", "Pll", "ice40_pll", "ecp5_pll", "board_store", "store_depth", "BoardWrapper",
-           "board_link", "DEFAULT_BAUD"]
+           "board_link", "DEFAULT_BAUD", "PORTABLE_CLOCK_MHZ", "BoardDesign"]
 
 #: The UART rate of a bitstream unless told otherwise.
 DEFAULT_BAUD = 115_200
@@ -148,6 +149,80 @@ def board_link(board, params, clock_mhz, baud, **fields):
     """The :class:`LinkParams` of a board at ``clock_mhz`` and ``baud`` (store depth from
     :func:`store_depth`)."""
     return LinkParams.for_baud(clock_mhz * 1e6, baud, store_depth=store_depth(board, params), **fields)
+
+
+#: The clock of a portable board top (no board) unless told otherwise.
+PORTABLE_CLOCK_MHZ = 50.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardDesign:
+    """The board top as a design to generate (:func:`tritforge.flows.generate.generate`):
+    :class:`~tritforge.hdl.board.BoardTop` with the link and weight store of ``board`` (a
+    name in :data:`BOARDS`) at ``clock_mhz`` and ``baud``, without the PLL (its parameters are
+    data: :attr:`pll`); ``board=None``: the portable top, a generic ``Memory`` weight store of
+    ``store_depth`` words (default :class:`LinkParams`'), clock default
+    :data:`PORTABLE_CLOCK_MHZ`. Checked on construction (:class:`ParameterError`)."""
+    params: AcceleratorParams
+    board: str = None
+    clock_mhz: float = None
+    baud: int = DEFAULT_BAUD
+    store_depth: int = None
+
+    kind = "board"
+
+    def __post_init__(self):
+        if not isinstance(self.params, AcceleratorParams):
+            raise ParameterError(f"a board top holds an accelerator, not {self.params!r}")
+        if self.board is not None and self.board not in BOARDS:
+            raise ParameterError(f"board must be one of {', '.join(sorted(BOARDS))}, not {self.board!r}")
+        if self.board is not None and self.store_depth is not None:
+            raise ParameterError(f"store_depth applies to the portable board top only: the {self.board} store has "
+                                 f"{store_depth(BOARDS[self.board], self.params)} words")
+        if self.clock_mhz is None:
+            default = PORTABLE_CLOCK_MHZ if self.board is None else BOARDS[self.board].default_clock_mhz
+            object.__setattr__(self, "clock_mhz", default)
+        self.link    # checks the PLL, clock, baud and store depth
+
+    @property
+    def frequency_mhz(self):
+        """The clock of ``clk``: the PLL's output nearest ``clock_mhz`` on a board (as
+        ``tritforge bitstream`` makes it), else ``clock_mhz``."""
+        return self.clock_mhz if self.board is None else self.pll.output_mhz
+
+    @property
+    def link(self):
+        if self.board is not None:
+            return board_link(BOARDS[self.board], self.params, self.frequency_mhz, self.baud)
+        depth = {} if self.store_depth is None else {"store_depth": self.store_depth}
+        return LinkParams.for_baud(self.clock_mhz * 1e6, self.baud, **depth)
+
+    @property
+    def pll(self):
+        """The board's :class:`Pll` for ``clock_mhz`` (``None`` for the portable top)."""
+        if self.board is None:
+            return None
+        spec = BOARDS[self.board]
+        return spec.pll(spec.oscillator_mhz, self.clock_mhz)
+
+    @property
+    def name(self):
+        board = "portable" if self.board is None else self.board.replace("-", "_")
+        return f"board_{board}_{self.params.name}_d{self.link.baud_divider}"
+
+    def store(self):
+        """A new weight store of the board (generic ``Memory`` when portable)."""
+        if self.board is None:
+            return WeightStore(self.params.stream_width, self.link.store_depth)
+        return board_store(BOARDS[self.board], self.params)
+
+    def build(self):
+        """A new :class:`BoardTop` of this design."""
+        return BoardTop(self.params, self.link, self.store())
+
+    def to_dict(self):
+        return {"kind": self.kind, "board": self.board or "portable", "clock_mhz": self.clock_mhz,
+                "baud": self.baud, **{k: v for k, v in self.params.to_dict().items() if k != "kind"}}
 
 
 class BoardWrapper(Elaboratable):

@@ -2,8 +2,10 @@
 flow wants.
 
 ``generate(design, out_dir)`` takes a :class:`~tritforge.spec.params.UnitParams` (any kind of
-:data:`~tritforge.hdl.units.UNIT_CLASSES`) or an :class:`~tritforge.spec.params.AcceleratorParams`
-and writes, under ``<out_dir>``, for ``name`` = the design's name:
+:data:`~tritforge.hdl.units.UNIT_CLASSES`), an :class:`~tritforge.spec.params.AcceleratorParams`
+or a :class:`~tritforge.flows.boards.BoardDesign` (the board top: the accelerator behind its
+UART link, :class:`~tritforge.hdl.board.BoardTop`, for a board or portable) and writes, under
+``<out_dir>``, for ``name`` = the design's name:
 
 ``<name>.v``
     The Verilog (:func:`tritforge.hdl.verilog.convert`: runs as is on Icarus and Verilator).
@@ -13,17 +15,21 @@ and writes, under ``<out_dir>``, for ``name`` = the design's name:
     width and meaning; every payload field with its bit offset, signedness and meaning; the
     encodings as tables; latency and throughput; the reset contract; for the accelerator
     top its whole host protocol (:func:`tritforge.spec.contract.describe`, with the
-    protocol's version).
+    protocol's version); for the board top also the link protocol
+    (:func:`tritforge.spec.link.describe`: UART, frames, CRC, records, replies, sizes), the
+    clock frequency and the board (PLL parameters, weight store, vendor primitives).
 ``<name>.h``
     A C header for firmware (:func:`c_header`): sizes of this configuration, field
-    positions, weight codes and, for the top, opcodes, error codes, status words and flags.
+    positions, weight codes and, for the top, opcodes, error codes, status words and flags;
+    for the board top the link's constants (``TF_UART_*``) and a CRC function.
 ``<name>_wrapper.sv``
     Matrix units only: a SystemVerilog wrapper with one port per payload field
     (:func:`sv_wrapper`). The top's ports are already AXI4-Stream signals under their own
     names.
 ``<name>.core``
     A FuseSoC (CAPI2) core file naming these files, with a Verilator ``lint`` target
-    (:func:`fusesoc_core`).
+    (:func:`fusesoc_core`; none when the Verilog instantiates vendor primitives: the
+    iCEBreaker's SPRAM store).
 
 Every output is made from the manifest, and the manifest from the design's parameters, the
 built component and :mod:`tritforge.spec` (the one definition of codes and protocol).
@@ -38,13 +44,16 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 from ..hdl import verilog
+from ..hdl.weight_store import SPRAMWeightStore
 from ..hdl.matrix_unit import describe_shape
 from ..hdl.units import build
+from ..spec import link as link_spec
 from ..spec.contract import describe, weight_of
 from ..spec.formats import WEIGHT_CODE_BITS, WeightCode
 from ..spec.io import write_json, write_text_atomic
 from ..spec.params import AcceleratorParams, UnitParams
 from ..spec.protocol import PROTOCOL_VERSION
+from .boards import BOARDS, BoardDesign
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_VERSION", "manifest_schema", "manifest", "c_header",
            "sv_wrapper", "fusesoc_core", "generate"]
@@ -71,7 +80,16 @@ _RESET_AFTER = {
     "accelerator": ("Idle: no error, no pending results, counters zero, no response in flight; "
                     "the memories keep their contents. The decoder takes a header beat from the "
                     "first cycle `rst` is low; the counters count from that cycle."),
+    "board": ("The accelerator idle as after its own reset, the weight store keeping its contents, "
+              "no link session (frames without START get NAK NOT_SYNCED), `tx` idle (high). The "
+              "board then sends one BOOT frame (`link.replies`); bytes on `rx` during reset are "
+              "not received."),
 }
+_BOARD_RESET_TEXT = (
+    "`rst` is synchronous and active high; hold it for at least one rising edge of `clk`. It "
+    "resets everything but the memory contents (the accelerator's memories and the weight "
+    "store); `tx` is high (idle) from the first rising edge with `rst` high. The board has no "
+    "handshake ports: its only inputs are `rx` and `rst`.")
 
 _UNIT_PORTS = {
     "clk": "Clock: every register and transfer acts on its rising edge.",
@@ -119,6 +137,14 @@ _TOP_PORTS = {
     "m_axis_tlast": "Response channel: the last beat of a response packet.",
     "busy": "The sequencer executes a `RUN` (the `RUNNING` status flag).",
     "error": "An error is latched (status word 0 nonzero) until `CLEAR` or reset.",
+}
+_BOARD_PORTS = {
+    "clk": _UNIT_PORTS["clk"] + " Its frequency is `clock.mhz` (the UART's `baud_divider` is for it).",
+    "rst": _UNIT_PORTS["rst"],
+    "rx": "UART from the host (idle high, `link.uart`): command frames (`link.command_frame`).",
+    "tx": "UART to the host (idle high, `link.uart`): reply frames (`link.reply_frame`).",
+    "busy": _TOP_PORTS["busy"],
+    "error": _TOP_PORTS["error"],
 }
 
 
@@ -224,28 +250,50 @@ def _accelerator_sections(params):
     }
 
 
+def _board_sections(design, store):
+    """The board top: the accelerator's sections, the link protocol (:func:`tritforge.spec.link.describe`),
+    the clock, the board (PLL, weight store, vendor primitives)."""
+    params, link = design.params, design.link
+    sections = _accelerator_sections(params)
+    sections["timing"]["throughput"] = (
+        f"the UART: one byte per {link_spec.bits_per_byte()} x baud_divider = "
+        f"{link_spec.bits_per_byte() * link.baud_divider} cycles each way; inside, one beat per cycle "
+        f"and one chunk step (rows x cols MACs) per cycle while a RUN runs")
+    pll = design.pll
+    spram = isinstance(store, SPRAMWeightStore)
+    board = {
+        "name": design.board or "portable",
+        "family": None if design.board is None else BOARDS[design.board].family,
+        "pll": None if pll is None else {
+            "primitive": pll.primitive, "input_mhz": pll.input_mhz, "output_mhz": pll.output_mhz,
+            "dividers": pll.dividers, "oscillator": BOARDS[design.board].oscillator,
+            "meaning": "not in the Verilog: the PLL that makes `clk` on this board (flows/boards.py "
+                       "BoardWrapper instantiates it, holding `rst` until it locks)"},
+        "store": {"kind": "SB_SPRAM256KA" if spram else "memory", "depth": link.store_depth,
+                  "width": params.stream_width},
+        "vendor_primitives": ["SB_SPRAM256KA"] if spram else [],
+    }
+    return {**sections, "link": link_spec.describe(link, params.bytes_per_beat), "board": board}
+
+
 def manifest(design, component=None):
     """The manifest of ``design`` (a dict, see the module docstring); ``component`` is the
     design's built component (built here when not given)."""
-    component = build(design) if component is None else component
+    component = _build(design) if component is None else component
+    if isinstance(design, BoardDesign):
+        ports = _ports(component, _BOARD_PORTS)
+        return {**_head(design), "parameters": design.to_dict(), "clock": {**_CLOCK, "mhz": design.frequency_mhz},
+                "reset": _reset(_BOARD_RESET_TEXT, [], "board", high_during_reset=["tx"]), "ports": ports,
+                **_board_sections(design, component.store)}
     is_top = isinstance(design, AcceleratorParams)
     ports = _ports(component, _TOP_PORTS if is_top else _UNIT_PORTS)
     handshakes = [p["name"] for p in ports if p["direction"] == "output"
                   and re.search(r"(^|_)t?(valid|ready)$", p["name"])]
     description = {
-        "format": MANIFEST_FORMAT,
-        "format_version": MANIFEST_VERSION,
-        "name": design.name,
-        "kind": design.kind,
-        "top": design.name,
-        "files": _files(design),
-        "generator": {"tritforge": _version("tritforge"), "amaranth": _version("amaranth")},
-        "protocol_version": PROTOCOL_VERSION,
+        **_head(design),
         "parameters": design.to_dict() if is_top else {**design.to_dict(), "acc_bits": component.acc_bits},
         "clock": _CLOCK,
-        "reset": {"name": "rst", "synchronous": True, "active": "high", "min_cycles": 1,
-                  "behaviour": _RESET_TEXT, "low_during_reset": handshakes,
-                  "after": _RESET_AFTER["accelerator" if is_top else "unit"]},
+        "reset": _reset(_RESET_TEXT, handshakes, "accelerator" if is_top else "unit"),
         "ports": ports,
     }
     if is_top:
@@ -255,6 +303,23 @@ def manifest(design, component=None):
         # The names of earlier manifests, kept for their readers.
         description.update(latency=component.latency, accumulator_bits=component.acc_bits)
     return description
+
+
+def _head(design):
+    """The manifest's identification: format, names, files, generator, protocol version."""
+    return {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, "name": design.name,
+            "kind": design.kind, "top": design.name, "files": _files(design),
+            "generator": {"tritforge": _version("tritforge"), "amaranth": _version("amaranth")},
+            "protocol_version": PROTOCOL_VERSION}
+
+
+def _reset(behaviour, low_during_reset, after, **extra):
+    return {"name": "rst", "synchronous": True, "active": "high", "min_cycles": 1, "behaviour": behaviour,
+            "low_during_reset": low_during_reset, **extra, "after": _RESET_AFTER[after]}
+
+
+def _build(design):
+    return design.build() if isinstance(design, BoardDesign) else build(design)
 
 
 # --- C header ------------------------------------------------------------------------------
@@ -310,6 +375,8 @@ def c_header(description, prefix="TF"):
                   for code in weight["codes"]]
     if "protocol" in description:
         lines += _protocol_defines(description["protocol"], prefix)
+    if "link" in description:
+        lines += _link_defines(description["link"], prefix)
     lines += ["", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
 
@@ -357,6 +424,43 @@ def _protocol_defines(protocol, prefix):
               "uint32_t act_bank)", "{",
               f"    return (opcode << {header['opcode']['lsb']}) | ((weight_bank & 1u) << "
               f"{header['weight_bank']['lsb']}) | ((act_bank & 1u) << {header['act_bank']['lsb']});", "}"]
+    return lines
+
+
+def _link_defines(link, prefix):
+    """The board's UART link (``<prefix>_UART_*``) and a CRC function made from its parameters."""
+    name = lambda *parts: _macro(prefix, "UART", *parts)  # noqa: E731
+    crc = link["crc"]
+    lines = ["", "/* Board link (UART 8N1): sync bytes, frame layout, CRC, records, replies, NAK reasons, sizes. */",
+             _define(name("BAUD_DIVIDER"), link["uart"]["baud_divider"], "clock cycles per bit"),
+             _define(name("BITS_PER_BYTE"), link["uart"]["bits_per_byte"]),
+             _define(name("HOST_SYNC"), f"0x{link['host_sync']:02x}u"),
+             _define(name("BOARD_SYNC"), f"0x{link['board_sync']:02x}u"),
+             _define(name("COMMAND_OVERHEAD"), link["command_overhead"])]
+    lines += [_define(name("FLAG", flag["name"]), f"(1u << {flag['bit']})", flag["meaning"]) for flag in link["flags"]]
+    for frame in ("command_frame", "reply_frame"):
+        lines += [_define(name(frame.split("_")[0], field["name"], "OFFSET"), field["offset"])
+                  for field in link[frame] if field["offset"] is not None]
+    lines += [_define(name("CRC_POLYNOMIAL"), f"0x{crc['polynomial']:04x}u"),
+              _define(name("CRC_INITIAL"), f"0x{crc['initial']:04x}u"),
+              _define(name("CRC_CHECK"), f"0x{crc['check']:04x}u", 'the CRC of "123456789"'),
+              _define(name("RECORD_HEADER_BYTES"), link["records"]["header_bytes"]),
+              _define(name("STORE_ADDRESS_BYTES"), link["records"]["store_address_bytes"])]
+    lines += [_define(name("RECORD", kind["name"]), f"0x{kind['value']:02x}u") for kind in link["records"]["kinds"]]
+    for reply in link["replies"]:
+        lines += [_define(name("REPLY", reply["name"]), f"0x{reply['value']:02x}u"),
+                  _define(name("REPLY", reply["name"], "BYTES"), reply["bytes"])]
+    lines += [_define(name("NAK", nak["name"]), f"0x{nak['value']:02x}u", nak["meaning"]) for nak in link["naks"]]
+    lines += [_define(name("INFO_LAST"), f"0x{link['data_info']['last']:02x}u"),
+              _define(name("INFO_BEATS_MASK"), f"0x{link['data_info']['beats_mask']:02x}u")]
+    lines += [_define(name(size), _c_number(value)) for size, value in link["sizes"].items()]
+    function = f"{prefix.lower()}_uart_crc16"
+    lines += ["", f"/* {crc['name']} of `length` bytes, continuing from `crc` (start: {name('CRC_INITIAL')}). */",
+              f"static inline uint16_t {function}(uint16_t crc, const uint8_t *data, unsigned long length)",
+              "{", "    while (length--) {", "        crc ^= (uint16_t)(*data++ << 8);",
+              "        for (int bit = 0; bit < 8; bit++)",
+              f"            crc = (uint16_t)((crc & 0x8000u) ? (uint16_t)(crc << 1) ^ {name('CRC_POLYNOMIAL')} : (uint16_t)(crc << 1));",
+              "    }", "    return crc;", "}"]
     return lines
 
 
@@ -439,12 +543,14 @@ def _unused_bits(payload):
 
 # --- FuseSoC core ---------------------------------------------------------------------------
 
-#: The Verilator ``-Wall`` warnings Amaranth's (Yosys') Verilog trips, measured on the unit and
-#: the top: implicit width extensions, unused bits of wide payloads and intermediate wires,
-#: several modules in one file, registers with an initial value assigned in ``always``,
-#: ``case`` without ``default``. Lint fails on any other warning.
+#: The Verilator ``-Wall`` warnings Amaranth's (Yosys') Verilog trips, measured on the unit,
+#: the top and the portable board top: implicit width extensions, unused bits of wide payloads
+#: and intermediate wires, several modules in one file, registers with an initial value
+#: assigned in ``always``, ``case`` without ``default``, a signal named as the module
+#: instance around it (``amaranth.lib.crc``'s ``crc`` in the board's frame receiver). Lint
+#: fails on any other warning.
 LINT_WAIVERS = ("-Wno-WIDTH", "-Wno-UNUSEDSIGNAL", "-Wno-DECLFILENAME", "-Wno-PROCASSINIT",
-                "-Wno-CASEINCOMPLETE")
+                "-Wno-CASEINCOMPLETE", "-Wno-VARHIDDEN")
 
 
 def fusesoc_core(description, version="0.1.0"):
@@ -457,6 +563,16 @@ def fusesoc_core(description, version="0.1.0"):
     if "sv_wrapper" in files:
         rtl.append(f"      - {files['sv_wrapper']}: {{file_type: systemVerilogSource}}")
     waivers = ", ".join(LINT_WAIVERS)
+    # A Verilog with vendor primitives (the iCE40 SPRAM) has modules Verilator does not know:
+    # no lint target (lint the portable board top instead).
+    lint = [] if description.get("board", {}).get("vendor_primitives") else [
+        "  lint:",
+        "    flow: lint",
+        "    filesets: [rtl]",
+        f"    toplevel: {top}",
+        "    flow_options:",
+        "      tool: verilator",
+        f"      verilator_options: [-Wall, {waivers}]"]
     return "\n".join([
         "CAPI=2:",
         f"# Generated by tritforge {description['generator']['tritforge']} from {files['manifest']}. Do not edit.",
@@ -477,13 +593,7 @@ def fusesoc_core(description, version="0.1.0"):
         "  default:",
         "    filesets: [rtl, sw]",
         f"    toplevel: {top}",
-        "  lint:",
-        "    flow: lint",
-        "    filesets: [rtl]",
-        f"    toplevel: {top}",
-        "    flow_options:",
-        "      tool: verilator",
-        f"      verilator_options: [-Wall, {waivers}]",
+        *lint,
         "",
     ])
 
@@ -491,7 +601,8 @@ def fusesoc_core(description, version="0.1.0"):
 # --- generate ---------------------------------------------------------------------------------
 
 def generate(design, out_dir):
-    """Write the IP of ``design`` (a :class:`UnitParams` or :class:`AcceleratorParams`) under
+    """Write the IP of ``design`` (a :class:`UnitParams`, :class:`AcceleratorParams` or
+    :class:`~tritforge.flows.boards.BoardDesign`) under
     ``out_dir`` (created if missing): the files of the module docstring.
 
     Returns
@@ -506,11 +617,11 @@ def generate(design, out_dir):
     OSError
         ``out_dir`` cannot be written (no file is left half-written).
     """
-    if not isinstance(design, (UnitParams, AcceleratorParams)):
-        raise TypeError(f"design must be a UnitParams or an AcceleratorParams, not {design!r}")
-    component = build(design)
+    if not isinstance(design, (UnitParams, AcceleratorParams, BoardDesign)):
+        raise TypeError(f"design must be a UnitParams, an AcceleratorParams or a BoardDesign, not {design!r}")
+    component = _build(design)
     description = manifest(design, component)
-    ports = None if isinstance(design, AcceleratorParams) else component.verilog_ports()
+    ports = component.verilog_ports() if isinstance(design, UnitParams) else None
     texts = {"verilog": verilog.convert(component, name=design.name, ports=ports),
              "c_header": c_header(description),
              "fusesoc_core": fusesoc_core(description)}

@@ -88,6 +88,11 @@ class BoardTop(wiring.Component):
     def link(self):
         return self._link
 
+    @property
+    def store(self):
+        """The weight store (the component given, or the ``WeightStore`` made)."""
+        return self._store
+
     def elaborate(self, platform):
         m = Module()
         p, link = self._params, self._link

@@ -61,7 +61,7 @@ from .errors import ParameterError, check_integer
 
 __all__ = ["HOST_SYNC", "BOARD_SYNC", "FLAG_START", "Reply", "Nak", "Record", "RECORD_HEADER_BYTES",
            "STORE_ADDRESS_BYTES", "COMMAND_OVERHEAD", "CONTROL_BODY_BYTES", "INFO_LAST",
-           "LinkParams", "crc16", "CRC16", "bits_per_byte", "MIN_BAUD_DIVIDER", "MAX_BAUD_DIVIDER"]
+           "LinkParams", "crc16", "CRC16", "bits_per_byte", "MIN_BAUD_DIVIDER", "MAX_BAUD_DIVIDER", "describe"]
 
 HOST_SYNC = 0x5A
 BOARD_SYNC = 0xA5
@@ -185,3 +185,102 @@ def crc16(data, crc=CRC16[2]):
             crc = ((crc << 1) ^ CRC16[1]) if crc & 0x8000 else crc << 1
             crc &= 0xFFFF
     return crc
+
+
+_REPLY_MEANINGS = {
+    Reply.ACK: "the command frame `seq` was executed (or had been: a retransmission); body 0, 0",
+    Reply.NAK: "the command frame was refused, nothing of it executed (RECORD: the records before "
+               "the bad one were); body: the reason (`naks`), the sequence number expected",
+    Reply.BOOT: "sent once after every reset, `seq` 0, body 0, 0: the session and everything the "
+                "accelerator held, except the weight store, are gone",
+    Reply.DATA: "`data_beats` beats of the accelerator's response stream, then an info byte "
+                "(`data_info`); `seq` counts DATA frames mod 256 from reset",
+}
+_NAK_MEANINGS = {
+    Nak.CRC: "the CRC does not match", Nak.TRUNCATED: "the line went idle inside the frame",
+    Nak.LENGTH: "length 0 or over `sizes.max_payload`",
+    Nak.SEQUENCE: "not the expected sequence number (second body byte: the expected one)",
+    Nak.NOT_SYNCED: "no session since the last reset (send a frame with the START flag)",
+    Nak.RECORD: "a bad record: unknown kind, count 0, longer than the frame, beyond the store, or a "
+                "store record inside an open command packet; the records before it were executed",
+    Nak.UART: "a UART framing error (no stop bit)",
+}
+_RECORD_MEANINGS = {
+    Record.STREAM: ("`count` beats of the accelerator's command stream, `bytes_per_beat` bytes each, "
+                    "little-endian; `arg` bit 0: tlast on the last beat"),
+    Record.STORE_WRITE: ("a 4-byte little-endian store address, then `count` beats written to the "
+                         "weight store from that address on; `arg` 0"),
+    Record.STORE_LOAD: ("a 4-byte little-endian store address: LOAD_WEIGHTS of `count` tiles into weight "
+                        "bank `arg` bit 0, the tiles read from the store from that address on"),
+}
+
+
+def describe(link, bytes_per_beat):
+    """The link protocol of a board with ``link`` (:class:`LinkParams`) carrying a command
+    stream of ``bytes_per_beat``-byte beats, as a JSON-ready dict (the module docstring as
+    data): UART format, frame layouts, CRC, flags, record kinds, replies, NAK reasons,
+    sequence rules and sizes."""
+    if not isinstance(link, LinkParams):
+        raise TypeError(f"link must be a LinkParams, not {link!r}")
+    check_integer("bytes_per_beat", bytes_per_beat, 1)
+    width, polynomial, initial = CRC16
+
+    def field(name, offset, size, meaning, **extra):
+        return {"name": name, "offset": offset, "bytes": size, "meaning": meaning, **extra}
+    return {
+        "uart": {"format": "8N1", "bits_per_byte": bits_per_byte(), "bit_order": "lsb-first",
+                 "idle": 1, "baud_divider": link.baud_divider,
+                 "meaning": "a start bit (0), 8 data bits least significant first, a stop bit (1), "
+                            "each `baud_divider` clock cycles long"},
+        "host_sync": HOST_SYNC,
+        "board_sync": BOARD_SYNC,
+        "crc": {"name": "CRC-16/CCITT-FALSE", "width": width, "polynomial": polynomial, "initial": initial,
+                "reflected": False, "xor_out": 0, "check": crc16(b"123456789"), "byte_order": "big-endian",
+                "covers": "every byte after the sync byte up to the CRC (the CRC over those bytes and "
+                          "the CRC itself is 0)"},
+        "command_frame": [
+            field("sync", 0, 1, "host_sync"),
+            field("flags", 1, 1, "bit 0: START (`flags`); other bits 0"),
+            field("seq", 2, 1, "the sequence number (`sequence`)"),
+            field("length", 3, 2, "payload bytes, little-endian, 1..`sizes.max_payload`"),
+            field("payload", 5, None, "`length` bytes of records (`records`)"),
+            field("crc", None, 2, "CRC of flags..payload (`crc`), high byte first; at offset 5 + length"),
+        ],
+        "command_overhead": COMMAND_OVERHEAD,
+        "flags": [{"name": "START", "bit": FLAG_START.bit_length() - 1,
+                   "meaning": "start a session: the board takes `seq` as its expected number and "
+                              "executes the frame whatever its state"}],
+        "sequence": ("Without START a frame must carry the expected number, which then advances by 1 "
+                     "mod 256; the frame before it is re-acknowledged (ACK) without executing it "
+                     "again; any other number gets NAK SEQUENCE. After a reset (BOOT) frames are "
+                     "refused (NAK NOT_SYNCED) until one with START."),
+        "records": {
+            "header": [field("kind", 0, 1, "`records.kinds`"), field("arg", 1, 1, "per kind"),
+                       field("count", 2, 2, "beats (STREAM, STORE_WRITE) or tiles (STORE_LOAD), "
+                                            "little-endian, >= 1")],
+            "header_bytes": RECORD_HEADER_BYTES,
+            "store_address_bytes": STORE_ADDRESS_BYTES,
+            "kinds": [{"name": kind.name, "value": int(kind), "meaning": _RECORD_MEANINGS[kind]}
+                      for kind in Record],
+        },
+        "reply_frame": [
+            field("sync", 0, 1, "board_sync"), field("kind", 1, 1, "`replies`"),
+            field("seq", 2, 1, "per kind (`replies`)"),
+            field("body", 3, None, "per kind: `bytes` - 5 bytes"),
+            field("crc", None, 2, "CRC of kind..body (`crc`), high byte first"),
+        ],
+        "replies": [{"name": kind.name, "value": int(kind), "bytes": link.reply_bytes(kind, bytes_per_beat),
+                     "meaning": _REPLY_MEANINGS[kind]} for kind in Reply],
+        "naks": [{"name": reason.name, "value": int(reason), "meaning": _NAK_MEANINGS[reason]}
+                 for reason in Nak],
+        "data_info": {"last": INFO_LAST, "beats_mask": INFO_LAST - 1,
+                      "meaning": "bit 7: the frame holds the last beat of a response packet; bits "
+                                 "[6:0]: the beats used (the rest of the body is zero padding)"},
+        "errors": ("after any error the board drops bytes until the line has been idle for "
+                   "`sizes.timeout_bytes` byte times, then sends the NAK; a frame cut short is "
+                   "detected by such a gap (NAK TRUNCATED)"),
+        "sizes": {"bytes_per_beat": bytes_per_beat, "max_payload": link.max_payload,
+                  "data_beats": link.data_beats, "store_depth": link.store_depth,
+                  "store_word_bytes": bytes_per_beat, "timeout_bytes": link.timeout_bytes,
+                  "timeout_cycles": link.timeout_cycles, "control_body_bytes": CONTROL_BODY_BYTES},
+    }

@@ -4,14 +4,17 @@ What a Verilog user with only ``tritforge generate``'s output would write: nothi
 imports tritforge; every number (port names and widths, field offsets, weight codes, the
 packing of tiles and chunks, opcodes, header fields, status words) comes from the manifest
 JSON. :func:`unit_bench` and :func:`top_bench` return the testbench's files; :func:`run` runs
-it on Icarus Verilog; the ``decode_*`` functions read its output back.
+it on Icarus Verilog; the ``decode_*`` functions read its output back. :func:`board_bench` drives the
+board top over its UART pins with a frame of :func:`board_frame`; :func:`board_replies` cuts
+what it sent back into reply frames.
 """
 
 import subprocess
 
 import numpy as np
 
-__all__ = ["unit_bench", "decode_unit", "top_bench", "decode_top", "run"]
+__all__ = ["unit_bench", "decode_unit", "top_bench", "decode_top", "run", "crc16", "board_frame", "board_bench",
+           "board_replies"]
 
 
 def _ports(manifest):
@@ -251,3 +254,121 @@ def run(files, sources, folder, iverilog="iverilog", vvp="vvp"):
                    cwd=folder, check=True, capture_output=True, text=True)
     return subprocess.run([vvp, "-n", "tb.vvp"], cwd=folder, check=True, capture_output=True,
                           text=True).stdout
+
+
+# --- the board top: the accelerator behind its UART link ----------------------------------------
+
+def crc16(data, polynomial, initial):
+    """The link's CRC (MSB first, no reflection, as ``manifest["link"]["crc"]`` says)."""
+    crc = initial
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ polynomial) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def _put_bytes(buffer, layout, name, value):
+    field = {f["name"]: f for f in layout}[name]
+    buffer[field["offset"]:field["offset"] + field["bytes"]] = int(value).to_bytes(field["bytes"], "little")
+
+
+def board_frame(manifest, packets, seq=0, start=True):
+    """One command frame holding each packet (a list of beats) as a STREAM record with tlast,
+    laid out from ``manifest["link"]``."""
+    link = manifest["link"]
+    size = link["sizes"]["bytes_per_beat"]
+    stream = {kind["name"]: kind["value"] for kind in link["records"]["kinds"]}["STREAM"]
+    payload = b""
+    for packet in packets:
+        header = bytearray(link["records"]["header_bytes"])
+        _put_bytes(header, link["records"]["header"], "kind", stream)
+        _put_bytes(header, link["records"]["header"], "arg", 1)
+        _put_bytes(header, link["records"]["header"], "count", len(packet))
+        payload += bytes(header) + b"".join(beat.to_bytes(size, "little") for beat in packet)
+    assert len(payload) <= link["sizes"]["max_payload"]
+    layout = {f["name"]: f for f in link["command_frame"]}
+    frame = bytearray(layout["payload"]["offset"])
+    _put_bytes(frame, link["command_frame"], "sync", link["host_sync"])
+    flags = {flag["name"]: flag["bit"] for flag in link["flags"]}
+    _put_bytes(frame, link["command_frame"], "flags", (1 << flags["START"]) if start else 0)
+    _put_bytes(frame, link["command_frame"], "seq", seq)
+    _put_bytes(frame, link["command_frame"], "length", len(payload))
+    frame += payload
+    crc = crc16(frame[1:], link["crc"]["polynomial"], link["crc"]["initial"])
+    return bytes(frame) + crc.to_bytes(2, "big" if link["crc"]["byte_order"] == "big-endian" else "little")
+
+
+def board_bench(manifest, frames):
+    """Sends ``frames`` (a list of bytes) on ``rx`` at the manifest's baud divider after reset,
+    each after ``tx`` has been idle for 40 byte times (the host waits for the replies), prints
+    every byte received on ``tx`` (``BYTE hh``) and ``TX_LOW_IN_RESET`` if ``tx`` is low in a
+    reset cycle; stops when ``tx`` has been idle for 40 byte times after the last frame."""
+    uart = manifest["link"]["uart"]
+    assert (uart["format"], uart["bit_order"], uart["idle"]) == ("8N1", "lsb-first", 1)
+    d = uart["baud_divider"]
+    byte_time = uart["bits_per_byte"] * d
+    data = b"".join(frames)
+    ends = [sum(len(frame) for frame in frames[:i + 1]) - 1 for i in range(len(frames))]
+    is_end = bytes(int(n in ends) for n in range(len(data)))
+    body = f"""
+reg [7:0] frame [0:{len(data) - 1}];
+reg ends [0:{len(data) - 1}];
+reg [7:0] value;
+integer n, i, received = 0, last_byte = 0;
+initial begin $readmemh("frame.hex", frame); $readmemh("ends.hex", ends); end
+task send(input [7:0] b);
+    begin
+        rx <= 0; repeat ({d}) @(posedge clk);
+        for (i = 0; i < 8; i = i + 1) begin rx <= b[i]; repeat ({d}) @(posedge clk); end
+        rx <= 1; repeat ({d}) @(posedge clk);
+    end
+endtask
+always @(posedge clk) begin
+    cycle <= cycle + 1;
+    if (rst && cycle > 0 && tx !== 1'b1) $display("TX_LOW_IN_RESET");
+end
+initial begin
+    rx = 1;
+    repeat (4) @(posedge clk);
+    rst <= 0;
+    repeat ({3 * byte_time}) @(posedge clk);
+    for (n = 0; n < {len(data)}; n = n + 1) begin
+        send(frame[n]);
+        if (ends[n]) begin
+            last_byte = cycle;
+            while (cycle - last_byte < {40 * byte_time}) @(posedge clk);
+        end
+    end
+    $finish;
+end
+initial begin : receiver
+    integer b;
+    forever begin
+        @(negedge tx);
+        repeat ({d // 2}) @(posedge clk);
+        for (b = 0; b < 8; b = b + 1) begin repeat ({d}) @(posedge clk); value[b] = tx; end
+        repeat ({d}) @(posedge clk);
+        $display("BYTE %h", value);
+        received = received + 1;
+        last_byte = cycle;
+    end
+end
+initial begin #{10 * (len(data) + 400 * len(frames)) * byte_time * 10}; $display("TIMEOUT"); $finish; end"""
+    return _bench(manifest, body, {"frame.hex": _hex(data, 8), "ends.hex": _hex(is_end, 1)})
+
+
+def board_replies(manifest, output):
+    """The reply frames (bytes each) in :func:`board_bench`'s output, cut at the lengths of
+    ``manifest["link"]["replies"]`` by their kind byte."""
+    link = manifest["link"]
+    data = bytes(int(line.split()[1], 16) for line in output.splitlines() if line.startswith("BYTE "))
+    lengths = {reply["value"]: reply["bytes"] for reply in link["replies"]}
+    kind_at = {f["name"]: f["offset"] for f in link["reply_frame"]}["kind"]
+    frames, at = [], 0
+    while at < len(data):
+        assert data[at] == link["board_sync"], data[at:].hex()
+        size = lengths[data[at + kind_at]]
+        frames.append(data[at:at + size])
+        at += size
+    return frames

@@ -26,7 +26,8 @@ def test_options_come_from_the_parameter_classes():
         assert option in result.output, option
     assert "[default: 4096]" in result.output
     generate_help = _run("generate", "--help").output
-    assert "--kind [ternary|lookup|int|accelerator]" in generate_help and "--weight-depth" in generate_help
+    assert "--kind [ternary|lookup|int|accelerator|board]" in generate_help and "--weight-depth" in generate_help
+    assert "--board [icebreaker|ulx3s-85f]" in generate_help and "--baud INTEGER RANGE" in generate_help
 
 
 def test_energy_inline_options(tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tritforge.flows.boards import BOARDS, board_link, board_store, ecp5_pll, ice40_pll
+from tritforge.flows.boards import BOARDS, BoardDesign, board_link, board_store, ecp5_pll, ice40_pll
 from tritforge.hdl.weight_store import SPRAMWeightStore, WeightStore
 from tritforge.spec.errors import ParameterError
 from tritforge.spec.params import AcceleratorParams
@@ -44,3 +44,27 @@ def test_stores_and_links():
     assert board_link(BOARDS["icebreaker"], params, 30, 3_000_000).baud_divider == 10
     with pytest.raises(ParameterError, match=r"^width of an SPRAM weight store must be 16, 32 or 64"):
         board_store(BOARDS["icebreaker"], AcceleratorParams(stream_width=128))
+
+
+def test_board_design_defaults_and_link():
+    """The board top to generate: the board's clock (the PLL's output) and store, or portable."""
+    small = AcceleratorParams(rows=2, cols=8, max_k=64)
+    board = BoardDesign(small, board="icebreaker", clock_mhz=31)
+    assert board.frequency_mhz == ice40_pll(12, 31).output_mhz
+    assert board.link.baud_divider == round(board.frequency_mhz * 1e6 / 115_200)
+    assert isinstance(board.store(), SPRAMWeightStore) and board.name.startswith("board_icebreaker_accelerator_")
+    portable = BoardDesign(small, store_depth=100)
+    assert (portable.clock_mhz, portable.pll, portable.link.store_depth) == (50.0, None, 100)
+    assert isinstance(portable.store(), WeightStore) and portable.to_dict()["board"] == "portable"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"params": "accelerator"}, "a board top holds an accelerator, not 'accelerator'"),
+    ({"board": "arty"}, "board must be one of icebreaker, ulx3s-85f, not 'arty'"),
+    ({"board": "icebreaker", "store_depth": 8}, "store_depth applies to the portable board top only"),
+    ({"clock_mhz": 0.1}, "baud rate 115200 cannot be made from a 0.1 MHz clock"),
+    ({"store_depth": 0}, "store_depth must be an integer >= 1, not 0"),
+])
+def test_board_design_refuses(fields, message):
+    with pytest.raises(ParameterError, match=f"^{message}"):
+        BoardDesign(**{"params": AcceleratorParams(rows=2, cols=8, max_k=64), **fields})

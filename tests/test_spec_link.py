@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tritforge.spec.errors import ParameterError, ParameterTypeError
-from tritforge.spec.link import LinkParams, Reply, crc16
+from tritforge.spec.link import CRC16, HOST_SYNC, LinkParams, Nak, Record, Reply, crc16, describe
 
 
 @given(st.binary(max_size=64))
@@ -48,3 +48,18 @@ def test_reply_sizes():
     assert link.reply_bytes(Reply.ACK, 4) == 7
     assert link.reply_bytes(Reply.DATA, 4) == 3 + 64 + 1 + 2
     assert link.timeout_cycles == 32 * 10 * 16
+
+
+def test_describe_is_the_module_as_data():
+    """spec.link.describe: every enum member, the reply sizes and the CRC's parameters."""
+    link = LinkParams(baud_divider=8, max_payload=64, data_beats=4, store_depth=128)
+    d = describe(link, 8)
+    assert [(r["name"], r["value"], r["bytes"]) for r in d["replies"]] == [
+        (kind.name, int(kind), link.reply_bytes(kind, 8)) for kind in Reply]
+    assert [n["value"] for n in d["naks"]] == [int(n) for n in Nak]
+    assert [r["value"] for r in d["records"]["kinds"]] == [int(r) for r in Record]
+    assert (d["crc"]["polynomial"], d["crc"]["initial"], d["crc"]["check"]) == (CRC16[1], CRC16[2], 0x29B1)
+    assert d["host_sync"] == HOST_SYNC and d["uart"]["baud_divider"] == 8
+    assert d["sizes"]["timeout_cycles"] == link.timeout_cycles and d["sizes"]["max_payload"] == 64
+    with pytest.raises(TypeError, match="link must be a LinkParams"):
+        describe({"baud_divider": 8}, 8)
