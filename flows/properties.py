@@ -605,8 +605,8 @@ class SequencerResponseHarness(wiring.Component):
     its shape: ``T * chunks * blocks`` chunks at one per cycle, a wait of at most
     ``fairness`` cycles for the accumulator buffer (``can_claim``) per row block, the unit's
     latency and :data:`OVERHEAD`. The environment: any run the decoder can accept
-    (``1 <= T <= max_tokens``, ``1 <= chunks <= max_chunks``, ``1 <= blocks``, ``chunks * blocks <=
-    weight_depth``, ``T * chunks <= act_depth``), started any time the sequencer is idle;
+    (``1 <= T <= max_tokens``, ``1 <= chunks <= max_chunks``, ``1 <= blocks``,
+    ``chunks * blocks <= weight_depth``, ``T * chunks <= act_depth``), started any time the sequencer is idle;
     ``can_claim`` low at most ``fairness`` cycles in a row; any memory data. The sequencer
     drives its own matrix unit, as in the accelerator.
 
@@ -635,7 +635,6 @@ class SequencerResponseHarness(wiring.Component):
         per_block = run.tokens * run.chunks if per_block is None else per_block
         return per_block * run.blocks + run.blocks * self._fairness + self._unit.latency + self.OVERHEAD
 
-
     def elaborate(self, platform):
         m = Module()
         p = self._params
@@ -657,13 +656,14 @@ class SequencerResponseHarness(wiring.Component):
             m.d.sync += [taken.eq(run), cycles.eq(0)]
         with m.Elif(seq.busy):
             m.d.sync += cycles.eq(cycles + 1)
-            # The run in progress is one that was accepted (the harness's own register: an
-            # invariant for the induction step), and it ends in time: the cycles it has been
-            # busy and those it still needs (at least this one) stay within its bound.
-            # At most act_depth for an accepted run (asserted): no wider, for the solver.
+            # T x chunks: at most act_depth for an accepted run (asserted), so no wider (for
+            # the solver).
             per_block = Signal(range(p.act_depth + 1), name="per_block")
             m.d.comb += per_block.eq(taken.tokens * taken.chunks)
             bound = self.bound(taken, per_block)
+            # The run in progress is one that was accepted (the harness's own register: an
+            # invariant for the induction step), and it ends in time: the cycles it has been
+            # busy and those it still needs (at least this one) stay within its bound.
             m.d.comb += [Assert((cycles < bound) & self._accepted(taken)),
                          Assert(cycles + self._remaining(m, taken, per_block, waited) <= bound)]
         m.d.comb += Assert(waited <= self._fairness)
@@ -672,9 +672,8 @@ class SequencerResponseHarness(wiring.Component):
     def _remaining(self, m, run, per_block, waited):
         """The cycles (this one included) the busy sequencer still needs at most to end ``run``,
         ``per_block``: its ``T * chunks``; ``waited``: the cycles ``can_claim`` has been low
-        until now. Asserts (while busy) the
-        invariants that make it one: the walk's registers agree with ``run``, and after the
-        last chunk is offered the final tag is on its way.
+        until now. Asserts (while busy) the invariants that make it one: the walk's registers
+        agree with ``run``, and after the last chunk is offered the final tag is on its way.
 
         While chunks are issued: one cycle per chunk still to come (the walk's ``remaining``
         per level, token innermost), ``fairness`` cycles of wait per row block still to
@@ -692,8 +691,8 @@ class SequencerResponseHarness(wiring.Component):
                                & (walk.last[level] == (inner["remaining"] == 0))
                                & (inner["through"] == through))
         left = {level: walk.registers[level]["remaining"] for level in ("token", "chunk", "block")}
-        # Written as sums of small products (the solver proves each step's arithmetic on one
-        # product of two counters at a time: nested products took it minutes).
+        # Sums of products of two counters each: nested products (T x (chunk + chunks x
+        # block)) were far slower for the solver.
         chunks = 1 + left["token"] + run.tokens * left["chunk"] + per_block * left["block"]
         waits = fairness * left["block"] + Mux(registers["block_start"], fairness - waited, 0)
         issuing = chunks + waits + latency + self.OVERHEAD
@@ -714,7 +713,8 @@ class SequencerResponseHarness(wiring.Component):
         """``run`` is one the command decoder can hand over."""
         p = self._params
         return ((run.tokens >= 1) & (run.tokens <= p.max_tokens) & (run.chunks >= 1)
-                & (run.chunks <= max_chunks(p)) & (run.blocks >= 1) & (run.last_cols >= 1) & (run.last_cols <= p.cols)
+                & (run.chunks <= max_chunks(p)) & (run.blocks >= 1)
+                & (run.last_cols >= 1) & (run.last_cols <= p.cols)
                 & (run.last_rows >= 1) & (run.last_rows <= p.rows)
                 & (run.chunks * run.blocks <= p.weight_depth)
                 & (run.tokens * run.chunks <= p.act_depth))
