@@ -608,7 +608,10 @@ class SequencerResponseHarness(wiring.Component):
     (``1 <= T <= max_tokens``, ``1 <= chunks <= max_chunks``, ``1 <= blocks``,
     ``chunks * blocks <= weight_depth``, ``T * chunks <= act_depth``), started any time the sequencer is idle;
     ``can_claim`` low at most ``fairness`` cycles in a row; any memory data. The sequencer
-    drives its own matrix unit, as in the accelerator.
+    drives its own matrix unit, as in the accelerator. With ``shape`` (a ``(T, chunks)``
+    pair) the bound is asserted only for the runs of that shape (any number of row blocks;
+    runs of every shape still happen), the two taken as constants: the solver's arithmetic
+    is then linear (the default configuration's proof is out of its reach otherwise).
 
     For an induction that closes in a few steps whatever the run's length, the harness also
     asserts a *progress measure* (:meth:`_remaining`): from the sequencer's registers, the
@@ -618,8 +621,8 @@ class SequencerResponseHarness(wiring.Component):
     #: The cycles a run takes beyond its chunks, waits and the unit's latency (measured tight).
     OVERHEAD = 2
 
-    def __init__(self, params, fairness, block=Sequencer):
-        self._params, self._fairness = params, fairness
+    def __init__(self, params, fairness, block=Sequencer, shape=None):
+        self._params, self._fairness, self._shape = params, fairness, shape
         spec = params.unit
         self._unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits,
                                        max_k=spec.max_k, pipeline=spec.pipeline)
@@ -656,22 +659,32 @@ class SequencerResponseHarness(wiring.Component):
             m.d.sync += [taken.eq(run), cycles.eq(0)]
         with m.Elif(seq.busy):
             m.d.sync += cycles.eq(cycles + 1)
+        checked, tokens, chunks = seq.busy, taken.tokens, taken.chunks
+        if self._shape is None:
             # T x chunks: at most act_depth for an accepted run (asserted), so no wider (for
             # the solver).
             per_block = Signal(range(p.act_depth + 1), name="per_block")
             m.d.comb += per_block.eq(taken.tokens * taken.chunks)
+        else:
+            # Only runs of this T and chunks are checked, with the two as constants.
+            tokens, chunks = self._shape
+            checked = checked & (taken.tokens == tokens) & (taken.chunks == chunks)
+            per_block = tokens * chunks
+        with m.If(checked):
             bound = self.bound(taken, per_block)
             # The run in progress is one that was accepted (the harness's own register: an
             # invariant for the induction step), and it ends in time: the cycles it has been
             # busy and those it still needs (at least this one) stay within its bound.
             m.d.comb += [Assert((cycles < bound) & self._accepted(taken)),
-                         Assert(cycles + self._remaining(m, taken, per_block, waited) <= bound)]
+                         Assert(cycles + self._remaining(m, taken, tokens, chunks, per_block, waited)
+                                <= bound)]
         m.d.comb += Assert(waited <= self._fairness)
         return m
 
-    def _remaining(self, m, run, per_block, waited):
+    def _remaining(self, m, run, tokens, chunks, per_block, waited):
         """The cycles (this one included) the busy sequencer still needs at most to end ``run``,
-        ``per_block``: its ``T * chunks``; ``waited``: the cycles ``can_claim`` has been low
+        ``tokens``, ``chunks``, ``per_block``: its ``T``, ``chunks`` and ``T * chunks``
+        (signals, or constants); ``waited``: the cycles ``can_claim`` has been low
         until now. Asserts (while busy) the invariants that make it one: the walk's registers
         agree with ``run``, and after the last chunk is offered the final tag is on its way.
 
@@ -683,7 +696,7 @@ class SequencerResponseHarness(wiring.Component):
         registers, fairness, latency = self._sequencer.registers, self._fairness, self._unit.latency
         walk = registers["walk"]
         through = 1
-        for level, limit in (("token", run.tokens), ("chunk", run.chunks), ("block", run.blocks)):
+        for level, limit in (("token", tokens), ("chunk", chunks), ("block", run.blocks)):
             inner = walk.registers[level]
             through = through & walk.last[level]
             m.d.comb += Assert((inner["top"] + 1 == limit) & (inner["single"] == (limit == 1))
@@ -693,7 +706,7 @@ class SequencerResponseHarness(wiring.Component):
         left = {level: walk.registers[level]["remaining"] for level in ("token", "chunk", "block")}
         # Sums of products of two counters each: nested products (T x (chunk + chunks x
         # block)) were far slower for the solver.
-        chunks = 1 + left["token"] + run.tokens * left["chunk"] + per_block * left["block"]
+        chunks = 1 + left["token"] + tokens * left["chunk"] + per_block * left["block"]
         waits = fairness * left["block"] + Mux(registers["block_start"], fairness - waited, 0)
         issuing = chunks + waits + latency + self.OVERHEAD
         # The final tag in the delay line (the one furthest on leaves first), or gone: `done`.
