@@ -99,6 +99,6 @@ def test_top_stream_hold_default_with_banks():
 def test_sequencer_no_deadlock_default_shape(shape):
     # The default accelerator, the bound asserted for the runs of one (T, chunks) (any row
     # blocks: 16 x 4 x 16 = 1,024 chunks, the longest runs; 1 x 1 x 64, the most row blocks),
-    # with T and chunks as constants; 25-40 s each under load. Every shape: not run (211).
+    # with T and chunks as constants; 24-60 s each under load. Every shape: not run (211).
     result = prove(SequencerResponseHarness(DEFAULT, FAIRNESS, shape=shape), "induction", depth=4)
     assert result.proven, result.log[-2000:]
