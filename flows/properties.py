@@ -23,7 +23,7 @@ from ..hdl.accelerator import Accelerator
 from ..hdl.base3_decoder import Base3Decoder
 from ..hdl.command_decoder import CONSUMING_STATES, KNOWN_OPCODES, CommandDecoder
 from ..hdl.matrix_unit import TernaryMatrixUnit
-from ..hdl.sequencer import Sequencer, run_layout
+from ..hdl.sequencer import Sequencer, max_chunks, run_layout
 from ..hdl.ternary_dot import Stages, TernaryDot
 from ..spec.formats import TRITS_PER_BYTE, WeightCode, pack_weights
 from ..spec.protocol import ARG_BITS, OPCODE_BITS, Opcode
@@ -407,13 +407,15 @@ class TopStreamHoldHarness(wiring.Component):
 
 def _at_most(m, condition, cycles, name, cell):
     """State with ``cell`` that ``condition`` never holds for more than ``cycles`` cycles in a
-    row (a counter of the cycles it has held, saturating just past the bound)."""
+    row (a counter of the cycles it has held, saturating just past the bound, which it
+    returns)."""
     held = Signal(range(cycles + 2), name=f"{name}_cycles")
     with m.If(condition):
         m.d.sync += held.eq(Mux(held > cycles, held, held + 1))
         m.d.comb += cell(held < cycles)
     with m.Else():
         m.d.sync += held.eq(0)
+    return held
 
 
 class DecoderResponseHarness(wiring.Component):
@@ -612,16 +614,24 @@ class SequencerResponseHarness(wiring.Component):
     its shape: ``T * chunks * blocks`` chunks at one per cycle, a wait of at most
     ``fairness`` cycles for the accumulator buffer (``can_claim``) per row block, the unit's
     latency and :data:`OVERHEAD`. The environment: any run the decoder can accept
-    (``1 <= T <= max_tokens``, ``1 <= chunks``, ``1 <= blocks``, ``chunks * blocks <=
-    weight_depth``, ``T * chunks <= act_depth``), started any time the sequencer is idle;
+    (``1 <= T <= max_tokens``, ``1 <= chunks <= max_chunks``, ``1 <= blocks``,
+    ``chunks * blocks <= weight_depth``, ``T * chunks <= act_depth``), started any time the sequencer is idle;
     ``can_claim`` low at most ``fairness`` cycles in a row; any memory data. The sequencer
-    drives its own matrix unit, as in the accelerator."""
+    drives its own matrix unit, as in the accelerator. With ``shape`` (a ``(T, chunks)``
+    pair) the bound is asserted only for the runs of that shape (any number of row blocks;
+    runs of every shape still happen), the two taken as constants: the solver's arithmetic
+    is then linear (the default configuration's proof is out of its reach otherwise).
+
+    For an induction that closes in a few steps whatever the run's length, the harness also
+    asserts a *progress measure* (:meth:`_remaining`): from the sequencer's registers, the
+    cycles the run still needs at most; with the cycles it has been busy, never more than
+    the bound. The measure falls by at least one every busy cycle, so the bound holds."""
 
     #: The cycles a run takes beyond its chunks, waits and the unit's latency (measured tight).
     OVERHEAD = 2
 
-    def __init__(self, params, fairness, block=Sequencer):
-        self._params, self._fairness = params, fairness
+    def __init__(self, params, fairness, block=Sequencer, shape=None):
+        self._params, self._fairness, self._shape = params, fairness, shape
         spec = params.unit
         self._unit = TernaryMatrixUnit(spec.rows, spec.cols, act_bits=spec.act_bits,
                                        max_k=spec.max_k, pipeline=spec.pipeline)
@@ -631,15 +641,17 @@ class SequencerResponseHarness(wiring.Component):
                           "weights_data": In(seq.weights.data.shape()),
                           "acts_data": In(seq.acts.data.shape())})
 
-    def bound(self, run):
-        """The cycles ``run`` may keep the sequencer busy."""
-        return (run.tokens * run.chunks * run.blocks + run.blocks * self._fairness
-                + self._unit.latency + self.OVERHEAD)
+    def bound(self, run, per_block=None):
+        """The cycles ``run`` may keep the sequencer busy (``per_block``: its chunks per row
+        block, ``T * chunks``, if already made)."""
+        per_block = run.tokens * run.chunks if per_block is None else per_block
+        return per_block * run.blocks + run.blocks * self._fairness + self._unit.latency + self.OVERHEAD
 
     def elaborate(self, platform):
         m = Module()
-        p, seq, unit = self._params, self._sequencer, self._unit
-        m.submodules.sequencer, m.submodules.unit = seq, unit
+        p = self._params
+        seq = _elaborated(m, "sequencer", self._sequencer, platform)
+        unit = m.submodules.unit = self._unit
         wiring.connect(m, seq.unit_i, unit.i)
         wiring.connect(m, unit.o, seq.unit_o)
         m.d.comb += [seq.start.eq(self.start), seq.run.eq(self.run), seq.can_claim.eq(self.can_claim),
@@ -648,7 +660,7 @@ class SequencerResponseHarness(wiring.Component):
         run = self.run
         with m.If(self.start & ~seq.busy):
             m.d.comb += Assume(self._accepted(run))
-        _at_most(m, ~self.can_claim, self._fairness, "claim", Assume)
+        waited = _at_most(m, ~self.can_claim, self._fairness, "claim", Assume)
         # The run in progress (the one started last) and the cycles it has been busy.
         taken = Signal.like(self.run, name="taken_run")
         cycles = Signal(16, name="run_cycles")
@@ -656,16 +668,75 @@ class SequencerResponseHarness(wiring.Component):
             m.d.sync += [taken.eq(run), cycles.eq(0)]
         with m.Elif(seq.busy):
             m.d.sync += cycles.eq(cycles + 1)
+        checked, tokens, chunks = seq.busy, taken.tokens, taken.chunks
+        if self._shape is None:
+            # T x chunks: at most act_depth for an accepted run (asserted), so no wider (for
+            # the solver).
+            per_block = Signal(range(p.act_depth + 1), name="per_block")
+            m.d.comb += per_block.eq(taken.tokens * taken.chunks)
+        else:
+            # Only runs of this T and chunks are checked, with the two as constants.
+            tokens, chunks = self._shape
+            checked = checked & (taken.tokens == tokens) & (taken.chunks == chunks)
+            per_block = tokens * chunks
+        with m.If(checked):
+            bound = self.bound(taken, per_block)
             # The run in progress is one that was accepted (the harness's own register: an
-            # invariant for the induction step).
-            m.d.comb += Assert((cycles < self.bound(taken)) & self._accepted(taken))
+            # invariant for the induction step), and it ends in time: the cycles it has been
+            # busy and those it still needs (at least this one) stay within its bound.
+            m.d.comb += [Assert((cycles < bound) & self._accepted(taken)),
+                         Assert(cycles + self._remaining(m, taken, tokens, chunks, per_block, waited)
+                                <= bound)]
+        m.d.comb += Assert(waited <= self._fairness)
         return m
+
+    def _remaining(self, m, run, tokens, chunks, per_block, waited):
+        """The cycles (this one included) the busy sequencer still needs at most to end ``run``,
+        ``tokens``, ``chunks``, ``per_block``: its ``T``, ``chunks`` and ``T * chunks``
+        (signals, or constants); ``waited``: the cycles ``can_claim`` has been low
+        until now. Asserts (while busy) the invariants that make it one: the walk's registers
+        agree with ``run``, and after the last chunk is offered the final tag is on its way.
+
+        While chunks are issued: one cycle per chunk still to come (the walk's ``remaining``
+        per level, token innermost), ``fairness`` cycles of wait per row block still to
+        start (less those already waited if the next chunk starts a block), then the
+        unit's latency and :data:`OVERHEAD`. Once the last chunk is offered: the cycles
+        until the final tag leaves the delay line, plus one for ``done``."""
+        registers, fairness, latency = self._sequencer.registers, self._fairness, self._unit.latency
+        walk = registers["walk"]
+        through = 1
+        for level, limit in (("token", tokens), ("chunk", chunks), ("block", run.blocks)):
+            inner = walk.registers[level]
+            through = through & walk.last[level]
+            m.d.comb += Assert((inner["top"] + 1 == limit) & (inner["single"] == (limit == 1))
+                               & (inner["remaining"] <= inner["top"])
+                               & (walk.last[level] == (inner["remaining"] == 0))
+                               & (inner["through"] == through))
+        left = {level: walk.registers[level]["remaining"] for level in ("token", "chunk", "block")}
+        # Sums of products of two counters each: nested products (T x (chunk + chunks x
+        # block)) were far slower for the solver.
+        chunks = 1 + left["token"] + tokens * left["chunk"] + per_block * left["block"]
+        waits = fairness * left["block"] + Mux(registers["block_start"], fairness - waited, 0)
+        issuing = chunks + waits + latency + self.OVERHEAD
+        # The final tag in the delay line (the one furthest on leaves first), or gone: `done`.
+        tags = registers["tags"]
+        final = [tag.valid & tag.final for tag in tags]
+        draining = latency + self.OVERHEAD      # stage 0: the final chunk is being taken
+        for stage, here in enumerate(final, start=1):
+            draining = Mux(here, latency - stage + self.OVERHEAD, draining)
+        offered, done = registers["offered"], registers["done"]
+        with m.If(~registers["issuing"] & offered):
+            m.d.comb += Assert(registers["offered_tag"].final)
+        with m.If(~registers["issuing"] & ~offered & ~done):
+            m.d.comb += Assert(Cat(final).any())
+        return Mux(registers["issuing"], issuing, Mux(done, 1, draining))
 
     def _accepted(self, run):
         """``run`` is one the command decoder can hand over."""
         p = self._params
         return ((run.tokens >= 1) & (run.tokens <= p.max_tokens) & (run.chunks >= 1)
-                & (run.blocks >= 1) & (run.last_cols >= 1) & (run.last_cols <= p.cols)
+                & (run.chunks <= max_chunks(p)) & (run.blocks >= 1)
+                & (run.last_cols >= 1) & (run.last_cols <= p.cols)
                 & (run.last_rows >= 1) & (run.last_rows <= p.rows)
                 & (run.chunks * run.blocks <= p.weight_depth)
                 & (run.tokens * run.chunks <= p.act_depth))

@@ -27,6 +27,10 @@ class NestedCounter(wiring.Component):
 
     Reset: every count 0, every ``last`` flag 0 (``restart`` before counting).
 
+    Once elaborated, ``registers`` maps each level to its inner registers (``top``,
+    ``single``, ``remaining``, ``through``), for the formal proofs' invariants
+    (:mod:`tritforge.flows.properties`).
+
     Parameters
     ----------
     levels : dict of str to int
@@ -83,6 +87,7 @@ class NestedCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        self.registers = {}
         # `through` of a level: it and every level inside it at their last index, a register
         # made from the next state alongside `last` (see Timing): `wrap` and the steps of the
         # next level out are then `advance` and one flip-flop.
@@ -98,6 +103,8 @@ class NestedCounter(wiring.Component):
             remaining = Signal(range(largest), name=f"{name}_remaining")
             last_next = Signal(name=f"{name}_last_next")
             through = Signal(name=f"{name}_through")
+            self.registers[name] = {"top": top, "single": single, "remaining": remaining,
+                                    "through": through}
             steps = self.advance & inner_through
             m.d.comb += [self.wrap[name].eq(self.advance & through), last_next.eq(last)]
             with m.If(self.restart):

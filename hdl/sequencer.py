@@ -107,6 +107,11 @@ class Sequencer(wiring.Component):
         bits of the row count (no multiplier, no DSP block).
     invalid_weight : ``Out(1)``
         A chunk with an invalid weight entered the unit (or the unit flagged one).
+
+    Once elaborated, ``registers`` holds the run's inner registers by name (the walk, its
+    ``issuing``, ``offered`` and ``block_start`` flags, the offered chunk's tag, the tag
+    delay line ``tags`` and ``done``), for the formal proofs' invariants
+    (:mod:`tritforge.flows.properties`).
     """
 
     def __init__(self, params, unit_signature, unit_latency):
@@ -141,6 +146,7 @@ class Sequencer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        self.registers = {}
         run = Signal.like(self.run)
         issue_done, results_done = Signal(), Signal()
 
@@ -240,6 +246,8 @@ class Sequencer(wiring.Component):
                          offered_tag.last.eq(last_of_token),
                          offered_tag.final.eq(last_of_token & walk.last.block)]
         m.d.comb += [tag.eq(offered_tag), tag.valid.eq(accepted)]
+        self.registers.update(walk=walk, issuing=issuing, offered=offered, block_start=block_start,
+                              offered_tag=offered_tag)
 
         with m.If(starting):
             m.d.sync += [issuing.eq(1), tile_addr.eq(0), act_addr.eq(0)]
@@ -288,6 +296,7 @@ class Sequencer(wiring.Component):
             m.d.sync += done.eq(0)
         with m.If(leaving.valid & leaving.final):
             m.d.sync += done.eq(1)
+        self.registers.update(tags=line[1:], done=done)
 
     def _walk(self, m, name):
         """The (token, chunk, row block) loop indices of ``run``, token innermost, as
