@@ -731,6 +731,14 @@ class SequencerResponseHarness(wiring.Component):
             m.d.comb += Assert(Cat(final).any())
         return Mux(registers["issuing"], issuing, Mux(done, 1, draining))
 
+    @staticmethod
+    def run_shapes(params):
+        """Every ``(T, chunks)`` of a run the decoder accepts (:meth:`_accepted` with one row
+        block): the shapes ``shape=`` can take, which together cover every run."""
+        return [(tokens, chunks) for tokens in range(1, params.max_tokens + 1)
+                for chunks in range(1, max_chunks(params) + 1)
+                if tokens * chunks <= params.act_depth and chunks <= params.weight_depth]
+
     def _accepted(self, run):
         """``run`` is one the command decoder can hand over."""
         p = self._params

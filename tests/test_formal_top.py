@@ -94,11 +94,22 @@ def test_top_stream_hold_default_with_banks():
     assert result.proven, result.log[-2000:]
 
 
+def test_run_shapes_are_the_runs_the_decoder_accepts():
+    # benchmarks/formal_shapes.py proves every one of these on the default accelerator.
+    shapes = SequencerResponseHarness.run_shapes(DEFAULT)
+    assert len(shapes) == len(set(shapes)) == 211 and {(16, 4), (1, 1), (1, 64), (64 // 16, 16)} <= set(shapes)
+    assert all(t * c <= DEFAULT.act_depth and t <= DEFAULT.max_tokens for t, c in shapes)
+    assert (DEFAULT.max_tokens, DEFAULT.act_depth // DEFAULT.max_tokens + 1) not in shapes
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [(16, 4), (1, 1)])
 def test_sequencer_no_deadlock_default_shape(shape):
     # The default accelerator, the bound asserted for the runs of one (T, chunks) (any row
     # blocks: 16 x 4 x 16 = 1,024 chunks, the longest runs; 1 x 1 x 64, the most row blocks),
-    # with T and chunks as constants; 24-60 s each under load. Every shape: not run (211).
+    # with T and chunks as constants; 10-60 s each (load). Every shape (211):
+    # benchmarks/formal_shapes.py. The stuck sequencer fails on the same shape.
     result = prove(SequencerResponseHarness(DEFAULT, FAIRNESS, shape=shape), "induction", depth=4)
     assert result.proven, result.log[-2000:]
+    stuck = SequencerResponseHarness(DEFAULT, FAIRNESS, block=StuckSequencer, shape=shape)
+    assert not prove(stuck, "induction", depth=4).proven
