@@ -1,10 +1,12 @@
 """Accumulator buffer: sums the matrix unit's per-chunk results over K, two row blocks deep."""
 
-from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import ArrayLayout, StructLayout
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from .reset import hold_low_in_reset
 
 __all__ = ["HALVES", "partial_layout", "drain_signature", "AccumulatorBuffer"]
 
@@ -116,7 +118,7 @@ class AccumulatorBuffer(wiring.Component):
         room = ~full.bit_select(fill_half, 1)
         accept = self.i.valid & room
         m.d.comb += [
-            self.i.ready.eq(room & ~ResetSignal()),
+            self.i.ready.eq(room),
             update.addr.eq(self._address(fill_half, self.i.payload.token)),
         ]
         # Cycle 1 (`adding`): add the partial sums to the word read; cycle 2 (`writing`):
@@ -185,12 +187,13 @@ class AccumulatorBuffer(wiring.Component):
                      can_claim.eq(~claimed_next.bit_select(half_next, 1))]
 
         m.d.comb += [
-            self.drain.ready.eq(drain_ready & ~ResetSignal()),
+            self.drain.ready.eq(drain_ready),
             drain.addr.eq(self._address(drain_half, self.drain.addr)),
             self.drain.data.eq(drain_data),
         ]
         with m.If(self.drain.en):
             m.d.sync += drain_data.eq(drain.data)
+        hold_low_in_reset(m, self.i.ready, self.drain.ready)
         return m
 
     def _address(self, half, token):

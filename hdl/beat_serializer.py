@@ -1,10 +1,11 @@
 """Beat serializer: sends a group of bits as consecutive stream beats, the last one padded."""
 
-from amaranth.hdl import Array, Cat, Const, Module, ResetSignal, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .command_decoder import beat_layout
+from .reset import hold_low_in_reset
 
 __all__ = ["BeatSerializer", "packer_members"]
 
@@ -100,7 +101,7 @@ class BeatSerializer(wiring.Component):
         padded = Cat(self.group, padding)
         beats = Array(padded.word_select(i, self._stream_width) for i in range(self._beats))
         m.d.comb += [self.can_load.eq(~held | group_sent),
-                     self.o.valid.eq(held & ~ResetSignal()),
+                     self.o.valid.eq(held),
                      self.o.payload.data.eq(beats[beat]),
                      self.o.payload.last.eq(final & last_beat)]
 
@@ -113,4 +114,5 @@ class BeatSerializer(wiring.Component):
             m.d.sync += [beat.eq(beat + 1), last_beat.eq(beat == self._beats - 2)]
             with m.If(last_beat):
                 m.d.sync += [beat.eq(0), last_beat.eq(self._beats == 1)]
+        hold_low_in_reset(m, self.o.valid)
         return m

@@ -2,7 +2,7 @@
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Array, Cat, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -14,6 +14,7 @@ from .activation_buffer import chunk_layout
 from .arith import divide_const
 from .banked_memory import write_signature
 from .sequencer import max_chunks, run_layout
+from .reset import hold_low_in_reset
 
 __all__ = ["beat_layout", "read_layout", "CommandDecoder"]
 
@@ -284,6 +285,7 @@ class CommandDecoder(wiring.Component):
         self._drop_state(m, c)
         c.combine_errors(m)
         self._latch_errors(m, c.fail)
+        hold_low_in_reset(m, self.s.ready)
         return m
 
     def _front(self, m, c):
@@ -294,8 +296,7 @@ class CommandDecoder(wiring.Component):
         room = ~c.beat_valid | c.consuming
         enter = self.s.valid & room
         data = self.s.payload.data
-        # Reset contract: no beat taken while `rst` is high.
-        m.d.comb += self.s.ready.eq(room & ~ResetSignal())
+        m.d.comb += self.s.ready.eq(room)
         with m.If(enter):
             m.d.sync += [c.beat_valid.eq(1), c.beat.data.eq(data), c.beat.last.eq(self.s.payload.last),
                          c.beat.op.eq(Cat(data[:OPCODE_BITS] == op for op in KNOWN_OPCODES)),

@@ -1,6 +1,6 @@
 """Frame executor: the records of a checked command frame, one after the other."""
 
-from amaranth.hdl import Module, ResetSignal, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,6 +11,7 @@ from .command_decoder import beat_layout
 from .frame_receiver import LENGTH_BITS
 from .store_streamer import COUNT_BITS
 from .weight_store import store_signature
+from .reset import hold_low_in_reset
 
 __all__ = ["FrameExecutor"]
 
@@ -204,7 +205,5 @@ class FrameExecutor(wiring.Component):
             m.d.sync += [position.eq(position + 1), have.eq(1)]
         with m.Elif(take):
             m.d.sync += have.eq(0)
-        # Reset contract: `o.valid` low while `rst` is high (last: overrides the states).
-        with m.If(ResetSignal()):
-            m.d.comb += [self.o.valid.eq(0)]
+        hold_low_in_reset(m, self.o.valid)
         return m

@@ -1,6 +1,6 @@
 """Frame receiver: command frames from the UART into a buffer, checked before they execute."""
 
-from amaranth.hdl import Module, ResetSignal, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.data import StructLayout
@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.link import FLAG_START, HOST_SYNC, LinkParams, Nak, Reply
 from ..spec.errors import ParameterTypeError
+from .reset import hold_low_in_reset
 
 __all__ = ["FrameReceiver", "reply_layout", "LENGTH_BITS"]
 
@@ -95,10 +96,9 @@ class FrameReceiver(wiring.Component):
 
         byte = self.i.valid
         data = self.i.payload
-        # Reset contract: no byte taken, no reply offered while `rst` is high.
         replying = Signal()
-        m.d.comb += [self.i.ready.eq(~ResetSignal()), crc.data.eq(data),
-                     self.reply.valid.eq(replying & ~ResetSignal())]
+        m.d.comb += [self.i.ready.eq(1), crc.data.eq(data),
+                     self.reply.valid.eq(replying)]
         fields = Signal(32)                 # flags, seq, length (low byte first)
         flags, seq = fields[:8], fields[8:16]
         m.d.comb += self.length.eq(fields[16:])
@@ -199,4 +199,5 @@ class FrameReceiver(wiring.Component):
                 with m.If(self.reply.ready):
                     m.d.sync += replying.eq(0)
                     m.next = "HUNT"
+        hold_low_in_reset(m, self.i.ready, self.reply.valid)
         return m

@@ -14,7 +14,7 @@ without building it, for the energy estimate.
 import collections
 import dataclasses
 
-from amaranth.hdl import C, Cat, Const, Module, ResetSignal, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import C, Cat, Const, Module, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,6 +22,7 @@ from ..spec.errors import check_integer
 from ..spec.formats import WEIGHT_CODE_BITS, accumulator_bits
 from ..spec.params import ACT_BITS_RANGE
 from .ternary_dot import KEEP, DotStructure, Stages, TernaryDot
+from .reset import hold_low_in_reset
 
 __all__ = ["MatrixUnitBase", "MatrixUnitStructure", "TernaryMatrixUnit", "describe_shape"]
 
@@ -277,11 +278,10 @@ class MatrixUnitBase(wiring.Component):
         m = Module()
         advance = Signal()
         result_valid = Signal()
-        # Reset contract: no chunk taken and no result offered while `rst` is high (from
-        # its first cycle); the pipeline itself runs on the ungated `result_valid`.
+        # The pipeline runs on the ungated `result_valid`: the reset gate is on the outputs only.
         m.d.comb += [advance.eq(~result_valid | self.o.ready),
-                     self.i.ready.eq(advance & ~ResetSignal()),
-                     self.o.valid.eq(result_valid & ~ResetSignal())]
+                     self.i.ready.eq(advance),
+                     self.o.valid.eq(result_valid)]
 
         shared = self._shared_stage(m, advance)
         rows = [self._build_row(m, row, advance, shared) for row in range(self._rows)]
@@ -303,6 +303,7 @@ class MatrixUnitBase(wiring.Component):
         for row, (addends, _) in enumerate(rows):
             self._accumulate(m, row, addends, clear=advance & clear,
                              take=advance & leaving.valid)
+        hold_low_in_reset(m, self.i.ready, self.o.valid)
         return m
 
     def _build_row(self, m, row, advance, shared):

@@ -1,8 +1,10 @@
 """Register slice: a stream passed through registers in both directions, at full rate."""
 
-from amaranth.hdl import Module, ResetSignal, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from .reset import hold_low_in_reset
 
 __all__ = ["RegisterSlice"]
 
@@ -36,8 +38,8 @@ class RegisterSlice(wiring.Component):
         skid = Signal.like(self.i.payload)
         skid_valid = Signal()
         held = Signal()
-        m.d.comb += [self.i.ready.eq(~skid_valid & ~ResetSignal()),
-                     self.o.valid.eq(held & ~ResetSignal())]
+        m.d.comb += [self.i.ready.eq(~skid_valid),
+                     self.o.valid.eq(held)]
         with m.If(self.o.ready | ~held):
             with m.If(skid_valid):
                 m.d.sync += [self.o.payload.eq(skid), held.eq(1), skid_valid.eq(0)]
@@ -45,4 +47,5 @@ class RegisterSlice(wiring.Component):
                 m.d.sync += [self.o.payload.eq(self.i.payload), held.eq(self.i.valid)]
         with m.Elif(self.i.valid & ~skid_valid):
             m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+        hold_low_in_reset(m, self.i.ready, self.o.valid)
         return m

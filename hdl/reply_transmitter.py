@@ -1,6 +1,6 @@
 """Reply transmitter: control replies and the accelerator's responses as reply frames."""
 
-from amaranth.hdl import Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
@@ -10,6 +10,7 @@ from ..spec.link import BOARD_SYNC, INFO_LAST, LinkParams, Reply
 from ..spec.params import check_params
 from .command_decoder import beat_layout
 from .frame_receiver import reply_layout
+from .reset import hold_low_in_reset
 
 __all__ = ["ReplyTransmitter"]
 
@@ -135,7 +136,5 @@ class ReplyTransmitter(wiring.Component):
                 offer(crc.crc[:8], covered=False)
                 with m.If(sent):
                     m.next = "IDLE"
-        # Reset contract: `o.valid`, `reply.ready` and `i.ready` low while `rst` is high (last: overrides the states).
-        with m.If(ResetSignal()):
-            m.d.comb += [self.o.valid.eq(0), self.reply.ready.eq(0), self.i.ready.eq(0)]
+        hold_low_in_reset(m, self.o.valid, self.reply.ready, self.i.ready)
         return m

@@ -1,6 +1,6 @@
 """Weight-stationary sequencer: tiles one ``RUN`` onto the matrix unit."""
 
-from amaranth.hdl import Array, Cat, Module, Mux, ResetSignal, Shape, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.data import StructLayout
 from amaranth.lib.wiring import In, Out
@@ -13,6 +13,7 @@ from .arith import times_small
 from .banked_memory import read_signature
 from .nested_counter import NestedCounter
 from .weight_memory import decoded_tile_layout
+from .reset import hold_low_in_reset
 
 __all__ = ["max_chunks", "run_layout", "Sequencer"]
 
@@ -172,6 +173,7 @@ class Sequencer(wiring.Component):
         tag = Signal(tag_layout(self._params))
         self._issue(m, run, starting, issue_done, tag)
         self._collect(m, tag, starting, results_done)
+        hold_low_in_reset(m, self.unit_i.valid, self.acc.valid, self.unit_o.ready)
         return m
 
     def _issue(self, m, run, starting, issue_done, tag):
@@ -219,7 +221,7 @@ class Sequencer(wiring.Component):
         last_chunk, last_block = walk.last.chunk, walk.last.block
         new_tile = walk.count.token == 0
         m.d.comb += [
-            self.unit_i.valid.eq(offered & ~ResetSignal()),
+            self.unit_i.valid.eq(offered),
             self.unit_i.payload.act.eq(self.acts.data),
             self.unit_i.payload.weights.eq(tile.codes),
             self.unit_i.payload.first.eq(1),
@@ -284,8 +286,8 @@ class Sequencer(wiring.Component):
         # `busy`) follows a cycle later, from registers only.
         done = Signal()
         m.d.comb += [
-            self.acc.valid.eq(self.unit_o.valid & ~ResetSignal()),
-            self.unit_o.ready.eq(~ResetSignal()),  # the claimed half takes every result
+            self.acc.valid.eq(self.unit_o.valid),
+            self.unit_o.ready.eq(1),  # the claimed half takes every result
             self.acc.payload.partial.eq(self.unit_o.payload.acc),
             self.acc.payload.token.eq(leaving.token),
             self.acc.payload.init.eq(leaving.init),

@@ -1,6 +1,6 @@
 """Store streamer: a ``LOAD_WEIGHTS`` command packet whose payload comes from the weight store."""
 
-from amaranth.hdl import Module, ResetSignal, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,6 +9,7 @@ from ..spec.params import check_params
 from ..spec.protocol import WEIGHT_BANK_BIT, Opcode
 from .command_decoder import beat_layout
 from .weight_store import store_signature
+from .reset import hold_low_in_reset
 
 __all__ = ["StoreStreamer", "COUNT_BITS"]
 
@@ -105,7 +106,5 @@ class StoreStreamer(wiring.Component):
                     with m.Else():
                         m.d.sync += beat_valid.eq(0)
                         m.next = "IDLE"
-        # Reset contract: `o.valid` low while `rst` is high (last: overrides the states).
-        with m.If(ResetSignal()):
-            m.d.comb += [self.o.valid.eq(0)]
+        hold_low_in_reset(m, self.o.valid)
         return m

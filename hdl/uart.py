@@ -1,12 +1,13 @@
 """UART transmitter and receiver, 8N1, a fixed number of clock cycles per bit."""
 
-from amaranth.hdl import Module, ResetSignal, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from ..spec.errors import check_integer
 from ..spec.link import MIN_BAUD_DIVIDER
+from .reset import hold_low_in_reset
 
 __all__ = ["UARTTransmitter", "UARTReceiver", "MIN_DIVIDER"]
 
@@ -68,9 +69,7 @@ class UARTTransmitter(_UART):
                              timer.eq(self._divider - 1)]
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
-        # Reset contract: `i.ready` low while `rst` is high (last: overrides the states).
-        with m.If(ResetSignal()):
-            m.d.comb += [self.i.ready.eq(0)]
+        hold_low_in_reset(m, self.i.ready)
         return m
 
 
@@ -121,7 +120,7 @@ class UARTReceiver(_UART):
         shift = Signal(8)
         sample = timer == 0
         held = Signal()                 # a byte is offered (o.valid but for the reset)
-        m.d.comb += self.o.valid.eq(held & ~ResetSignal())
+        m.d.comb += self.o.valid.eq(held)
         with m.If(self.o.ready):
             m.d.sync += held.eq(0)
         m.d.sync += [self.framing_error.eq(0), self.overrun.eq(0)]     # strobes, from registers
@@ -154,4 +153,5 @@ class UARTReceiver(_UART):
                         m.d.sync += shift.eq((line << 7) | (shift >> 1))
                 with m.Else():
                     m.d.sync += timer.eq(timer - 1)
+        hold_low_in_reset(m, self.o.valid)
         return m
