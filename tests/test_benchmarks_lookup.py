@@ -3,12 +3,13 @@
 import click
 import pytest
 
-from benchmarks.lookup import affine_fit, fits, parse_skip
+from benchmarks.lookup import COLUMNS, affine_fit, fits, load_table, merge_tables, parse_skip
 
 
 def row(rows, unit, group, lut4):
-    return {"rows": rows, "cols": 8, "unit": unit, "group": group, "ice40_lut4": lut4, "ice40_ff": None,
-            "ecp5_lut4": None, "transistors": None, "pj_per_mac_ops": None, "pj_per_mac_activity": None}
+    """A table row of benchmarks/lookup.py with only the iCE40 LUT4 measured."""
+    return {"rows": rows, "cols": 8, "unit": unit, "group": group, **{column: None for column, _, _ in COLUMNS},
+            "ice40_lut4": lut4, "failed": None}
 
 
 def test_affine_fit_recovers_a_line_and_reports_its_worst_residual():
@@ -42,3 +43,21 @@ def test_skip_takes_rows_colon_group_and_refuses_anything_else():
     assert parse_skip(None, None, ("64:5", "64:4")) == {(64, 5), (64, 4)}
     with pytest.raises(click.BadParameter, match="ROWS:G"):
         parse_skip(None, None, ("64-5",))
+
+
+def test_merge_fills_missing_figures_and_keeps_every_failure_once():
+    first = [dict(row(4, "lookup", 2, 7312), failed="timing_ice40: does not fit")]
+    second = [dict(row(4, "lookup", 2, 9999), ecp5_lut4=7195, failed="timing_ice40: does not fit"),
+              dict(row(16, "ternary", None, 19228), failed=None)]
+    merged = {(r["rows"], r["unit"]): r for r in merge_tables([first, second])}
+    assert merged[(4, "lookup")]["ice40_lut4"] == 7312          # the first table's figure wins
+    assert merged[(4, "lookup")]["ecp5_lut4"] == 7195           # a missing one comes from the next
+    assert merged[(4, "lookup")]["failed"] == "timing_ice40: does not fit"
+    assert merged[(16, "ternary")]["ice40_lut4"] == 19228
+
+
+def test_load_table_refuses_a_file_that_is_not_a_lookup_result(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"environment": {}}')
+    with pytest.raises(click.BadParameter, match="not a lookup.json"):
+        load_table(path)

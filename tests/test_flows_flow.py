@@ -105,3 +105,20 @@ class TestCache:
                  on_step=lambda name, index, count, report: calls.append((name, index, count, report is None)))
         assert calls == [("rtl", 0, 2, True), ("rtl", 0, 2, False),
                          ("synth_ice40", 1, 2, True), ("synth_ice40", 1, 2, False)]
+
+    def test_cached_only_answers_from_the_cache_and_runs_no_tool(self, tmp_path):
+        with pytest.raises(flow.NotCached, match=r"^synth_ice40 of ternary_r2_c4_a8_k4096_p1: not in the cache"):
+            run_flow(self._cfg(tmp_path, cached_only=True))
+        run_flow(self._cfg(tmp_path))
+        assert run_flow(self._cfg(tmp_path, cached_only=True)).reports["synth_ice40"]["cached"] is True
+
+    def test_key_ignores_source_locations(self, tmp_path, monkeypatch):
+        # Moving a line of hdl/ or cloning elsewhere changes only the RTLIL's `src` attributes.
+        run_flow(self._cfg(tmp_path))
+        real = flow.FlowState.rtlil
+        monkeypatch.setattr(flow.FlowState, "rtlil", lambda state: re.sub(
+            r'attribute \\src "[^"]*"', r'attribute \\src "elsewhere.py:1"', real(state)))
+        real_digest = flow._sources_digest      # the hdl sources changed: no memo of the RTLIL's hash
+        monkeypatch.setattr(flow, "_sources_digest", lambda folder, names=None: real_digest(folder, names)
+                            if names else "moved")
+        assert run_flow(self._cfg(tmp_path, cached_only=True)).reports["synth_ice40"]["cached"] is True
