@@ -20,7 +20,8 @@ Caching. A tool step's report is stored under ``<cache_dir>/reports/<key>.json``
 scripts (:data:`FLOW_SCRIPTS`) and the tool versions. Generating the RTLIL of a big unit
 takes seconds, so the RTLIL's hash is itself remembered under a key of the design
 parameters, the source of every ``hdl`` and ``spec`` module and the Amaranth version - the
-inputs that determine the RTLIL - and a repeated request never elaborates the design. ``no_cache``
+inputs that determine the RTLIL, read once as the process imports them - and a repeated request
+never elaborates the design. ``no_cache``
 runs every step again (and refreshes the cache); ``cached_only`` runs no tool and fails a step
 the cache does not hold with :class:`NotCached` (to assemble a table from earlier runs). The
 RTLIL is hashed without its source locations (``src`` attributes): an edit that only moves
@@ -191,13 +192,24 @@ def _without_src(text):
     return _SRC_ATTRIBUTE.sub("", text)
 
 
+def _loaded_sources():
+    """``(hdl and spec digest, {FLOW_SCRIPTS name: digest})`` of the sources this process runs.
+
+    Read once, as the modules are imported: a file edited while a long run goes on must not
+    pair its new text with the results of the code the run has in memory."""
+    package = Path(__file__).resolve().parent.parent
+    rtl = _digest(*[_sources_digest(package / folder) for folder in _RTL_SOURCES])
+    scripts = {name: _sources_digest(Path(__file__).parent, files) for name, files in FLOW_SCRIPTS.items()}
+    return rtl, scripts
+
+
+_RTL_SOURCES_DIGEST, _FLOW_SCRIPTS_DIGESTS = _loaded_sources()
+
+
 def _rtl_digest(state, cache, no_cache):
     """Hash of the design's RTLIL, remembered under the inputs that determine it."""
     if state._rtl_digest is None:
-        package = Path(__file__).resolve().parent.parent
-        inputs = _digest(state.design.to_dict(),
-                         *[_sources_digest(package / folder) for folder in _RTL_SOURCES],
-                         package_versions(_TOOLS)["amaranth"])
+        inputs = _digest(state.design.to_dict(), _RTL_SOURCES_DIGEST, package_versions(_TOOLS)["amaranth"])
         known = None if no_cache else cache.get("rtl", inputs)
         if known is None:
             known = {"rtlil_sha256": hashlib.sha256(_without_src(state.rtlil()).encode()).hexdigest()}
@@ -216,7 +228,7 @@ def _cached(state, cfg, step, options, run, scripts):
     """
     cache = Cache(cfg.cache_dir or default_cache_dir())
     key = _digest(step, options, _rtl_digest(state, cache, cfg.no_cache),
-                  _sources_digest(Path(__file__).parent, FLOW_SCRIPTS[scripts]),
+                  _FLOW_SCRIPTS_DIGESTS[scripts],
                   package_versions(_TOOLS))
     report = None if cfg.no_cache else cache.get("reports", key)
     if report is not None:

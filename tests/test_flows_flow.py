@@ -94,9 +94,8 @@ class TestCache:
 
     def test_key_covers_the_flow_script(self, tmp_path, monkeypatch):
         run_flow(self._cfg(tmp_path))
-        real = flow._sources_digest
-        monkeypatch.setattr(flow, "_sources_digest",
-                            lambda folder, names=None: real(folder, names) + ("x" if names else ""))
+        monkeypatch.setattr(flow, "_FLOW_SCRIPTS_DIGESTS",
+                            {name: digest + "x" for name, digest in flow._FLOW_SCRIPTS_DIGESTS.items()})
         assert run_flow(self._cfg(tmp_path)).reports["synth_ice40"]["cached"] is False
 
     def test_progress_callback(self, tmp_path):
@@ -118,7 +117,14 @@ class TestCache:
         real = flow.FlowState.rtlil
         monkeypatch.setattr(flow.FlowState, "rtlil", lambda state: re.sub(
             r'attribute \\src "[^"]*"', r'attribute \\src "elsewhere.py:1"', real(state)))
-        real_digest = flow._sources_digest      # the hdl sources changed: no memo of the RTLIL's hash
-        monkeypatch.setattr(flow, "_sources_digest", lambda folder, names=None: real_digest(folder, names)
-                            if names else "moved")
+        monkeypatch.setattr(flow, "_RTL_SOURCES_DIGEST", "moved")   # no memo of the RTLIL's hash
         assert run_flow(self._cfg(tmp_path, cached_only=True)).reports["synth_ice40"]["cached"] is True
+
+
+def test_source_digests_are_those_of_the_loaded_code(tmp_path, monkeypatch):
+    # Read as the modules are imported: an edit during a long run keys nothing with the old code.
+    rtl, scripts = flow._RTL_SOURCES_DIGEST, flow._FLOW_SCRIPTS_DIGESTS
+    assert (rtl, scripts) == flow._loaded_sources()
+    monkeypatch.setattr(flow, "_sources_digest", lambda folder, names=None: pytest.fail("sources read again"))
+    cfg = FlowConfig(UnitParams(rows=2, cols=4), steps=("rtl",), out_dir=tmp_path, cache_dir=tmp_path / "cache")
+    flow._rtl_digest(flow.FlowState(cfg.design), flow.Cache(tmp_path / "cache"), False)
