@@ -48,6 +48,11 @@ COLUMNS = (
     ("transistors", "synth_generic", "transistors"),
     ("pj_per_mac_ops", "energy", "unit_total_pj_per_mac"), ("pj_per_mac_activity", "activity", "pj_per_mac"),
 )
+#: The Markdown table's header of each column.
+HEADERS = {"ice40_lut4": "iCE40 LUT4", "ice40_ff": "iCE40 FF", "ice40_bram": "iCE40 BRAM",
+           "ecp5_lut4": "ECP5 LUT4", "ecp5_ff": "ECP5 FF", "ecp5_bram": "ECP5 BRAM",
+           "fmax_ice40_mhz": "Fmax iCE40 UP5K (MHz)", "fmax_ecp5_mhz": "Fmax ECP5 85F (MHz)",
+           "transistors": "transistors", "pj_per_mac_ops": "pJ/MAC ops", "pj_per_mac_activity": "pJ/MAC activity"}
 STEPS = tuple(step for step in DEFAULT_STEPS if step != "synth_ice40_nodsp")
 #: ``(name, column, per chunk)``: the figures fitted as ``shared + rows * per_row``; an energy
 #: per MAC becomes one per chunk (``rows * cols`` MACs) first, since that is what is affine.
@@ -126,7 +131,8 @@ def fit_markdown(fitted):
 
 def markdown(table):
     names = [column for column, _, _ in COLUMNS]
-    lines = ["| rows x cols | unit | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
+    lines = ["| rows x cols | unit | " + " | ".join(HEADERS[name] for name in names) + " |",
+             "|---|---|" + "---:|" * len(names)]
     for row in table:
         lines.append(f"| {row['rows']} x {row['cols']} | {unit_name(row['unit'], row['group'])} | "
                      + " | ".join(format_cell(row[name]) for name in names) + " |")

@@ -3,7 +3,7 @@
 import click
 import pytest
 
-from benchmarks.lookup import COLUMNS, affine_fit, fits, load_table, merge_tables, parse_skip
+from benchmarks.lookup import COLUMNS, affine_fit, fits, load_table, markdown, merge_tables, parse_skip
 
 
 def row(rows, unit, group, lut4):
@@ -61,3 +61,12 @@ def test_load_table_refuses_a_file_that_is_not_a_lookup_result(tmp_path):
     path.write_text('{"environment": {}}')
     with pytest.raises(click.BadParameter, match="not a lookup.json"):
         load_table(path)
+
+
+def test_markdown_table_names_every_column_and_lists_failures():
+    table = [dict(row(4, "lookup", 2, 7312), failed="timing_ice40: does not fit")]
+    text = markdown(table)
+    header, rule, line = text.splitlines()[:3]
+    assert header.count("|") == rule.count("|") == line.count("|") == len(COLUMNS) + 3
+    assert "| 4 x 8 | lookup g=2 | 7,312 | - |" in line
+    assert "- 4 x 8 lookup 2: timing_ice40: does not fit" in text
