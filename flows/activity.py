@@ -21,9 +21,11 @@ Both simulations count one toggle per functional change per cycle: glitches in t
 carry chains are not seen, so the figures are a lower bound for a real chip.
 """
 
+import contextlib
 import dataclasses
 import random
 import re
+import sys
 from pathlib import Path
 
 from amaranth.hdl import Module, Signal
@@ -48,13 +50,27 @@ RTL_SCOPE = ("bench", "top")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+@contextlib.contextmanager
+def _any_integer_length():
+    """Lift Python's 4,300-digit limit on int-to-decimal conversion: Amaranth's simulator
+    writes each signal's mask as a decimal literal, and a signal of more than about 14,000
+    bits (the tables of a g = 5 lookup unit at 64 columns) passes it."""
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
 def _simulate(design, testbench, vcd_path):
     """Run ``testbench`` on ``design`` with a clock, writing every signal to a VCD."""
-    sim = Simulator(design)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    with sim.write_vcd(str(vcd_path)):
-        sim.run()
+    with _any_integer_length():
+        sim = Simulator(design)
+        sim.add_clock(1e-6)
+        sim.add_testbench(testbench)
+        with sim.write_vcd(str(vcd_path)):
+            sim.run()
 
 
 def _weight_code(kind, weight):

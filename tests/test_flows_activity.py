@@ -143,3 +143,23 @@ def test_activity_modules_stay_in_the_flows_layer():
              f"print(' '.join(m for m in {forbidden!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_rtl_simulation_takes_signals_wider_than_pythons_decimal_limit(tmp_path):
+    # Amaranth's simulator prints a signal's mask in decimal: 20,000 bits are 6,021 digits,
+    # past Python's default 4,300 (a g = 5 lookup unit's tables at 64 columns are that wide).
+    from amaranth.hdl import Elaboratable, Module, Signal
+
+    class Wide(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            wide = Signal(20_000, name="wide")
+            m.d.sync += wide.eq(~wide)
+            return m
+
+    async def bench(ctx):
+        await ctx.tick().repeat(2)
+
+    activity._simulate(Wide(), bench, tmp_path / "wide.vcd")
+    assert "wide" in (tmp_path / "wide.vcd").read_text()[:2000]
+    assert sys.get_int_max_str_digits() == 4300            # the limit is restored after it
